@@ -1,0 +1,70 @@
+"""Settings, built once at an entry point (``connect``, the CLI, a server) and passed down.
+
+Nothing below this module reads ``os.environ``. Precedence: explicit arguments, then
+environment variables (``MODELYARD_*``), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where the yard lives and how it behaves.
+
+    home: folder for the embedded default (SQLite file, artifacts, prediction log).
+    database_url: SQLAlchemy URL; default ``sqlite:///{home}/modelyard.db``.
+    artifacts_url: any fsspec URL; default ``{home}/artifacts``.
+    token: bearer token a client sends to a remote yard.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    home: Path = Field(default=Path(".modelyard"))
+    database_url: str | None = None
+    artifacts_url: str | None = None
+    token: str | None = None
+    # a shared server's own settings
+    auth_enabled: bool = False
+    max_request_bytes: int = 64 * 1024 * 1024
+    # prediction log
+    prediction_log_dir: Path | None = None
+    durability: str = "durable"  # "durable" | "async"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Build settings from ``environ`` (default: the process environment) plus overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            key = f"MODELYARD_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        # Bypass pydantic-settings' own env reading so `environ` is the only source.
+        return cls.model_validate(values) if environ is not None else cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home.resolve() / 'modelyard.db'}"
+
+    @property
+    def resolved_artifacts_url(self) -> str:
+        if self.artifacts_url:
+            return self.artifacts_url
+        return str(self.home.resolve() / "artifacts")
+
+    @property
+    def resolved_prediction_log_dir(self) -> Path:
+        if self.prediction_log_dir is not None:
+            return self.prediction_log_dir
+        return self.home.resolve() / "predlog"

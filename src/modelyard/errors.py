@@ -1,0 +1,123 @@
+"""The one error hierarchy of modelyard.
+
+    ModelyardError
+    ├── NotFound(ModelyardError, LookupError)        unknown experiment, run, model, version, alias, blob …
+    ├── AlreadyExists(ModelyardError)                a name or version that must be unique
+    ├── InvalidParameter(ModelyardError, ValueError) bad input: says what was expected and what was got
+    │   ├── FilterSyntaxError                        a search filter that does not parse (points at the token)
+    │   ├── SchemaMismatch                           data that does not match a signature or dataset schema
+    │   └── UnsafeModelError                         a model file that would load untrusted code
+    ├── NotFittedError(ModelyardError, ValueError, AttributeError)
+    ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
+    ├── Unauthorized(ModelyardError, PermissionError)
+    └── RemoteError(ModelyardError)                  a server answered with an error we cannot map
+
+Only the HTTP faces (``api/``, ``serving/``) map these to status codes; every error carries
+an optional ``field`` naming the input that was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ModelyardError",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidParameter",
+    "FilterSyntaxError",
+    "SchemaMismatch",
+    "UnsafeModelError",
+    "NotFittedError",
+    "IntegrityError",
+    "Unauthorized",
+    "RemoteError",
+]
+
+
+class ModelyardError(Exception):
+    """Base class of every error modelyard raises on purpose."""
+
+    code = "error"
+    status_code = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"error": self.code, "message": self.message, "field": self.field}
+
+
+class NotFound(ModelyardError, LookupError):
+    code = "not_found"
+    status_code = 404
+
+
+class AlreadyExists(ModelyardError):
+    code = "already_exists"
+    status_code = 409
+
+
+class InvalidParameter(ModelyardError, ValueError):
+    code = "invalid_parameter"
+    status_code = 422
+
+
+class FilterSyntaxError(InvalidParameter):
+    code = "filter_syntax"
+    status_code = 400
+
+
+class SchemaMismatch(InvalidParameter):
+    code = "schema_mismatch"
+    status_code = 422
+
+
+class UnsafeModelError(InvalidParameter):
+    code = "unsafe_model"
+    status_code = 422
+
+
+class NotFittedError(ModelyardError, ValueError, AttributeError):
+    code = "not_fitted"
+    status_code = 409
+
+
+class IntegrityError(ModelyardError):
+    code = "integrity"
+    status_code = 500
+
+
+class Unauthorized(ModelyardError, PermissionError):
+    code = "unauthorized"
+    status_code = 401
+
+
+class RemoteError(ModelyardError):
+    code = "remote"
+    status_code = 502
+
+
+_BY_CODE = {
+    cls.code: cls
+    for cls in (
+        NotFound,
+        AlreadyExists,
+        InvalidParameter,
+        FilterSyntaxError,
+        SchemaMismatch,
+        UnsafeModelError,
+        NotFittedError,
+        IntegrityError,
+        Unauthorized,
+        RemoteError,
+    )
+}
+
+
+def from_dict(payload: dict[str, object], status_code: int = 500) -> ModelyardError:
+    """Rebuild the error a server sent (``{"error", "message", "field"}``) on the client side."""
+    cls = _BY_CODE.get(str(payload.get("error")), RemoteError)
+    field = payload.get("field")
+    err = cls(str(payload.get("message", "")), field=str(field) if field is not None else None)
+    return err

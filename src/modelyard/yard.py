@@ -1,0 +1,116 @@
+"""The entry point of the SDK: ``my.connect()`` returns a :class:`Yard`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock, SystemClock
+from .config import Settings
+
+if TYPE_CHECKING:
+    from .registry.models import Models
+    from .tracking.runs import ActiveRun, Experiments, Runs
+
+__all__ = ["Yard", "connect"]
+
+
+class Yard:
+    """One yard: experiments, runs, datasets, models, predictions … over one backend.
+
+    Build it with :func:`connect`. Every domain is reached through an attribute
+    (``yard.runs``, ``yard.models``, ``yard.datasets`` …) that works the same locally and
+    against a shared server.
+    """
+
+    def __init__(self, backend: Any, settings: Settings, clock: Clock) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+
+    # ---- domains ---------------------------------------------------------------------------
+    @cached_property
+    def experiments(self) -> Experiments:
+        from .tracking.runs import Experiments
+
+        return Experiments(self)
+
+    @cached_property
+    def runs(self) -> Runs:
+        from .tracking.runs import Runs
+
+        return Runs(self)
+
+    @cached_property
+    def models(self) -> Models:
+        from .registry.models import Models
+
+        return Models(self)
+
+    # ---- tracking shortcuts ----------------------------------------------------------------
+    def start_run(self, experiment: str = "default", **kwargs: Any) -> ActiveRun:
+        """Start a run; use it as a context manager (see :meth:`Runs.start`)."""
+        return self.runs.start(experiment=experiment, **kwargs)
+
+    def autolog(self, **kwargs: Any) -> None:
+        """Log params, metrics and the model of every scikit-learn/XGBoost/LightGBM ``fit``
+        inside a run of this yard, with no extra code."""
+        from .tracking.autolog import enable
+
+        enable(self, **kwargs)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Yard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = getattr(self.backend, "url", None) or self.settings.resolved_database_url
+        return f"<Yard {where}>"
+
+
+def connect(
+    uri: str | None = None,
+    *,
+    artifacts: str | None = None,
+    token: str | None = None,
+    home: str | Path | None = None,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Yard:
+    """Open a yard.
+
+    - ``connect()``: the embedded default under ``./.modelyard`` (or ``$MODELYARD_HOME``):
+      SQLite in WAL mode plus a local artifact folder; migrated on first use.
+    - ``connect("postgresql+psycopg://…", artifacts="s3://bucket/yard")``: a team database.
+    - ``connect("http://host:8080", token="…")``: a shared ``modelyard server``; same API.
+    """
+    if settings is None:
+        settings = Settings.load(
+            environ,
+            home=Path(home) if home is not None else None,
+            token=token,
+            artifacts_url=artifacts,
+        )
+    clock = clock or SystemClock()
+    target = uri or settings.database_url
+    if target and target.startswith(("http://", "https://")):
+        from .client.remote import RemoteBackend
+
+        backend: Any = RemoteBackend(target, token=token or settings.token, settings=settings)
+        return Yard(backend, settings, clock)
+
+    from .artifacts.store import open_artifact_store
+    from .backend import LocalBackend
+    from .store.database import open_database
+
+    db = open_database(target or settings.resolved_database_url)
+    store = open_artifact_store(artifacts or settings.resolved_artifacts_url)
+    return Yard(LocalBackend(db, store, settings, clock), settings, clock)

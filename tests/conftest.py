@@ -1,0 +1,96 @@
+"""Shared fixtures: real backends only (SQLite in a temp dir, the local PostgreSQL server,
+``memory://`` fsspec)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import modelyard as my
+from modelyard.config import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "MODELYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MODELYARD_* variable from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("MODELYARD_") and key != "MODELYARD_TEST_PG":
+            monkeypatch.delenv(key, raising=False)
+
+
+def _pg_admin_engine() -> sa.Engine:
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template(worker_id: str) -> Iterator[str]:
+    """A migrated template database for this xdist worker; tests clone it (fast)."""
+    from modelyard.store.database import open_database
+
+    name = f"my_tpl_{worker_id}_{uuid.uuid4().hex[:8]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    db = open_database(url)
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    name = f"my_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'yard.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'yard.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.load({}, home=tmp_path / "home")
+
+
+@pytest.fixture
+def yard(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[my.Yard]:
+    """A yard on each backend (SQLite and PostgreSQL) with a local artifact folder."""
+    y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings)
+    yield y
+    y.close()
+
+
+@pytest.fixture
+def local_yard(tmp_path: Path, settings: Settings) -> Iterator[my.Yard]:
+    """The embedded default only (SQLite + local folder): for tests where the backend is moot."""
+    y = my.connect(settings=settings)
+    yield y
+    y.close()
