@@ -37,3 +37,12 @@ __all__ = [
     "IntegrityError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Heavier parts load on first use, so `import modelyard` stays fast.
+    if name == "drift":
+        from .monitoring.drift import drift
+
+        return drift
+    raise AttributeError(f"module 'modelyard' has no attribute {name!r}")

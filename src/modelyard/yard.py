@@ -11,6 +11,10 @@ from .clock import Clock, SystemClock
 from .config import Settings
 
 if TYPE_CHECKING:
+    from .datasets.datasets import Datasets
+    from .datasets.lineage import Lineage
+    from .monitoring.monitors import Monitoring
+    from .predlog.predictions import Predictions
     from .registry.models import Models
     from .tracking.runs import ActiveRun, Experiments, Runs
 
@@ -48,6 +52,36 @@ class Yard:
         from .registry.models import Models
 
         return Models(self)
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from .datasets.datasets import Datasets
+
+        return Datasets(self)
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        from .predlog.predictions import Predictions
+
+        return Predictions(self)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        from .monitoring.monitors import Monitoring
+
+        return Monitoring(self)
+
+    # ---- cross-domain ------------------------------------------------------------------------
+    def lineage(self, ref: str) -> Lineage:
+        """The graph around a model version ("loans/3", "loans@production") or a dataset
+        version ("dataset:loans/2"): data versions -> run -> model version -> aliases."""
+        from .datasets.lineage import lineage
+
+        return lineage(self, ref)
+
+    def feedback(self, prediction_id: str, label: Any) -> None:
+        """Record the ground truth of a logged prediction (late-arriving and idempotent)."""
+        self.monitoring.feedback(prediction_id, label)
 
     # ---- tracking shortcuts ----------------------------------------------------------------
     def start_run(self, experiment: str = "default", **kwargs: Any) -> ActiveRun:

@@ -1,0 +1,1 @@
+"""modelyard.client"""

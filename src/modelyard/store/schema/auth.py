@@ -1,0 +1,1 @@
+"""Tables of the auth domain (migration branch `auth`)."""

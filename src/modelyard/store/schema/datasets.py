@@ -1,0 +1,1 @@
+"""Tables of the datasets domain (migration branch `datasets`)."""

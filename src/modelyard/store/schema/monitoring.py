@@ -1,0 +1,1 @@
+"""Tables of the monitoring domain (migration branch `monitoring`)."""

@@ -1,0 +1,1 @@
+"""Tables of the serving domain (migration branch `serving`)."""
