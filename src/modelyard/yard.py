@@ -12,7 +12,7 @@ from .config import Settings
 
 if TYPE_CHECKING:
     from .datasets.datasets import Datasets
-    from .datasets.lineage import Lineage
+    from .governance.lineage import Lineage
     from .monitoring.monitors import Monitoring
     from .predlog.predictions import Predictions
     from .registry.models import Models
@@ -75,7 +75,7 @@ class Yard:
     def lineage(self, ref: str) -> Lineage:
         """The graph around a model version ("loans/3", "loans@production") or a dataset
         version ("dataset:loans/2"): data versions -> run -> model version -> aliases."""
-        from .datasets.lineage import lineage
+        from .governance.lineage import lineage
 
         return lineage(self, ref)
 
