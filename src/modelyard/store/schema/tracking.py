@@ -1,4 +1,8 @@
-"""Experiments, runs, params, metrics, tags and run artifacts."""
+"""Experiments, runs, params, metrics, tags, run artifacts and run inputs (dataset versions read).
+
+A metric value of NaN is stored as NULL on every backend (SQLite cannot store NaN), so a NULL
+``value`` in ``metrics``/``latest_metrics`` reads back as ``float("nan")``.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +63,7 @@ class MetricRow(Base):
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(sa.String(256))
-    value: Mapped[float] = mapped_column(sa.Float)
+    value: Mapped[float | None] = mapped_column(sa.Float)  # NULL: NaN
     step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     timestamp: Mapped[int] = mapped_column(sa.BigInteger)  # epoch ms
 
@@ -74,7 +78,7 @@ class LatestMetricRow(Base):
         sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
-    value: Mapped[float] = mapped_column(sa.Float)
+    value: Mapped[float | None] = mapped_column(sa.Float)  # NULL: NaN
     step: Mapped[int] = mapped_column(sa.BigInteger)
     timestamp: Mapped[int] = mapped_column(sa.BigInteger)
 
@@ -99,3 +103,20 @@ class RunArtifactRow(Base):
     digest: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RunInputRow(Base):
+    """A dataset version a run read (its role, and the as_of / event-time window of the view)."""
+
+    __tablename__ = "run_inputs"
+    __table_args__ = (sa.Index("ix_run_inputs_dataset_version", "dataset", "version"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset: Mapped[str] = mapped_column(sa.String(256))
+    version: Mapped[int] = mapped_column(sa.Integer)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    role: Mapped[str] = mapped_column(sa.String(64))
+    as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
