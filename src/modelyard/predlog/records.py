@@ -1,0 +1,170 @@
+"""Records in their three shapes: the WAL payload (nested dict), the flat Parquet row, and the
+:class:`~modelyard.predlog.entities.PredictionRecord` entity.
+
+Flat columns: ``id, time, endpoint, route, model_name, model_version, latency_ms, shadow,
+request_key``, then ``input.<feature>`` per feature and ``output.prediction`` (+
+``output.proba.<class>``, and ``output.<name>`` for any other output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import uuid_utils
+
+from ..clock import Clock, SystemClock
+from .entities import PredictionRecord
+
+__all__ = [
+    "BASE_COLUMNS",
+    "new_prediction_id",
+    "to_table",
+    "from_flat",
+    "from_payload",
+    "to_payload",
+]
+
+BASE_COLUMNS = (
+    "id", "time", "endpoint", "route", "model_name", "model_version", "latency_ms", "shadow",
+    "request_key",
+)
+_BASE_TYPES = {
+    "id": pa.string(),
+    "endpoint": pa.string(),
+    "route": pa.string(),
+    "model_name": pa.string(),
+    "model_version": pa.int64(),
+    "latency_ms": pa.float64(),
+    "shadow": pa.bool_(),
+    "request_key": pa.string(),
+}
+TIME_TYPE = pa.timestamp("us", tz="UTC")
+
+
+def new_prediction_id(clock: Clock | None = None) -> tuple[str, int]:
+    """A UUIDv7 id and its time in epoch microseconds (ms precision: the id's own time), so
+    the id alone tells which date partition holds the record."""
+    if clock is None or isinstance(clock, SystemClock):
+        u = uuid_utils.uuid7()
+    else:
+        u = uuid_utils.uuid7(nanoseconds=clock.millis() * 1_000_000)
+    return u.hex, u.timestamp * 1000
+
+
+def to_payload(record: PredictionRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """The WAL payload of a record given as an entity or a dict of its fields."""
+    if isinstance(record, PredictionRecord):
+        data = record.model_dump()
+    else:
+        data = dict(record)
+    t = data["time"]
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        data["time"] = int(t.timestamp() * 1_000_000)
+    return data
+
+
+def from_payload(p: Mapping[str, Any]) -> PredictionRecord:
+    return PredictionRecord(
+        id=p["id"],
+        time=datetime.fromtimestamp(p["time"] / 1_000_000, tz=timezone.utc),
+        endpoint=p["endpoint"],
+        route=p["route"],
+        model_name=p["model_name"],
+        model_version=p["model_version"],
+        inputs=p.get("inputs") or {},
+        outputs=p.get("outputs") or {},
+        latency_ms=p.get("latency_ms") or 0.0,
+        shadow=bool(p.get("shadow")),
+        request_key=p.get("request_key"),
+    )
+
+
+def _output_columns(outputs: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    for key, value in outputs.items():
+        if key == "proba" and isinstance(value, Mapping):
+            for cls, p in value.items():
+                yield f"output.proba.{cls}", p
+        else:
+            yield f"output.{key}", value
+
+
+def _array(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+             for v in values],
+            pa.string(),
+        )
+
+
+def to_table(payloads: list[Mapping[str, Any]]) -> pa.Table:
+    """The flat Arrow table of WAL payloads (columns in first-seen order)."""
+    n = len(payloads)
+    columns: dict[str, list[Any]] = {}
+    for i, p in enumerate(payloads):
+        for key, value in (p.get("inputs") or {}).items():
+            col = columns.get(f"input.{key}")
+            if col is None:
+                col = columns[f"input.{key}"] = [None] * n
+            col[i] = value
+        for key, value in _output_columns(p.get("outputs") or {}):
+            col = columns.get(key)
+            if col is None:
+                col = columns[key] = [None] * n
+            col[i] = value
+    arrays: dict[str, pa.Array] = {}
+    for name in BASE_COLUMNS:
+        if name == "time":
+            arrays[name] = pa.array([p["time"] for p in payloads], pa.int64()).cast(TIME_TYPE)
+        else:
+            arrays[name] = pa.array([p.get(name) for p in payloads], _BASE_TYPES[name])
+    inputs = sorted((k for k in columns if k.startswith("input.")), key=list(columns).index)
+    outputs = [k for k in columns if k.startswith("output.")]
+    outputs.sort(key=lambda k: (k != "output.prediction", list(columns).index(k)))
+    for name in inputs + outputs:
+        arrays[name] = _array(columns[name])
+    return pa.table(arrays)
+
+
+def from_flat(row: Mapping[str, Any]) -> PredictionRecord:
+    """A record from one flat row (a dict of Parquet columns); null inputs of other schemas
+    (columns a union added) are dropped."""
+    inputs: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    proba: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.startswith("input."):
+            if value is not None:
+                inputs[key[6:]] = value
+        elif key.startswith("output.proba."):
+            if value is not None:
+                proba[key[13:]] = value
+        elif key.startswith("output."):
+            if value is not None or key == "output.prediction":
+                outputs[key[7:]] = value
+    if proba:
+        outputs["proba"] = proba
+    t = row["time"]
+    if isinstance(t, datetime) and t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return PredictionRecord(
+        id=row["id"],
+        time=t,
+        endpoint=row["endpoint"],
+        route=row["route"],
+        model_name=row["model_name"],
+        model_version=int(row["model_version"]),
+        inputs=inputs,
+        outputs=outputs,
+        latency_ms=float(row.get("latency_ms") or 0.0),
+        shadow=bool(row.get("shadow")),
+        request_key=row.get("request_key"),
+    )

@@ -1,0 +1,68 @@
+"""``PredictionStore``: the prediction log behind ``yard.predictions`` and the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from ..artifacts.store import ArtifactStore
+from ..clock import Clock
+from ..config import Settings
+from ..errors import InvalidParameter
+from ..store.database import Database
+from ..transport import endpoint
+from . import reader
+from .compactor import compact
+from .entities import CompactionResult, PredictionRecord
+from .records import from_flat
+from .segments import wal_dir
+
+__all__ = ["PredictionStore"]
+
+MAX_QUERY_ROWS = 100_000
+
+
+class PredictionStore:
+    """Reads of the prediction log (compacted Parquet + this machine's pending segments)."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
+                 clock: Clock) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.resolved_prediction_log_dir
+
+    @endpoint("GET", "/predictions/{prediction_id}")
+    def get(self, prediction_id: str) -> PredictionRecord:
+        """One logged prediction by its id."""
+        return reader.get(self.artifacts, prediction_id, log_dir=self.log_dir)
+
+    @endpoint("GET", "/predictions")
+    def query(
+        self,
+        endpoint: str,
+        start: datetime,
+        end: datetime,
+        model_version: int | None = None,
+        limit: int = 1000,
+    ) -> list[PredictionRecord]:
+        """Logged predictions of an endpoint in a time window, oldest first (at most
+        ``limit``, which may not exceed 100000; use the SDK's ``scan`` for more)."""
+        if not 1 <= limit <= MAX_QUERY_ROWS:
+            raise InvalidParameter(
+                f"limit must be between 1 and {MAX_QUERY_ROWS}. Got {limit!r} instead.",
+                field="limit",
+            )
+        lf = reader.scan(self.artifacts, endpoint, start, end, model_version=model_version,
+                         log_dir=self.log_dir)
+        df = lf.sort("id").head(limit).collect()
+        return [from_flat(row) for row in df.iter_rows(named=True)]
+
+    @endpoint("POST", "/predictions/compact")
+    def compact(self) -> CompactionResult:
+        """Compact the sealed (and orphaned) segments of this machine's log into Parquet."""
+        return compact(wal_dir(self.log_dir), self.artifacts)

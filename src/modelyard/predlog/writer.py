@@ -1,0 +1,268 @@
+"""The write-ahead log of the prediction log, with group commit.
+
+One :class:`WalWriter` per process owns one open segment file. Requests hand it framed
+records; a writer thread takes whatever is queued, writes it with one ``write`` and, in durable
+mode, one ``fdatasync``, then wakes every request of that batch. Many concurrent requests thus
+share one fsync, and a request is answered only once its records are on disk.
+
+With ``durability="async"`` requests do not wait; the thread still writes at once and syncs
+the file every ``sync_interval`` seconds.
+
+A segment is sealed (renamed ``.open`` -> ``.sealed``) when it passes ``seal_bytes`` or gets
+older than ``seal_seconds``; the compactor turns sealed segments into Parquet. While a segment
+is open its writer holds an exclusive ``flock`` on it, so a compactor can tell the segment of a
+live writer from one left by a process that died (which it seals and compacts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidParameter
+from ..ids import new_id
+from .segments import OPEN, SEALED, fsync_dir, try_lock
+
+__all__ = ["WalWriter", "LogUnavailable"]
+
+DURABILITY = ("durable", "async")
+
+
+class LogUnavailable(RuntimeError):
+    """The prediction log could not be written (disk full, closed writer …)."""
+
+
+class _SyncWaiter:
+    __slots__ = ("event", "error")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+
+
+class WalWriter:
+    """Appends framed records to a segment in ``directory``; see the module docstring.
+
+    directory: the segment folder (``segments.wal_dir(settings.resolved_prediction_log_dir)``).
+    durability: ``"durable"`` (wait for fsync) or ``"async"``.
+    seal_bytes / seal_seconds: when the open segment is sealed.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        durability: str = "durable",
+        seal_bytes: int = 64 << 20,
+        seal_seconds: float = 300.0,
+        sync_interval: float = 1.0,
+    ) -> None:
+        if durability not in DURABILITY:
+            raise InvalidParameter(
+                f"durability must be one of {list(DURABILITY)}. Got {durability!r} instead.",
+                field="durability",
+            )
+        self.directory = Path(directory)
+        self.durability = durability
+        self.seal_bytes = seal_bytes
+        self.seal_seconds = seal_seconds
+        self.sync_interval = sync_interval
+        self.records_written = 0
+        self.batches_written = 0
+        self.fsyncs = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: list[bytes] = []
+        self._pending_count = 0
+        self._waiters: list[Any] = []
+        self._closing = False
+        self._seal_now = False
+        self._thread: threading.Thread | None = None
+        self._fd = -1
+        self._path: Path | None = None
+        self._segment_bytes = 0
+        self._segment_started = 0.0
+        self._last_sync = 0.0
+        self._dirty = False
+        self._error: BaseException | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> WalWriter:
+        if self._thread is not None:
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._open_segment()
+        self._thread = threading.Thread(target=self._run, name="modelyard-wal", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Write what is queued, sync and seal the open segment, stop the thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        thread.join()
+        self._thread = None
+
+    @property
+    def segment_path(self) -> Path | None:
+        return self._path
+
+    # ---- appending ------------------------------------------------------------------------
+    def append(self, frames: Sequence[bytes]) -> None:
+        """Queue frames without waiting (``durability="async"`` requests, shadow records)."""
+        self._enqueue(frames, None)
+
+    def append_wait(self, frames: Sequence[bytes]) -> asyncio.Future[None] | None:
+        """Queue frames; in durable mode return a future of the running loop that completes
+        once they are fsync'd (None in async mode: nothing to wait for)."""
+        if self.durability != "durable":
+            self._enqueue(frames, None)
+            return None
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(frames, fut)
+        return fut
+
+    def append_sync(self, frames: Sequence[bytes], timeout: float = 30.0) -> None:
+        """Queue frames and block until they are on disk (for threads and scripts)."""
+        waiter = _SyncWaiter()
+        self._enqueue(frames, waiter)
+        if not waiter.event.wait(timeout):
+            raise LogUnavailable(f"The prediction log did not confirm a write within {timeout} s.")
+        if waiter.error is not None:
+            raise LogUnavailable(f"The prediction log could not be written: {waiter.error}")
+
+    def seal(self) -> None:
+        """Seal the open segment now (after what is queued) and start a new one."""
+        waiter = _SyncWaiter()
+        with self._cond:
+            self._seal_now = True
+            self._waiters.append(waiter)
+            self._cond.notify()
+        waiter.event.wait(30.0)
+
+    def _enqueue(self, frames: Sequence[bytes], waiter: Any) -> None:
+        if self._thread is None or self._closing:
+            raise LogUnavailable("The prediction log writer is not running.")
+        if self._error is not None:
+            raise LogUnavailable(f"The prediction log could not be written: {self._error}")
+        with self._cond:
+            self._pending.extend(frames)
+            self._pending_count += len(frames)
+            if waiter is not None:
+                self._waiters.append(waiter)
+            self._cond.notify()
+
+    # ---- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        tick = min(1.0, self.sync_interval, self.seal_seconds)
+        while True:
+            with self._cond:
+                if not self._pending and not self._waiters and not self._closing:
+                    self._cond.wait(tick)
+                frames, self._pending = self._pending, []
+                count, self._pending_count = self._pending_count, 0
+                waiters, self._waiters = self._waiters, []
+                closing = self._closing
+                seal_now, self._seal_now = self._seal_now, False
+            error: BaseException | None = None
+            try:
+                if frames:
+                    self._write(b"".join(frames))
+                    self.records_written += count
+                    self.batches_written += 1
+                now = time.monotonic()
+                if self._dirty and (
+                    waiters or self.durability == "durable"
+                    or now - self._last_sync >= self.sync_interval or closing
+                ):
+                    os.fdatasync(self._fd)
+                    self.fsyncs += 1
+                    self._dirty = False
+                    self._last_sync = now
+                if closing:
+                    self._seal(reopen=False)
+                elif seal_now or self._segment_bytes >= self.seal_bytes or (
+                    self._segment_bytes and now - self._segment_started >= self.seal_seconds
+                ):
+                    self._seal(reopen=True)
+            except OSError as exc:  # disk full, I/O error: fail the waiting requests
+                error = exc
+                self._error = exc
+            _resolve(waiters, error)
+            if closing:
+                return
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._segment_bytes += len(data)
+        self._dirty = True
+
+    def _open_segment(self) -> None:
+        segment_id = new_id()
+        tmp = self.directory / f".{segment_id}.new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try_lock(fd)  # a fresh file: nobody else can hold it
+        final = self.directory / f"{segment_id}{OPEN}"
+        os.replace(tmp, final)
+        fsync_dir(self.directory)
+        self._fd = fd
+        self._path = final
+        self._segment_bytes = 0
+        self._segment_started = time.monotonic()
+        self._last_sync = self._segment_started
+
+    def _seal(self, *, reopen: bool) -> None:
+        if self._fd < 0 or self._path is None:
+            return
+        if self._dirty:
+            os.fdatasync(self._fd)
+            self.fsyncs += 1
+            self._dirty = False
+        path = self._path
+        if self._segment_bytes:
+            os.replace(path, path.with_suffix(SEALED))
+        else:
+            os.unlink(path)
+        fsync_dir(self.directory)
+        os.close(self._fd)  # releases the lock
+        self._fd = -1
+        self._path = None
+        if reopen:
+            self._open_segment()
+
+
+def _resolve(waiters: list[Any], error: BaseException | None) -> None:
+    by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]] = {}
+    for w in waiters:
+        if isinstance(w, _SyncWaiter):
+            w.error = error
+            w.event.set()
+        else:
+            loop = w.get_loop()
+            by_loop.setdefault(id(loop), (loop, []))[1].append(w)
+    for loop, futures in by_loop.values():
+        try:
+            loop.call_soon_threadsafe(_complete, futures, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _complete(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futures:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(LogUnavailable(f"The prediction log could not be written: {error}"))

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from modelyard.errors import InvalidParameter
+from modelyard.predlog.records import new_prediction_id
+from modelyard.predlog.segments import encode, encode_record, list_segments, read_records
+from modelyard.predlog.writer import LogUnavailable, WalWriter
+
+
+def _rec(i: int) -> dict:
+    pid, t = new_prediction_id()
+    return {"id": pid, "time": t, "endpoint": "loans", "route": "main", "model_name": "loans",
+            "model_version": 1, "inputs": {"x": i}, "outputs": {"prediction": i % 2},
+            "latency_ms": 1.0, "shadow": False, "request_key": None}
+
+
+def test_append_sync_is_on_disk_before_it_returns(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path).start()
+    try:
+        w.append_sync([encode_record(_rec(i)) for i in range(3)])
+        assert w.segment_path is not None
+        assert [r["inputs"]["x"] for r in read_records(w.segment_path)] == [0, 1, 2]
+    finally:
+        w.close()
+
+
+def test_concurrent_requests_share_fsyncs(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path).start()
+
+    async def many() -> None:
+        async def one(i: int) -> None:
+            fut = w.append_wait([encode_record(_rec(i))])
+            assert fut is not None
+            await fut
+
+        await asyncio.gather(*(one(i) for i in range(200)))
+
+    try:
+        asyncio.run(many())
+        assert w.records_written == 200
+        assert w.fsyncs < 200
+    finally:
+        w.close()
+    (seg,) = list_segments(tmp_path)
+    assert seg.sealed and len(read_records(seg.path)) == 200
+
+
+def test_async_durability_does_not_wait(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path, durability="async").start()
+
+    async def go() -> object:
+        return w.append_wait([encode_record(_rec(1))])
+
+    try:
+        assert asyncio.run(go()) is None
+    finally:
+        w.close()
+    assert len(read_records(list_segments(tmp_path)[0].path)) == 1
+
+
+def test_segments_seal_by_size(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path, seal_bytes=500).start()
+    try:
+        for i in range(10):
+            w.append_sync([encode_record(_rec(i))])
+    finally:
+        w.close()
+    segs = list_segments(tmp_path)
+    assert len(segs) > 2 and all(s.sealed for s in segs)
+    assert sum(len(read_records(s.path)) for s in segs) == 10
+
+
+def test_torn_tail_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / ("0" * 32 + ".sealed")
+    good = encode(b'{"a":1}')
+    path.write_bytes(good + encode(b'{"a":2}')[:-2])
+    assert read_records(path) == [{"a": 1}]
+    path.write_bytes(good + good[:4] + b"\x00\x00\x00\x00" + good[8:])
+    assert read_records(path) == [{"a": 1}]
+
+
+def test_closed_writer_refuses_appends(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path).start()
+    w.close()
+    with pytest.raises(LogUnavailable, match="not running"):
+        w.append([encode_record(_rec(1))])
+
+
+def test_unknown_durability_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match="durability must be one of"):
+        WalWriter(tmp_path, durability="sometimes")
+
+
+def test_open_segment_is_locked_while_writing(tmp_path: Path) -> None:
+    from modelyard.predlog.segments import try_lock
+
+    w = WalWriter(tmp_path).start()
+    try:
+        assert w.segment_path is not None
+        fd = os.open(w.segment_path, os.O_RDONLY)
+        try:
+            assert not try_lock(fd)
+        finally:
+            os.close(fd)
+    finally:
+        w.close()
