@@ -1,0 +1,115 @@
+"""The REST server: ``create_app(yard_or_backend, settings)`` -> a FastAPI app.
+
+    /healthz                     liveness (public)
+    /openapi.json, /docs         the spec and its browsable docs (public)
+    /api/v1/...                  one route per ``@endpoint`` method of every store
+    /api/v1/blobs/{digest}       streamed blob upload/download
+
+The server runs over a LOCAL backend (database + artifact store). Other faces plug in with
+``extensions``: callables ``(app) -> None`` run after the API routes are added, e.g. the dashboard
+(``app.mount("/ui", …)``) or a Parquet streaming route (``app.include_router(router,
+prefix=API_PREFIX)``). Routes added that way get the same auth and error JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from .. import __version__
+from ..config import Settings
+from ..errors import InvalidParameter
+from ..transport import endpoints_of
+from .auth import PUBLIC_PATHS, AuthMiddleware
+from .errors import install_error_handlers
+from .routes import blobs
+from .rpc import API_PREFIX, load_store_classes, stores_router
+
+__all__ = ["Extension", "create_app", "get_backend"]
+
+logger = logging.getLogger("modelyard.api")
+
+Extension = Callable[[FastAPI], None]
+
+
+def get_backend(request: Request) -> Any:
+    """The backend a request is served from (for routes added by extensions)."""
+    return request.app.state.backend
+
+
+def _get_store(request: Request, name: str) -> Any:
+    return getattr(request.app.state.backend, name)
+
+
+def create_app(
+    yard_or_backend: Any,
+    settings: Settings | None = None,
+    *,
+    extensions: Iterable[Extension] = (),
+    public_paths: Iterable[str] = (),
+) -> FastAPI:
+    """The API over ``yard_or_backend`` (a :class:`~modelyard.yard.Yard` or a ``LocalBackend``).
+
+    ``settings`` defaults to the yard's; ``settings.auth_enabled`` turns bearer-token auth on and
+    ``settings.max_request_bytes`` bounds request bodies. ``public_paths`` are added to the paths
+    that need no token.
+    """
+    backend = getattr(yard_or_backend, "backend", yard_or_backend)
+    if getattr(backend, "is_remote", False):
+        raise InvalidParameter(
+            "modelyard server must run over a local backend (a database and an artifact store). "
+            f"Got a remote one ({backend.url}) instead.",
+            field="backend",
+        )
+    if settings is None:
+        settings = getattr(yard_or_backend, "settings", None) or backend.settings
+    assert settings is not None
+
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        description="Tracking, datasets, registry, serving and monitoring of ML models. "
+        "Errors are JSON: {\"error\": code, \"message\": …, \"field\": …}.",
+        max_body_size=settings.max_request_bytes,
+    )
+    app.state.backend = backend
+    app.state.settings = settings
+
+    classes, skipped = load_store_classes()
+    router = stores_router(classes, _get_store)
+    app.state.mounted_stores = sorted(classes)
+    app.state.skipped_stores = skipped
+    if skipped:
+        logger.warning("stores not mounted (their module does not exist yet): %s", skipped)
+    app.include_router(router, prefix=API_PREFIX)
+    app.include_router(blobs.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["server"], operation_id="healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the server answers."""
+        return {"status": "ok", "version": __version__}
+
+    for extend in extensions:
+        extend(app)
+
+    if settings.auth_enabled:
+        app.add_middleware(
+            AuthMiddleware,
+            verify=backend.auth.verify,
+            admin_prefixes=_admin_prefixes(),
+            public_paths=PUBLIC_PATHS | set(public_paths),
+        )
+    install_error_handlers(app)  # after auth: its 500 handler wraps the auth middleware too
+    return app
+
+
+def _admin_prefixes() -> set[str]:
+    """The paths of the token store's routes: only an admin manages tokens."""
+    from ..governance.tokens import TokenStore
+
+    return {
+        API_PREFIX + spec.path.split("{", 1)[0].rstrip("/") for _fn, spec in endpoints_of(TokenStore)
+    }

@@ -1,0 +1,210 @@
+"""Every error of the REST server as one JSON shape.
+
+    4xx  {"error": code, "message": "...", "field": "name" | null}
+    500  {"error": "internal", "id": "<uuid>"}      the traceback is logged under that id
+
+* a :class:`~modelyard.errors.ModelyardError` keeps its ``code`` and ``status_code``;
+* a request that does not validate is 422 naming the first bad field (dotted: ``metrics.0.value``);
+* a body that is not JSON is 400; a body over ``max_request_bytes`` is 413;
+* an unknown route is 404, a known route with another method 405;
+* anything else is a bug: 500 with an id to find the logged traceback, never the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ModelyardError
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "ErrorBody",
+    "InternalErrorMiddleware",
+    "PayloadTooLarge",
+    "error_response",
+    "install_error_handlers",
+]
+
+logger = logging.getLogger("modelyard.api")
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+class PayloadTooLarge(ModelyardError):
+    """A request body over ``Settings.max_request_bytes``."""
+
+    code = "too_large"
+    status_code = 413
+
+
+def _error_body_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "field": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+        "required": ["error", "message"],
+    }
+
+
+ErrorBody = _error_body_schema()
+
+# Added to every generated route's OpenAPI entry: the error shapes a client must expect.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": ErrorBody}}}
+    for status, text in (
+        (400, "Malformed request (not JSON, or a filter that does not parse)"),
+        (401, "Missing or bad bearer token"),
+        (403, "The token's role does not allow this"),
+        (404, "Unknown name or route"),
+        (409, "Already exists"),
+        (413, "Request body too large"),
+        (422, "Invalid parameter"),
+    )
+}
+
+
+def error_response(
+    status_code: int, code: str, message: str, field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"error": code, "message": message, "field": field}
+    return Response(
+        orjson.dumps(body), status_code=status_code, media_type="application/json",
+        headers=headers,
+    )
+
+
+def _dotted(loc: Sequence[Any]) -> str | None:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def _first_error(errors: Sequence[Any]) -> tuple[str | None, str, str]:
+    """(field, message, pydantic error type) of the first validation error."""
+    if not errors:
+        return None, "The request is invalid.", "invalid"
+    err = errors[0]
+    loc = err.get("loc", ())
+    field = _dotted(loc)
+    where = f"{loc[0]} " if loc and str(loc[0]) in _LOCATIONS else ""
+    what = f"{where}field {field!r}" if field else f"{where or 'request '}".strip()
+    got = err.get("input")
+    message = f"{what}: {err.get('msg', 'invalid')}."
+    if err.get("type") not in ("missing", "json_invalid") and got is not None:
+        shown = repr(got)
+        message = message[:-1] + f". Got {shown[:200]} instead."
+    return field, message, str(err.get("type", "invalid"))
+
+
+async def _on_modelyard_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelyardError)
+    if exc.status_code >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    field, message, kind = _first_error(errors)
+    if kind == "model_attributes_type" and isinstance(errors[0].get("input"), bytes):
+        kind = "json_invalid"  # a body sent without Content-Type: application/json
+    if kind == "json_invalid":
+        detail = (errors[0].get("ctx") or {}).get("error", "")
+        return error_response(
+            400, "bad_request",
+            f"The request body must be JSON. It is not: {detail or 'it does not parse'}.",
+        )
+    return error_response(422, "invalid_parameter", message, field)
+
+
+async def _on_domain_validation_error(request: Request, exc: Exception) -> Response:
+    # A pydantic model built from the caller's values inside the domain: still bad input.
+    assert isinstance(exc, ValidationError)
+    field, message, _ = _first_error(exc.errors())
+    return error_response(422, "invalid_parameter", message, field)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _CODE_BY_STATUS.get(status, "error" if status >= 500 else "bad_request")
+    if status == 404 and exc.detail in ("Not Found", None):
+        message = f"No route {request.method} {request.url.path}. The routes are listed at /docs."
+    elif status == 405:
+        message = f"{request.url.path} does not accept {request.method}."
+    else:
+        message = str(exc.detail)
+    return error_response(status, code, message, None, dict(exc.headers or {}) or None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Give ``app`` the JSON error shapes above (the 500 one is :class:`InternalErrorMiddleware`)."""
+    app.add_exception_handler(ModelyardError, _on_modelyard_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ValidationError, _on_domain_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_middleware(InternalErrorMiddleware)
+
+
+class InternalErrorMiddleware:
+    """Turn an unexpected exception into ``500 {"error": "internal", "id": …}``.
+
+    Sits inside Starlette's own ServerErrorMiddleware, so the exception is logged once (with
+    its id) and not raised again; a response already under way is cut off instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            error_id = str(uuid.uuid4())
+            logger.exception(
+                "internal error %s on %s %s", error_id, scope.get("method"), scope.get("path")
+            )
+            if started:
+                raise
+            body = orjson.dumps({"error": "internal", "id": error_id,
+                                 "message": f"Internal server error (id {error_id})."})
+            response = Response(body, status_code=500, media_type="application/json")
+            await response(scope, receive, send)
