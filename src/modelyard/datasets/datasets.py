@@ -1,0 +1,316 @@
+"""``yard.datasets``: versioned, profiled, time-travelling datasets.
+
+    dv = yard.datasets.add("loans", df, time_column="ts")     # DatasetVersion
+    dv = yard.datasets.append("loans", new_rows)               # shares the old fragments
+    view = yard.datasets.get("loans").as_of("2026-03-01")      # rows known then
+    train = yard.datasets.window("loans", "2025-12-01", "2026-03-01", as_of="2026-03-01")
+
+The data side (reading the source, checking it, writing and profiling Parquet fragments)
+happens here, in the caller's process; what is stored goes through ``yard.backend.datasets``
+(the SQL store, or the same methods over HTTP) and ``yard.backend.blobs``, so the same code
+works against a local yard and a shared server.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ..clock import parse_time
+from ..errors import InvalidParameter, NotFound
+from .entities import (
+    ColumnInfo,
+    ColumnSchema,
+    DatasetInfo,
+    DatasetVersion,
+    NewFragment,
+    Profile,
+)
+from .ingest import open_source
+from .snapshot import schema_to_json, write_fragments
+from .store import check_append_schema, check_name
+from .timetravel import DatasetView
+
+__all__ = ["Datasets", "parse_ref"]
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``"loans"`` -> ("loans", None); ``"loans/3"`` -> ("loans", 3); a ``dataset:`` prefix is
+    allowed."""
+    text = ref[len("dataset:"):] if ref.startswith("dataset:") else ref
+    name, _, version = text.partition("/")
+    check_name(name, field="ref")
+    if not version:
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise InvalidParameter(
+            f"a dataset reference must look like 'name' or 'name/3'. Got {ref!r} instead.",
+            field="ref",
+        )
+    return name, int(version)
+
+
+def _current_user() -> str | None:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return None
+
+
+class Datasets:
+    """Dataset versions of one yard (``yard.datasets``)."""
+
+    def __init__(self, yard: Any) -> None:
+        self._yard = yard
+
+    @property
+    def _store(self) -> Any:
+        return self._yard.backend.datasets
+
+    def _bind(self, version: DatasetVersion) -> DatasetVersion:
+        return version.bind(self._yard)
+
+    # ---- writing ---------------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        source: Any,
+        *,
+        time_column: str | None = None,
+        key_columns: list[str] | None = None,
+        description: str | None = None,
+        parents: list[str | DatasetVersion] | None = None,
+        transform: str | None = None,
+        code_commit: str | None = None,
+        created_by: str | None = None,
+    ) -> DatasetVersion:
+        """Add ``source`` as a version of dataset ``name`` (creating the dataset).
+
+        ``source``: a pandas/polars DataFrame, an Arrow table, or the path or fsspec URL of a
+        Parquet file, a folder of Parquet files or a CSV file. ``time_column`` names the event
+        time of each row (enables ``window``); ``key_columns`` the columns that identify a row.
+        ``parents``, ``transform`` and ``code_commit`` record where the data came from.
+        Adding the content of the latest version again returns that version.
+        """
+        check_name(name)
+        existing = self._info_or_none(name)
+        if existing is not None:
+            time_column = time_column or existing.time_column
+            key_columns = key_columns or existing.key_columns
+        return self._ingest(
+            name, source, mode="add", base=None, time_column=time_column,
+            key_columns=key_columns, description=description, parents=parents,
+            transform=transform, code_commit=code_commit, created_by=created_by,
+        )
+
+    def append(
+        self,
+        name: str,
+        source: Any,
+        *,
+        parents: list[str | DatasetVersion] | None = None,
+        transform: str | None = None,
+        code_commit: str | None = None,
+        created_by: str | None = None,
+    ) -> DatasetVersion:
+        """Append rows: a new version made of the latest version's fragments plus new ones
+        (only the new rows are stored). Rows whose columns or types differ from the latest
+        version are refused with :class:`~modelyard.errors.SchemaMismatch`; nothing is written.
+        Appending the same rows twice in a row returns the latest version."""
+        check_name(name)
+        base = self._store.latest_version(name)
+        return self._ingest(
+            name, source, mode="append", base=base, time_column=base.time_column,
+            key_columns=base.key_columns, description=None, parents=parents,
+            transform=transform, code_commit=code_commit, created_by=created_by,
+        )
+
+    def _ingest(
+        self, name: str, source: Any, *, mode: str, base: DatasetVersion | None,
+        time_column: str | None, key_columns: list[str] | None, description: str | None,
+        parents: list[str | DatasetVersion] | None, transform: str | None,
+        code_commit: str | None, created_by: str | None,
+    ) -> DatasetVersion:
+        parent_refs = [self._parent_ref(p) for p in parents or []]
+        opened = open_source(source, time_column=time_column, key_columns=key_columns, name=name)
+        schema = opened.schema
+        batches = opened.batches
+        if base is not None:
+            check_append_schema(base, _columns(schema))
+            schema, batches = _conform(schema, batches, base)
+        blobs = self._yard.backend.blobs
+        with tempfile.TemporaryDirectory(prefix="modelyard-dataset-") as tmp:
+            written = write_fragments(
+                batches(), schema, Path(tmp), seed=base.n_rows if base is not None else 0
+            )
+            if not written:
+                raise InvalidParameter(
+                    f"dataset {name!r} must have at least one row. Got 0 rows from "
+                    f"{opened.uri}.",
+                    field="source",
+                )
+            for fragment in written:
+                if not blobs.exists(fragment.digest):
+                    blobs.put_file(fragment.path)
+        columns = _columns(schema)
+        _add_categories(columns, [w.sketch for w in written], base)
+        version = self._store.commit_version(
+            name,
+            columns,
+            [
+                NewFragment(digest=w.digest, n_rows=w.n_rows, n_bytes=w.n_bytes, sketch=w.sketch)
+                for w in written
+            ],
+            mode=mode,
+            time_column=time_column,
+            key_columns=list(key_columns or []),
+            source_uri=opened.uri,
+            created_by=created_by or _current_user(),
+            parents=parent_refs,
+            transform=transform,
+            code_commit=code_commit,
+            description=description,
+        )
+        return self._bind(version)
+
+    def _parent_ref(self, parent: str | DatasetVersion) -> str:
+        if isinstance(parent, DatasetVersion):
+            return parent.ref
+        name, version = parse_ref(parent)
+        resolved = self.get(name, version=version)
+        return resolved.ref
+
+    def describe(
+        self,
+        name: str,
+        column: str,
+        *,
+        description: str | None = None,
+        unit: str | None = None,
+        owner: str | None = None,
+        sensitivity: str | None = None,
+    ) -> ColumnInfo:
+        """Write the data-dictionary entry of a column (kept across versions). Arguments left
+        None keep their value; an empty string clears one."""
+        return self._store.describe_column(  # type: ignore[no-any-return]
+            name, column, description=description, unit=unit, owner=owner,
+            sensitivity=sensitivity, updated_by=_current_user(),
+        )
+
+    # ---- reading ---------------------------------------------------------------------------
+    def get(self, name: str, version: int | None = None) -> DatasetVersion:
+        """The latest version of ``name``, or version ``version``. ``name`` may also be a
+        reference such as ``"loans/3"``."""
+        if "/" in name or name.startswith("dataset:"):
+            name, ref_version = parse_ref(name)
+            version = version or ref_version
+        if version is None:
+            return self._bind(self._store.latest_version(name))
+        return self._bind(self._store.get_version(name, int(version)))
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, oldest first."""
+        return [self._bind(v) for v in self._store.list_versions(name)]
+
+    def list(self) -> list[DatasetInfo]:
+        """Every dataset with its latest version."""
+        return self._store.list_datasets()  # type: ignore[no-any-return]
+
+    def info(self, name: str) -> DatasetInfo:
+        return self._store.get_dataset(name)  # type: ignore[no-any-return]
+
+    def as_of(self, name: str, at: str | datetime) -> DatasetView:
+        """The rows of ``name`` known at ``at`` (the newest version created by then)."""
+        return self.get(name).as_of(at)
+
+    def window(
+        self, name: str, start: str | datetime, end: str | datetime, *,
+        as_of: str | datetime | None = None,
+    ) -> DatasetView:
+        """Rows of ``name`` whose event time is in ``[start, end)``, as known now or
+        ``as_of``."""
+        return self.get(name).window(start, end, as_of=as_of)
+
+    def view(
+        self, name: str, *, version: int | None = None, as_of: str | datetime | None = None,
+        window_start: str | datetime | None = None, window_end: str | datetime | None = None,
+    ) -> DatasetView:
+        """The view a run recorded (any of the arguments may be None)."""
+        latest = self.get(name, version=version).view()
+        if as_of is not None:
+            latest = latest.at(as_of)
+        if window_start is not None or window_end is not None:
+            if window_start is None or window_end is None:
+                raise InvalidParameter("a window needs both window_start and window_end.",
+                                       field="window_start")
+            latest = latest.window(window_start, window_end)
+        return latest
+
+    def profile(self, name: str, version: int | None = None) -> Profile:
+        """The profile of a version (latest by default): the drift reference."""
+        if version is None:
+            version = self._store.latest_version(name).version
+        return self._store.get_profile(name, int(version))  # type: ignore[no-any-return]
+
+    def dictionary(self, name: str) -> list[ColumnInfo]:
+        """The data dictionary of ``name``, one entry per column of its latest version."""
+        return self._store.get_dictionary(name)  # type: ignore[no-any-return]
+
+    def _info_or_none(self, name: str) -> DatasetInfo | None:
+        try:
+            return self.info(name)
+        except NotFound:
+            return None
+
+
+def _columns(schema: pa.Schema) -> list[ColumnSchema]:
+    return [ColumnSchema(**c) for c in schema_to_json(schema)]
+
+
+def _conform(schema: pa.Schema, batches: Any, base: DatasetVersion) -> tuple[pa.Schema, Any]:
+    """Appended rows in the base version's column order, all-null columns given its types."""
+    fields = []
+    by_name = {f.name: f for f in schema}
+    for column in base.schema:
+        field = by_name[column.name]
+        if pa.types.is_null(field.type):
+            try:
+                field = pa.field(column.name, pa.type_for_alias(column.type))
+            except ValueError:
+                from ..errors import SchemaMismatch
+
+                raise SchemaMismatch(
+                    f"column {column.name!r} has only missing values; expected {column.type}.",
+                    field=column.name,
+                ) from None
+        fields.append(field)
+    target = pa.schema(fields)
+    if target == schema:
+        return schema, batches
+
+    def conformed() -> Any:
+        for batch in batches():
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(f.name).cast(f.type) for f in target], schema=target
+            )
+
+    return target, conformed
+
+
+def _add_categories(columns: list[ColumnSchema], sketches: list[dict[str, Any]],
+                    base: DatasetVersion | None) -> None:
+    """Record the categories of dictionary columns (those seen in the data, up to 1,000)."""
+    previous = {c.name: c.categories for c in base.schema} if base is not None else {}
+    for column in columns:
+        if not column.type.startswith("dictionary"):
+            continue
+        seen = set(previous.get(column.name) or [])
+        for sketch in sketches:
+            seen.update(sketch["columns"][column.name].get("top", {}))
+        column.categories = sorted(seen)[:1000]

@@ -1,0 +1,453 @@
+"""Column profiles, streamed by record batch in bounded memory and merged across fragments.
+
+Each fragment gets a *sketch* when it is written (:class:`FragmentProfiler`, one pass over its
+batches): exact count, nulls, NaN, min, max, mean and M2 (Chan's parallel merge), an exact
+histogram on aligned bins of width ``2**k`` (a bin is ``[i * 2**k, (i + 1) * 2**k)``; when the
+values spread over more than ``MAX_BINS`` bins, ``k`` grows by one and neighbouring bins merge,
+so any two sketches align), 201 quantile points from a uniform sample of at most
+``SAMPLE_SIZE`` rows (bottom-k sampling with seeded random keys: exact when the fragment has
+fewer rows), and the most frequent values of categoricals.
+
+A version's profile (:func:`build_profile`) merges the sketches of its fragments: counts and
+moments add up, histograms align, quantiles come from the mixture of the fragments'
+distributions. Old rows are never read again on append. Memory is bounded by the sample and the
+category table, not by the number of rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .entities import CategoryCount, ColumnKind, ColumnProfile, Histogram, Profile
+
+__all__ = [
+    "FragmentProfiler",
+    "merge_sketches",
+    "build_profile",
+    "column_kind",
+    "SAMPLE_SIZE",
+    "MAX_BINS",
+    "QUANTILE_LEVELS",
+]
+
+SAMPLE_SIZE = 65_536
+MAX_BINS = 64
+TOP_KEEP = 1_000  # distinct values kept per fragment and column
+TOP_SHOWN = 20  # values shown in a profile
+_SKETCH_LEVELS = np.linspace(0.0, 1.0, 201)
+QUANTILE_LEVELS: list[float] = [round(i / 100, 2) for i in range(101)]
+_MAX_INDEX = 2**52
+
+
+def column_kind(dtype: pa.DataType) -> ColumnKind:
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return "numeric"
+    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
+        return "datetime"
+    if (
+        pa.types.is_boolean(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_dictionary(dtype)
+    ):
+        return "categorical"
+    return "other"
+
+
+class FragmentProfiler:
+    """Accumulates the sketch of one fragment, batch by batch."""
+
+    def __init__(self, schema: pa.Schema, seed: int) -> None:
+        self.schema = schema
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._n_rows = 0
+        self._cols: dict[str, dict[str, Any]] = {}
+        self._sampled = [
+            f.name for f in schema if column_kind(f.type) in ("numeric", "datetime")
+        ]
+        self._sample_keys: list[np.ndarray] = []
+        self._sample_vals: dict[str, list[np.ndarray]] = {name: [] for name in self._sampled}
+        self._threshold = 1.0
+        self._sample_len = 0
+        for f in schema:
+            self._cols[f.name] = _empty_column(f.type)
+
+    # ---- streaming -------------------------------------------------------------------------
+    def update(self, batch: pa.RecordBatch) -> None:
+        n = batch.num_rows
+        if n == 0:
+            return
+        self._n_rows += n
+        values: dict[str, np.ndarray] = {}
+        for f, column in zip(self.schema, batch.columns):
+            state = self._cols[f.name]
+            nulls = column.null_count
+            state["nulls"] += nulls
+            state["count"] += n - nulls
+            kind = state["kind"]
+            if kind == "numeric":
+                arr = _as_float(column)
+                values[f.name] = arr
+                _update_numeric(state, arr, nulls)
+            elif kind == "datetime":
+                arr = _as_micros(column)
+                values[f.name] = arr
+                finite = arr[~np.isnan(arr)]
+                if finite.size:
+                    state["min"] = _min(state["min"], float(finite.min()))
+                    state["max"] = _max(state["max"], float(finite.max()))
+            elif kind == "categorical":
+                _update_categories(state, column)
+        if self._sampled:
+            self._update_sample(n, values)
+
+    def _update_sample(self, n: int, values: dict[str, np.ndarray]) -> None:
+        keys = self._rng.random(n)
+        chosen = np.flatnonzero(keys < self._threshold)
+        if chosen.size == 0:
+            return
+        self._sample_keys.append(keys[chosen])
+        for name in self._sampled:
+            self._sample_vals[name].append(values[name][chosen])
+        self._sample_len += chosen.size
+        if self._sample_len > 2 * SAMPLE_SIZE:
+            self._trim_sample()
+
+    def _trim_sample(self) -> None:
+        keys = np.concatenate(self._sample_keys)
+        keep = np.argpartition(keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE] if keys.size > SAMPLE_SIZE \
+            else np.arange(keys.size)
+        self._sample_keys = [keys[keep]]
+        for name in self._sampled:
+            self._sample_vals[name] = [np.concatenate(self._sample_vals[name])[keep]]
+        self._sample_len = keep.size
+        if keys.size > SAMPLE_SIZE:
+            self._threshold = float(self._sample_keys[0].max())
+
+    # ---- result ----------------------------------------------------------------------------
+    def sketch(self) -> dict[str, Any]:
+        """The JSON-able sketch of everything seen so far."""
+        if self._sampled and self._sample_keys:
+            self._trim_sample()
+        columns: dict[str, Any] = {}
+        for f in self.schema:
+            state = dict(self._cols[f.name])
+            if f.name in self._sample_vals and self._sample_vals[f.name]:
+                sample = self._sample_vals[f.name][0]
+                sample = sample[~np.isnan(sample)]
+                if sample.size:
+                    state["q"] = [float(v) for v in np.quantile(sample, _SKETCH_LEVELS)]
+            if state["kind"] == "categorical":
+                top = state["top"]
+                if len(top) > TOP_KEEP:
+                    state["top"] = dict(sorted(top.items(), key=lambda kv: -kv[1])[:TOP_KEEP])
+                    state["truncated"] = True
+            columns[f.name] = state
+        return {"n_rows": self._n_rows, "columns": columns}
+
+
+# ---- per kind ----------------------------------------------------------------------------------
+def _empty_column(dtype: pa.DataType) -> dict[str, Any]:
+    kind = column_kind(dtype)
+    state: dict[str, Any] = {"kind": kind, "type": str(dtype), "count": 0, "nulls": 0}
+    if kind == "numeric":
+        state.update(nan=0, n_finite=0, min=None, max=None, mean=0.0, m2=0.0, hist=None, q=None)
+    elif kind == "datetime":
+        state.update(min=None, max=None, q=None)
+    elif kind == "categorical":
+        state.update(top={}, truncated=False)
+    return state
+
+
+def _as_float(column: pa.Array) -> np.ndarray:
+    if pa.types.is_decimal(column.type):
+        column = pc.cast(column, pa.float64())
+    arr = column.to_numpy(zero_copy_only=False)
+    return np.asarray(arr, dtype=np.float64)  # nulls become NaN
+
+
+def _as_micros(column: pa.Array) -> np.ndarray:
+    if pa.types.is_date(column.type):
+        column = pc.cast(column, pa.timestamp("us"))
+    elif column.type.unit != "us":
+        column = pc.cast(column, pa.timestamp("us", column.type.tz), safe=False)
+    ints = pc.cast(column, pa.int64())
+    return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _min(a: float | None, b: float) -> float:
+    return b if a is None else min(a, b)
+
+
+def _max(a: float | None, b: float) -> float:
+    return b if a is None else max(a, b)
+
+
+def _update_numeric(state: dict[str, Any], arr: np.ndarray, nulls: int) -> None:
+    finite_mask = np.isfinite(arr)
+    state["nan"] += int(np.count_nonzero(np.isnan(arr))) - nulls  # nulls read back as NaN
+    v = arr[finite_mask]
+    if v.size == 0:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    state["min"] = _min(state["min"], lo)
+    state["max"] = _max(state["max"], hi)
+    n_b = v.size
+    mean_b = float(v.mean())
+    m2_b = float(np.square(v - mean_b).sum())
+    _merge_moments(state, n_b, mean_b, m2_b)
+    state["hist"] = _hist_add(state["hist"], v, lo, hi)
+
+
+def _merge_moments(state: dict[str, Any], n_b: int, mean_b: float, m2_b: float) -> None:
+    n_a, mean_a, m2_a = state["n_finite"], state["mean"], state["m2"]
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    state["mean"] = mean_a + delta * n_b / n
+    state["m2"] = m2_a + m2_b + delta * delta * n_a * n_b / n
+    state["n_finite"] = n
+
+
+def _update_categories(state: dict[str, Any], column: pa.Array) -> None:
+    if column.null_count == len(column):
+        return
+    counts = pc.value_counts(column.drop_null())
+    if len(counts) > TOP_KEEP:
+        state["truncated"] = True
+        order = pc.select_k_unstable(counts.field("counts"), k=TOP_KEEP,
+                                     sort_keys=[("dummy", "descending")])
+        counts = counts.take(order)
+    top: dict[str, int] = state["top"]
+    for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+        key = _category_key(value)
+        top[key] = top.get(key, 0) + count
+    if len(top) > 10 * TOP_KEEP:
+        state["truncated"] = True
+        state["top"] = dict(sorted(top.items(), key=lambda kv: -kv[1])[: 2 * TOP_KEEP])
+
+
+def _category_key(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ---- histograms on aligned power-of-two bins -------------------------------------------------
+def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float) -> dict[str, Any]:
+    if hist is None:
+        span = hi - lo
+        if span > 0:
+            k = math.ceil(math.log2(span / MAX_BINS)) if span / MAX_BINS > 0 else 0
+        else:
+            k = (math.floor(math.log2(abs(lo))) - 6) if lo != 0 else -20
+        hist = {"k": k, "lo": 0, "counts": []}
+    k = hist["k"]
+    # keep indices well inside int64 (and float precision)
+    biggest = max(abs(lo), abs(hi))
+    while biggest / 2.0**k > _MAX_INDEX:
+        k += 1
+    idx = np.floor(v / 2.0**k).astype(np.int64)
+    hist = _coarsen(hist, k - hist["k"])
+    i_lo, i_hi = int(idx.min()), int(idx.max())
+    if hist["counts"]:
+        i_lo, i_hi = min(i_lo, hist["lo"]), max(i_hi, hist["lo"] + len(hist["counts"]) - 1)
+    steps = 0
+    while (i_hi >> steps) - (i_lo >> steps) + 1 > MAX_BINS:
+        steps += 1
+    if steps:
+        idx = idx >> steps
+        hist = _coarsen(hist, steps)
+        i_lo, i_hi = i_lo >> steps, i_hi >> steps
+    counts = np.zeros(i_hi - i_lo + 1, dtype=np.int64)
+    if hist["counts"]:
+        start = hist["lo"] - i_lo
+        counts[start : start + len(hist["counts"])] += np.asarray(hist["counts"], dtype=np.int64)
+    counts += np.bincount(idx - i_lo, minlength=counts.size)
+    return {"k": hist["k"], "lo": i_lo, "counts": counts.tolist()}
+
+
+def _coarsen(hist: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The same histogram with bins ``2**steps`` times wider."""
+    if steps <= 0 or not hist["counts"]:
+        return {"k": hist["k"] + max(steps, 0), "lo": hist["lo"] >> max(steps, 0),
+                "counts": list(hist["counts"])}
+    idx = np.arange(hist["lo"], hist["lo"] + len(hist["counts"]), dtype=np.int64) >> steps
+    lo = int(idx[0])
+    counts = np.bincount(idx - lo, weights=np.asarray(hist["counts"], dtype=np.float64))
+    return {"k": hist["k"] + steps, "lo": lo, "counts": [int(c) for c in counts]}
+
+
+def _hist_merge(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or not a["counts"]:
+        return b
+    if b is None or not b["counts"]:
+        return a
+    k = max(a["k"], b["k"])
+    a, b = _coarsen(a, k - a["k"]), _coarsen(b, k - b["k"])
+    lo = min(a["lo"], b["lo"])
+    hi = max(a["lo"] + len(a["counts"]), b["lo"] + len(b["counts"])) - 1
+    steps = 0
+    while (hi >> steps) - (lo >> steps) + 1 > MAX_BINS:
+        steps += 1
+    a, b = _coarsen(a, steps), _coarsen(b, steps)
+    lo = min(a["lo"], b["lo"])
+    hi = max(a["lo"] + len(a["counts"]), b["lo"] + len(b["counts"])) - 1
+    counts = np.zeros(hi - lo + 1, dtype=np.int64)
+    for h in (a, b):
+        counts[h["lo"] - lo : h["lo"] - lo + len(h["counts"])] += np.asarray(h["counts"])
+    return {"k": k + steps, "lo": lo, "counts": counts.tolist()}
+
+
+# ---- merging sketches ------------------------------------------------------------------------
+def merge_sketches(sketches: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sketch for the rows of all ``sketches`` (the fragments of a version)."""
+    if not sketches:
+        return {"n_rows": 0, "columns": {}}
+    if len(sketches) == 1:
+        return sketches[0]
+    names = list(sketches[0]["columns"])
+    merged: dict[str, Any] = {"n_rows": sum(s["n_rows"] for s in sketches), "columns": {}}
+    for name in names:
+        parts = [s["columns"][name] for s in sketches if name in s["columns"]]
+        merged["columns"][name] = _merge_column(parts)
+    return merged
+
+
+def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": parts[0]["kind"],
+        "type": parts[0]["type"],
+        "count": sum(p["count"] for p in parts),
+        "nulls": sum(p["nulls"] for p in parts),
+    }
+    kind = out["kind"]
+    if kind in ("numeric", "datetime"):
+        mins = [p["min"] for p in parts if p.get("min") is not None]
+        maxs = [p["max"] for p in parts if p.get("max") is not None]
+        out["min"] = min(mins) if mins else None
+        out["max"] = max(maxs) if maxs else None
+        weights = [p.get("n_finite", p["count"]) for p in parts]
+        out["q"] = _mixture_quantiles([p.get("q") for p in parts], weights)
+    if kind == "numeric":
+        out.update(nan=sum(p["nan"] for p in parts), n_finite=0, mean=0.0, m2=0.0, hist=None)
+        for p in parts:
+            if p["n_finite"]:
+                _merge_moments(out, p["n_finite"], p["mean"], p["m2"])
+            out["hist"] = _hist_merge(out["hist"], p["hist"])
+    elif kind == "categorical":
+        top: dict[str, int] = {}
+        for p in parts:
+            for value, count in p["top"].items():
+                top[value] = top.get(value, 0) + count
+        out["truncated"] = any(p["truncated"] for p in parts)
+        if len(top) > TOP_KEEP:
+            top = dict(sorted(top.items(), key=lambda kv: -kv[1])[:TOP_KEEP])
+            out["truncated"] = True
+        out["top"] = top
+    return out
+
+
+def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> list[float] | None:
+    """Quantiles (at the sketch levels) of the mixture of the distributions given by their
+    quantile points, each weighted by its count."""
+    pairs = [(np.asarray(p), w) for p, w in zip(points, weights) if p and w]
+    if not pairs:
+        return None
+    if len(pairs) == 1:
+        return [float(v) for v in pairs[0][0]]
+    xs = np.unique(np.concatenate([p for p, _ in pairs]))
+    total = float(sum(w for _, w in pairs))
+    cdf = np.zeros_like(xs)
+    for p, w in pairs:
+        cdf += w * _cdf(p, xs)
+    cdf /= total
+    return [float(v) for v in _invert(cdf, xs, _SKETCH_LEVELS)]
+
+
+def _cdf(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The piecewise-linear CDF through quantile points (at the sketch levels), at ``xs``."""
+    reversed_points = points[::-1]
+    uniq, first_in_reversed = np.unique(reversed_points, return_index=True)
+    levels = _SKETCH_LEVELS[::-1][first_in_reversed]  # the highest level at each value
+    return np.interp(xs, uniq, levels, left=0.0, right=1.0)
+
+
+def _invert(cdf: np.ndarray, xs: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    j = np.searchsorted(cdf, qs, side="left")
+    j = np.clip(j, 1, len(xs) - 1) if len(xs) > 1 else np.zeros_like(j)
+    if len(xs) == 1:
+        return np.full(qs.shape, xs[0])
+    x0, x1, f0, f1 = xs[j - 1], xs[j], cdf[j - 1], cdf[j]
+    frac = np.where(f1 > f0, (qs - f0) / np.where(f1 > f0, f1 - f0, 1.0), 1.0)
+    out = x0 + np.clip(frac, 0.0, 1.0) * (x1 - x0)
+    out[qs <= cdf[0]] = xs[0]
+    return out
+
+
+# ---- the profile a user sees ---------------------------------------------------------------------
+def build_profile(dataset: str, version: int, sketch: dict[str, Any]) -> Profile:
+    """The :class:`Profile` of a version from the merged sketch of its fragments."""
+    columns = {name: _column_profile(name, col) for name, col in sketch["columns"].items()}
+    return Profile(dataset=dataset, version=version, n_rows=sketch["n_rows"], columns=columns)
+
+
+def _column_profile(name: str, col: dict[str, Any]) -> ColumnProfile:
+    kind = col["kind"]
+    base: dict[str, Any] = {
+        "name": name, "type": col["type"], "kind": kind, "count": col["count"],
+        "nulls": col["nulls"],
+    }
+    if kind == "numeric":
+        n = col["n_finite"]
+        base.update(
+            nan=col["nan"],
+            min=col["min"],
+            max=col["max"],
+            mean=col["mean"] if n else None,
+            std=math.sqrt(col["m2"] / n) if n else None,
+            histogram=_histogram(col["hist"]),
+            quantiles=_levels(col.get("q"), col["min"], col["max"]),
+        )
+    elif kind == "datetime":
+        base.update(min=_iso(col["min"]), max=_iso(col["max"]))
+    elif kind == "categorical":
+        ranked = sorted(col["top"].items(), key=lambda kv: (-kv[1], kv[0]))
+        base.update(
+            top=[CategoryCount(value=v, count=c) for v, c in ranked[:TOP_SHOWN]],
+            n_distinct=None if col["truncated"] else len(col["top"]),
+            approximate=col["truncated"],
+        )
+    return ColumnProfile(**base)
+
+
+def _histogram(hist: dict[str, Any] | None) -> Histogram | None:
+    if hist is None or not hist["counts"]:
+        return None
+    width = 2.0 ** hist["k"]
+    edges = [(hist["lo"] + i) * width for i in range(len(hist["counts"]) + 1)]
+    return Histogram(edges=edges, counts=[int(c) for c in hist["counts"]])
+
+
+def _levels(q: list[float] | None, lo: float | None, hi: float | None) -> dict[float, float]:
+    if not q:
+        return {}
+    values = np.interp(QUANTILE_LEVELS, _SKETCH_LEVELS, q)
+    out = {level: float(v) for level, v in zip(QUANTILE_LEVELS, values)}
+    if lo is not None and hi is not None:
+        out[0.0], out[1.0] = lo, hi
+    return out
+
+
+def _iso(micros: float | None) -> str | None:
+    if micros is None:
+        return None
+    from datetime import datetime, timedelta, timezone
+
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (epoch + timedelta(microseconds=int(micros))).isoformat()

@@ -1,0 +1,423 @@
+"""``DatasetStore``: dataset versions, their fragments, profiles and data dictionary in SQL.
+
+The SDK (:mod:`.datasets`) writes a version's Parquet fragments as blobs first, then commits
+the manifest here in one transaction (:meth:`DatasetStore.commit_version`): the store checks the
+blobs exist, checks an append's schema, gives the version its number and content digest (or
+returns the existing version when the content is the same), and merges the fragments' profile
+sketches into the version's profile. Every method marked ``@endpoint`` is also a REST route.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..artifacts.store import ArtifactStore, check_digest
+from ..clock import Clock, to_utc
+from ..config import Settings
+from ..errors import InvalidParameter, NotFound, SchemaMismatch
+from ..store.database import Database
+from ..store.schema.datasets import (
+    DatasetColumnRow,
+    DatasetFragmentRow,
+    DatasetRow,
+    DatasetVersionRow,
+)
+from ..transport import endpoint
+from .entities import (
+    ColumnInfo,
+    ColumnSchema,
+    DatasetInfo,
+    DatasetVersion,
+    Fragment,
+    NewFragment,
+    Profile,
+)
+from .profile import build_profile, merge_sketches
+from .snapshot import version_digest
+
+__all__ = ["DatasetStore", "check_name", "schema_differences", "check_append_schema"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
+_V = DatasetVersionRow.__table__.c
+_VERSION_COLUMNS = [c for c in DatasetVersionRow.__table__.c if c.name != "profile"]
+
+
+def check_name(name: str, *, field: str = "name") -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidParameter(
+            f"{field} must be letters, digits and '_.-' (starting with a letter or digit, at "
+            f"most 256 characters). Got {name!r} instead.",
+            field=field,
+        )
+    return name
+
+
+def schema_differences(expected: list[ColumnSchema], got: list[ColumnSchema]) -> list[str]:
+    """Human-readable differences in column names and types (order does not matter)."""
+    want = {c.name: c.type for c in expected}
+    have = {c.name: c.type for c in got}
+    out = []
+    for name, kind in want.items():
+        if name not in have:
+            out.append(f"{name!r}: missing (expected {kind})")
+        elif have[name] != kind and have[name] != "null":
+            out.append(f"{name!r}: expected {kind}, got {have[name]}")
+    for name, kind in have.items():
+        if name not in want:
+            out.append(f"{name!r}: not in the dataset (got {kind})")
+    return out
+
+
+def check_append_schema(base: DatasetVersion, got: list[ColumnSchema]) -> None:
+    """Raise :class:`SchemaMismatch` listing the differing columns unless ``got`` fits ``base``."""
+    diffs = schema_differences(base.schema, got)
+    if diffs:
+        raise SchemaMismatch(
+            f"rows appended to dataset {base.name!r} must have the columns and types of version "
+            f"{base.version}. Differing columns: {'; '.join(diffs)}.",
+            field="source",
+        )
+
+
+class DatasetStore:
+    """Dataset versions over the metadata database (see the module docstring)."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
+                 clock: Clock) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.settings = settings
+        self.clock = clock
+
+    # ---- writes ----------------------------------------------------------------------------
+    @endpoint("POST", "/datasets/{name}/versions", status_code=201)
+    def commit_version(
+        self,
+        name: str,
+        schema: list[ColumnSchema],
+        fragments: list[NewFragment],
+        mode: str = "add",
+        time_column: str | None = None,
+        key_columns: list[str] | None = None,
+        source_uri: str | None = None,
+        created_by: str | None = None,
+        parents: list[str] | None = None,
+        transform: str | None = None,
+        code_commit: str | None = None,
+        description: str | None = None,
+    ) -> DatasetVersion:
+        """Record a version made of uploaded fragments (``mode`` "add" or "append")."""
+        check_name(name)
+        if mode not in ("add", "append"):
+            raise InvalidParameter(f"mode must be 'add' or 'append'. Got {mode!r} instead.",
+                                   field="mode")
+        if not fragments or sum(f.n_rows for f in fragments) == 0:
+            raise InvalidParameter(f"dataset {name!r} must have at least one row. Got 0 rows.",
+                                   field="source")
+        columns = [c.name for c in schema]
+        for f in fragments:
+            check_digest(f.digest)
+            if not self.artifacts.exists(f.digest):
+                raise NotFound(f"No blob with digest {f.digest}: upload the fragment first.",
+                               field="fragments")
+            if sorted(f.sketch.get("columns", {})) != sorted(columns):
+                raise InvalidParameter(
+                    f"fragment {f.digest} must have a sketch of the columns {columns}.",
+                    field="fragments",
+                )
+        for column in ([time_column] if time_column else []) + list(key_columns or []):
+            if column not in columns:
+                raise InvalidParameter(
+                    f"time and key columns must be among {columns}. Got {column!r} instead.",
+                    field="time_column",
+                )
+        now = self.clock.now()
+        with self.db.write() as conn:
+            dataset = self._lock_dataset(conn, name)
+            latest = self._latest(conn, name) if dataset is not None else None
+            if dataset is None:
+                if mode == "append":
+                    raise NotFound(
+                        f"No dataset named {name!r} to append to; add it first.", field="name"
+                    )
+                conn.execute(sa.insert(DatasetRow).values(
+                    name=name, description=description, time_column=time_column,
+                    key_columns=list(key_columns or []), created_at=now, updated_at=now,
+                ))
+            else:
+                if time_column and dataset.time_column and time_column != dataset.time_column:
+                    raise InvalidParameter(
+                        f"time_column of dataset {name!r} is {dataset.time_column!r}. "
+                        f"Got {time_column!r} instead.",
+                        field="time_column",
+                    )
+                time_column = time_column or dataset.time_column
+                key_columns = list(key_columns or dataset.key_columns or [])
+            known = {f.digest: f for f in latest.fragments} if latest is not None else {}
+            if mode == "append":
+                assert latest is not None
+                check_append_schema(latest, schema)
+                schema = _reorder(schema, latest.schema)
+                if all(f.digest in known for f in fragments):
+                    return latest  # the same rows appended again: nothing new
+                manifest = list(latest.fragments) + [
+                    Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, ingested_at=now)
+                    for f in fragments
+                ]
+            else:
+                manifest = [
+                    known.get(f.digest)
+                    or Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, ingested_at=now)
+                    for f in fragments
+                ]
+            schema_json = [c.model_dump() for c in schema]
+            digest = version_digest(schema_json, [f.digest for f in manifest])
+            if latest is not None and latest.digest == digest:
+                return latest
+            self._save_fragments(conn, fragments, now)
+            sketches = self._sketches(conn, [f.digest for f in manifest])
+            number = (latest.version if latest is not None else 0) + 1
+            profile = build_profile(name, number, merge_sketches(sketches))
+            conn.execute(sa.insert(DatasetVersionRow).values(
+                name=name, version=number, digest=digest,
+                n_rows=sum(f.n_rows for f in manifest), n_bytes=sum(f.n_bytes for f in manifest),
+                schema=schema_json, fragments=[f.model_dump(mode="json") for f in manifest],
+                profile=profile.model_dump(mode="json"), source_uri=source_uri,
+                created_by=created_by, created_at=now, parents=list(parents or []),
+                transform=transform, code_commit=code_commit, time_column=time_column,
+                key_columns=list(key_columns or []),
+            ))
+            conn.execute(sa.update(DatasetRow).where(DatasetRow.name == name).values(
+                updated_at=now, time_column=time_column, key_columns=list(key_columns or []),
+                **({"description": description} if description is not None else {}),
+            ))
+            return self._get(conn, name, number)
+
+    def _lock_dataset(self, conn: Connection, name: str) -> Any:
+        query = sa.select(DatasetRow.__table__).where(DatasetRow.name == name)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return conn.execute(query).first()
+
+    def _save_fragments(self, conn: Connection, fragments: list[NewFragment], now: datetime) -> None:
+        digests = [f.digest for f in fragments]
+        have = set(conn.execute(
+            sa.select(DatasetFragmentRow.digest).where(DatasetFragmentRow.digest.in_(digests))
+        ).scalars())
+        seen: set[str] = set()
+        for f in fragments:
+            if f.digest in have or f.digest in seen:
+                continue
+            seen.add(f.digest)
+            conn.execute(sa.insert(DatasetFragmentRow).values(
+                digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, sketch=f.sketch,
+                created_at=now,
+            ))
+
+    def _sketches(self, conn: Connection, digests: list[str]) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            sa.select(DatasetFragmentRow.digest, DatasetFragmentRow.sketch)
+            .where(DatasetFragmentRow.digest.in_(set(digests)))
+        ).all()
+        by_digest = {d: s for d, s in rows}
+        return [by_digest[d] for d in digests]
+
+    @endpoint("PUT", "/datasets/{name}/columns/{column}")
+    def describe_column(
+        self,
+        name: str,
+        column: str,
+        description: str | None = None,
+        unit: str | None = None,
+        owner: str | None = None,
+        sensitivity: str | None = None,
+        updated_by: str | None = None,
+    ) -> ColumnInfo:
+        """Set the data-dictionary entry of a column (fields left None keep their value;
+        an empty string clears one)."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            latest = self._latest(conn, name)
+            if column not in latest.columns:
+                raise InvalidParameter(
+                    f"column must be one of the columns of {name!r} {latest.columns}. "
+                    f"Got {column!r} instead.",
+                    field="column",
+                )
+            key = (DatasetColumnRow.name == name) & (DatasetColumnRow.column == column)
+            current = conn.execute(sa.select(DatasetColumnRow.__table__).where(key)).first()
+            values: dict[str, Any] = {"updated_at": now, "updated_by": updated_by}
+            for field, value in (("description", description), ("unit", unit),
+                                 ("owner", owner), ("sensitivity", sensitivity)):
+                if value is not None:
+                    values[field] = value or None
+            if current is None:
+                conn.execute(sa.insert(DatasetColumnRow).values(name=name, column=column, **values))
+            else:
+                conn.execute(sa.update(DatasetColumnRow).where(key).values(**values))
+            row = conn.execute(sa.select(DatasetColumnRow.__table__).where(key)).one()
+        return _column_info(row)
+
+    # ---- reads -----------------------------------------------------------------------------
+    @endpoint("GET", "/datasets")
+    def list_datasets(self) -> list[DatasetInfo]:
+        """Every dataset with its latest version."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(DatasetRow.__table__).order_by(DatasetRow.name)).all()
+            latest = dict(
+                (r.name, (r.version, r.n_rows)) for r in conn.execute(
+                    sa.select(_V.name, _V.version, _V.n_rows).where(
+                        sa.tuple_(_V.name, _V.version).in_(
+                            sa.select(_V.name, sa.func.max(_V.version)).group_by(_V.name)
+                        )
+                    )
+                )
+            )
+        return [_dataset_info(r, *latest.get(r.name, (None, None))) for r in rows]
+
+    @endpoint("GET", "/datasets/{name}")
+    def get_dataset(self, name: str) -> DatasetInfo:
+        """One dataset with its latest version."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(DatasetRow.__table__).where(DatasetRow.name == name)
+            ).first()
+            if row is None:
+                raise NotFound(f"No dataset named {name!r}.", field="name")
+            latest = self._latest(conn, name)
+        return _dataset_info(row, latest.version, latest.n_rows)
+
+    @endpoint("GET", "/datasets/{name}/versions")
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(*_VERSION_COLUMNS).where(_V.name == name).order_by(_V.version)
+            ).all()
+        if not rows:
+            raise NotFound(f"No dataset named {name!r}.", field="name")
+        return [_version(r) for r in rows]
+
+    @endpoint("GET", "/datasets/{name}/versions/{version}")
+    def get_version(self, name: str, version: int) -> DatasetVersion:
+        """One version of a dataset."""
+        with self.db.read() as conn:
+            return self._get(conn, name, version)
+
+    @endpoint("GET", "/datasets/{name}/latest")
+    def latest_version(self, name: str) -> DatasetVersion:
+        """The newest version of a dataset."""
+        with self.db.read() as conn:
+            return self._latest(conn, name)
+
+    @endpoint("GET", "/datasets/{name}/as-of")
+    def version_as_of(self, name: str, at: datetime, up_to: int | None = None) -> DatasetVersion:
+        """The newest version created at or before ``at`` (among versions <= ``up_to``)."""
+        at = to_utc(at)
+        query = sa.select(*_VERSION_COLUMNS).where(_V.name == name, _V.created_at <= at)
+        if up_to is not None:
+            query = query.where(_V.version <= up_to)
+        with self.db.read() as conn:
+            row = conn.execute(query.order_by(_V.version.desc()).limit(1)).first()
+            if row is None:
+                first = conn.execute(
+                    sa.select(sa.func.min(_V.created_at)).where(_V.name == name)
+                ).scalar()
+        if row is None:
+            if first is None:
+                raise NotFound(f"No dataset named {name!r}.", field="name")
+            raise NotFound(
+                f"Dataset {name!r} had no version at {at.isoformat()}: its first version was "
+                f"added at {to_utc(first).isoformat()}.",
+                field="as_of",
+            )
+        return _version(row)
+
+    @endpoint("GET", "/datasets/{name}/versions/{version}/profile")
+    def get_profile(self, name: str, version: int) -> Profile:
+        """The profile computed when the version was added (the drift reference)."""
+        with self.db.read() as conn:
+            value = conn.execute(
+                sa.select(_V.profile).where(_V.name == name, _V.version == version)
+            ).scalar()
+        if value is None:
+            raise NotFound(f"No version {version} of dataset {name!r}.", field="version")
+        return Profile.model_validate(value)
+
+    @endpoint("GET", "/datasets/{name}/columns")
+    def get_dictionary(self, name: str) -> list[ColumnInfo]:
+        """The data dictionary of a dataset, in the column order of its latest version."""
+        with self.db.read() as conn:
+            latest = self._latest(conn, name)
+            rows = conn.execute(
+                sa.select(DatasetColumnRow.__table__).where(DatasetColumnRow.name == name)
+            ).all()
+        by_column = {r.column: _column_info(r) for r in rows}
+        return [by_column.get(c) or ColumnInfo(dataset=name, column=c) for c in latest.columns]
+
+    @endpoint("GET", "/dataset-versions/{digest}")
+    def find_versions(self, digest: str) -> list[DatasetVersion]:
+        """The versions (of any dataset) with this content digest."""
+        check_digest(digest)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(*_VERSION_COLUMNS).where(_V.digest == digest).order_by(_V.id)
+            ).all()
+        return [_version(r) for r in rows]
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _get(self, conn: Connection, name: str, version: int) -> DatasetVersion:
+        row = conn.execute(
+            sa.select(*_VERSION_COLUMNS).where(_V.name == name, _V.version == version)
+        ).first()
+        if row is None:
+            exists = conn.execute(sa.select(DatasetRow.name).where(DatasetRow.name == name)).first()
+            if exists is None:
+                raise NotFound(f"No dataset named {name!r}.", field="name")
+            raise NotFound(f"No version {version} of dataset {name!r}.", field="version")
+        return _version(row)
+
+    def _latest(self, conn: Connection, name: str) -> DatasetVersion:
+        row = conn.execute(
+            sa.select(*_VERSION_COLUMNS).where(_V.name == name)
+            .order_by(_V.version.desc()).limit(1)
+        ).first()
+        if row is None:
+            raise NotFound(f"No dataset named {name!r}.", field="name")
+        return _version(row)
+
+
+def _reorder(schema: list[ColumnSchema], like: list[ColumnSchema]) -> list[ColumnSchema]:
+    by_name = {c.name: c for c in schema}
+    return [by_name[c.name] for c in like]
+
+
+def _version(row: Any) -> DatasetVersion:
+    return DatasetVersion(
+        name=row.name, version=row.version, digest=row.digest, n_rows=row.n_rows,
+        n_bytes=row.n_bytes, schema=row.schema, fragments=row.fragments,
+        source_uri=row.source_uri, created_by=row.created_by, created_at=row.created_at,
+        parents=row.parents or [], transform=row.transform, code_commit=row.code_commit,
+        time_column=row.time_column, key_columns=row.key_columns or [],
+    )
+
+
+def _dataset_info(row: Any, version: int | None, n_rows: int | None) -> DatasetInfo:
+    return DatasetInfo(
+        name=row.name, description=row.description, time_column=row.time_column,
+        key_columns=row.key_columns or [], latest_version=version, n_rows=n_rows,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def _column_info(row: Any) -> ColumnInfo:
+    return ColumnInfo(
+        dataset=row.name, column=row.column, description=row.description, unit=row.unit,
+        owner=row.owner, sensitivity=row.sensitivity, updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
