@@ -1,0 +1,120 @@
+"""What a run records about the code and machine it ran on, captured when it starts.
+
+Git commit, dirty flag and repository root (from the ``git`` command, once per process and
+folder; None outside a repository or without git), the script or notebook that ran, the Python
+version, the versions of the ML libraries installed (read from package metadata: nothing is
+imported) and the user. Cheap after the first call.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from .entities import RunEnvironment
+
+__all__ = ["TRACKED_PACKAGES", "capture", "git_info", "package_versions", "source_of_process"]
+
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "xgboost",
+    "lightgbm",
+    "torch",
+    "modelyard",
+)
+
+
+def capture(entry_point: str | None = None) -> RunEnvironment:
+    """The environment of the current process, for a run starting now."""
+    source = source_of_process()
+    folder = _code_folder(source)
+    commit, dirty, repo = git_info(str(folder)) if folder is not None else (None, None, None)
+    return RunEnvironment(
+        code_commit=commit,
+        code_dirty=dirty,
+        code_repo=repo,
+        source=source,
+        entry_point=entry_point,
+        python_version=platform.python_version(),
+        packages=dict(package_versions()),
+        user=_user(),
+    )
+
+
+@lru_cache(maxsize=64)
+def git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
+    """(commit, dirty, repository root) of the git checkout holding ``folder``; Nones if none."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=folder, capture_output=True, text=True, timeout=10, check=False,
+        )
+        if out.returncode != 0:
+            return None, None, None
+        lines = out.stdout.split()
+        if len(lines) < 2:
+            return None, None, None
+        repo, commit = lines[0], lines[1]
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, timeout=30, check=False,
+        )
+        dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+        return commit, dirty, repo
+    except (OSError, subprocess.SubprocessError):
+        return None, None, None
+
+
+def source_of_process() -> str | None:
+    """The script that is running (absolute path), ``notebook[:path]`` in Jupyter, or None."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and "ipykernel" in sys.modules:
+        shell = getattr(ipython, "get_ipython", lambda: None)()
+        session = getattr(shell, "user_ns", {}).get("__session__") if shell is not None else None
+        return f"notebook:{session}" if session else "notebook"
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0 in ("-c", "-m"):
+        return argv0 or None
+    path = Path(argv0)
+    return str(path.resolve()) if path.exists() else argv0
+
+
+def _code_folder(source: str | None) -> Path | None:
+    if source and not source.startswith("notebook"):
+        path = Path(source)
+        if path.is_file():
+            return path.parent
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> tuple[tuple[str, str], ...]:
+    """(distribution, version) of the tracked packages that are installed."""
+    found = []
+    for name in TRACKED_PACKAGES:
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
+@lru_cache(maxsize=1)
+def _user() -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return None
