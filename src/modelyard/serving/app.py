@@ -1,0 +1,403 @@
+"""The model server's HTTP face: a lean ASGI application (no framework on the hot path).
+
+    POST /predict/{endpoint}            {"records": [...]} or {"columns": {...}}
+    POST /v2/models/{endpoint}/infer    Open Inference Protocol (KServe V2)
+    GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{endpoint}[/ready]
+    GET  /healthz  /readyz  /metrics
+    GET  /endpoints                     what is served, with traffic shares and canaries
+    GET|PUT|DELETE /endpoints/{name}    declare an endpoint through the API
+    POST|DELETE /endpoints/{name}/canary, GET /endpoints/{name}/canaries
+    POST /feedback                      {"prediction_id": ..., "label": ...}
+
+Errors are JSON ``{"error", "message", "field"}`` (V2 routes: ``{"error": message}`` plus the
+same keys): 400 malformed JSON, 401 no or bad token, 404 unknown endpoint, 413 body over the
+limit, 422 input that does not fit the signature (``field`` names the column), 500 a model that
+raised (with ``error_id``, logged with the traceback), 503 loading or log unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from .. import __version__
+from ..errors import InvalidParameter, ModelyardError, Unauthorized
+from .endpoints import CanaryConfig, EndpointConfig, parse_endpoints
+from .metrics import CONTENT_TYPE_LATEST
+from .protocol import infer_response, model_metadata, parse_infer
+from .runtime import ModelFailure, ServerOptions, ServingRuntime, Unavailable
+
+__all__ = ["ModelServerApp", "create_app"]
+
+log = logging.getLogger("modelyard.serving")
+access_log = logging.getLogger("modelyard.serving.access")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = b"application/json"
+_OPEN_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": code, "message": message, "field": field, **extra}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {k: v for k, v in scope["headers"]}
+
+
+async def _read_body(receive: Receive, limit: int, headers: dict[bytes, bytes]) -> bytes:
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _TooLarge
+    chunks = []
+    size = 0
+    while True:
+        msg = await receive()
+        body = msg.get("body", b"")
+        if body:
+            size += len(body)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(body)
+        if not msg.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_from(exc: ModelyardError) -> HTTPError:
+    return HTTPError(exc.status_code, exc.code, exc.message, exc.field)
+
+
+class ModelServerApp:
+    """The ASGI application around one :class:`ServingRuntime`."""
+
+    def __init__(self, runtime: ServingRuntime) -> None:
+        self.runtime = runtime
+        self.limit = runtime.options.max_request_bytes
+        self.auth = runtime.options.auth_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.start()
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("model server failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = _headers(scope)
+        v2 = path.startswith("/v2")
+        status = 200
+        try:
+            principal = None
+            if self.auth and path not in _OPEN_PATHS:
+                principal = await self._authenticate(headers)
+            if path.startswith("/predict/") and method == "POST":
+                status, body = await self._predict(path[9:], receive, headers, t0)
+            elif v2:
+                status, body = await self._v2(method, path, receive, headers, t0)
+            else:
+                status, body, ctype = await self._admin(method, path, receive, headers,
+                                                        principal)
+                if ctype is not _JSON:
+                    await _send(send, status, body, ctype)
+                    return
+        except HTTPError as exc:
+            status = exc.status
+            payload = exc.body
+            if v2:
+                payload = {**payload, "error": payload["message"], "code": payload["error"]}
+            body = orjson.dumps(payload)
+        await _send(send, status, body)
+        if self.runtime.options.access_log:
+            access_log.info("%s %s %d", method, path, status,
+                            extra={"event": "request", "method": method, "path": path,
+                                   "status": status,
+                                   "ms": round((time.perf_counter() - t0) * 1000, 3)})
+
+    async def _authenticate(self, headers: dict[bytes, bytes]) -> Any:
+        value = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPError(401, "unauthorized", "This server needs 'Authorization: Bearer "
+                            "<token>'. Got no bearer token.")
+        try:
+            return await self.runtime.verify(token.strip())
+        except Unauthorized as exc:
+            raise HTTPError(401, "unauthorized", exc.message) from exc
+
+    async def _json(self, receive: Receive, headers: dict[bytes, bytes], endpoint: str = "") -> Any:
+        try:
+            raw = await _read_body(receive, self.limit, headers)
+        except _TooLarge:
+            self.runtime.metrics.rejected.labels(endpoint, "413").inc()
+            raise HTTPError(413, "too_large", f"The request body must be at most {self.limit} "
+                            "bytes. Got more.") from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.runtime.metrics.rejected.labels(endpoint, "400").inc()
+            raise HTTPError(400, "invalid_json", f"The request body must be JSON. {exc}") \
+                from None
+
+    # ---- prediction -----------------------------------------------------------------------
+    async def _run(self, name: str, kind: str, data: Any, key: str | None, t0: float) -> Any:
+        rt = self.runtime
+        try:
+            ep = rt.endpoint(name)
+            return ep, await rt.predict(ep, kind, data, key, t0)
+        except ModelyardError as exc:
+            rt.metrics.rejected.labels(name, str(exc.status_code)).inc()
+            raise _error_from(exc) from None
+        except ModelFailure as exc:
+            raise HTTPError(500, "model_error", exc.message, None, error_id=exc.error_id) \
+                from None
+        except Unavailable as exc:
+            rt.metrics.rejected.labels(name, "503").inc()
+            raise HTTPError(503, "unavailable", str(exc)) from None
+
+    async def _predict(self, name: str, receive: Receive, headers: dict[bytes, bytes],
+                       t0: float) -> tuple[int, bytes]:
+        body = await self._json(receive, headers, name)
+        if not isinstance(body, dict):
+            raise HTTPError(422, "invalid_parameter", "The body must be an object with "
+                            "'records' or 'columns'.", "records")
+        if "records" in body:
+            kind, data = "records", body["records"]
+        elif "columns" in body:
+            kind, data = "columns", body["columns"]
+        else:
+            raise HTTPError(422, "invalid_parameter", "The body must have 'records' (a list of "
+                            "rows) or 'columns' (column name -> values). Got keys "
+                            f"{sorted(body)[:10]}.", "records")
+        key = body.get("request_key")
+        if key is None and b"x-request-key" in headers:
+            key = headers[b"x-request-key"].decode("latin-1")
+        if key is not None and not isinstance(key, str):
+            raise HTTPError(422, "invalid_parameter", "request_key must be a string. Got "
+                            f"{type(key).__name__}.", "request_key")
+        ep, res = await self._run(name, kind, data, key, t0)
+        out: dict[str, Any] = {"predictions": res.predictions, "ids": res.ids,
+                               "model": res.handle.label, "route": res.route.name}
+        if body.get("proba") and res.proba is not None:
+            classes = res.handle.classes
+            out["probabilities"] = [dict(zip(classes, row)) for row in res.proba.tolist()]
+        return 200, orjson.dumps(out)
+
+    # ---- Open Inference Protocol ----------------------------------------------------------
+    async def _v2(self, method: str, path: str, receive: Receive, headers: dict[bytes, bytes],
+                  t0: float) -> tuple[int, bytes]:
+        rt = self.runtime
+        parts = path.rstrip("/").split("/")[2:]  # after "/v2"
+        if method == "GET" and not parts:
+            return 200, orjson.dumps({"name": "modelyard", "version": __version__,
+                                      "extensions": []})
+        if method == "GET" and parts == ["health", "live"]:
+            return 200, orjson.dumps({"live": True})
+        if method == "GET" and parts == ["health", "ready"]:
+            ready = rt.ready
+            return (200 if ready else 503), orjson.dumps({"ready": ready})
+        if len(parts) >= 2 and parts[0] == "models":
+            name = parts[1]
+            rest = parts[2:]
+            if len(rest) >= 2 and rest[0] == "versions":
+                rest = rest[2:]  # /versions/{v}/...: every version of an endpoint answers
+            ep = rt.endpoints.get(name)
+            if ep is None:
+                raise HTTPError(404, "not_found", f"No model (endpoint) named {name!r}.",
+                                "model_name")
+            if method == "GET" and not rest:
+                handles = [r.handle for r in ep.routes if r.handle is not None]
+                if not handles:
+                    raise HTTPError(503, "unavailable", f"{name!r} is loading.")
+                return 200, orjson.dumps(model_metadata(name, handles))
+            if method == "GET" and rest == ["ready"]:
+                return (200 if ep.ready else 503), orjson.dumps({"name": name,
+                                                                 "ready": ep.ready})
+            if method == "POST" and rest == ["infer"]:
+                body = await self._json(receive, headers, name)
+                route = ep.active[0] if ep.active else None
+                if route is None or route.handle is None:
+                    raise HTTPError(503, "unavailable", f"{name!r} is loading.")
+                try:
+                    kind, data = parse_infer(body, route.handle)
+                except ModelyardError as exc:
+                    raise _error_from(exc) from None
+                params = body.get("parameters") if isinstance(body, dict) else None
+                key = params.get("request_key") if isinstance(params, dict) else None
+                if key is None and b"x-request-key" in headers:
+                    key = headers[b"x-request-key"].decode("latin-1")
+                _, res = await self._run(name, kind, data, key, t0)
+                wanted = None
+                if isinstance(body.get("outputs"), list):
+                    wanted = {o.get("name") for o in body["outputs"] if isinstance(o, dict)}
+                rid = body.get("id") if isinstance(body.get("id"), str) else None
+                return 200, orjson.dumps(infer_response(name, res.handle, rid, res.predictions,
+                                                        res.proba, res.ids, res.route.name,
+                                                        wanted))
+        raise HTTPError(404, "not_found", f"No route {method} {path}.")
+
+    # ---- operations and the endpoint API --------------------------------------------------
+    async def _admin(self, method: str, path: str, receive: Receive,
+                     headers: dict[bytes, bytes], principal: Any) -> tuple[int, bytes, bytes]:
+        rt = self.runtime
+        if method == "GET" and path == "/healthz":
+            return 200, orjson.dumps({"status": "ok"}), _JSON
+        if method == "GET" and path == "/readyz":
+            ready = rt.ready
+            return (200 if ready else 503), orjson.dumps(
+                {"ready": ready, "endpoints": {n: e.ready for n, e in rt.endpoints.items()}}
+            ), _JSON
+        if method == "GET" and path == "/metrics":
+            return 200, rt.metrics.render(), CONTENT_TYPE_LATEST.encode()
+        if method == "POST" and path == "/feedback":
+            self._require(principal, "writer")
+            body = await self._json(receive, headers)
+            return 200, await self._feedback(body), _JSON
+        parts = path.strip("/").split("/")
+        if parts[0] != "endpoints":
+            raise HTTPError(404, "not_found", f"No route {method} {path}.")
+        try:
+            if len(parts) == 1 and method == "GET":
+                return 200, orjson.dumps([e.describe() for e in rt.endpoints.values()]), _JSON
+            name = parts[1] if len(parts) > 1 else ""
+            if len(parts) == 2:
+                if method == "GET":
+                    return 200, orjson.dumps(rt.endpoint(name).describe()), _JSON
+                if method == "PUT":
+                    self._require(principal, "writer")
+                    body = await self._json(receive, headers)
+                    return 200, orjson.dumps(await self._put_endpoint(name, body)), _JSON
+                if method == "DELETE":
+                    self._require(principal, "writer")
+                    return 200, orjson.dumps(await self._delete_endpoint(name)), _JSON
+            if len(parts) == 3 and parts[2] == "canary":
+                self._require(principal, "writer")
+                if method == "POST":
+                    body = await self._json(receive, headers)
+                    try:
+                        spec = CanaryConfig.model_validate(body)
+                    except Exception as exc:  # noqa: BLE001
+                        raise HTTPError(422, "invalid_parameter",
+                                        f"Invalid canary: {exc}", "canary") from None
+                    canary = await rt.start_canary(name, spec)
+                    return 200, orjson.dumps(canary.model_dump(mode="json")), _JSON
+                if method == "DELETE":
+                    canary = await rt.abort_canary(name, None)
+                    return 200, orjson.dumps(canary.model_dump(mode="json")), _JSON
+            if len(parts) == 3 and parts[2] == "canaries" and method == "GET":
+                rt.endpoint(name)
+                if rt.repo is None:
+                    return 200, b"[]", _JSON
+                cs = await asyncio.to_thread(rt.repo.canaries, name)
+                full = [await asyncio.to_thread(rt.repo.get_canary, c.id) for c in cs]
+                return 200, orjson.dumps([c.model_dump(mode="json") for c in full]), _JSON
+        except ModelyardError as exc:
+            raise _error_from(exc) from None
+        raise HTTPError(404, "not_found", f"No route {method} {path}.")
+
+    def _require(self, principal: Any, role: str) -> None:
+        if not self.auth or principal is None:
+            return
+        from ..governance.tokens import role_allows
+
+        if not role_allows(principal.role, role):
+            raise HTTPError(403, "forbidden", f"This needs the {role!r} role. The token "
+                            f"{principal.name!r} has {principal.role!r}.")
+
+    async def _put_endpoint(self, name: str, body: Any) -> dict[str, Any]:
+        rt = self.runtime
+        if not isinstance(body, dict):
+            raise HTTPError(422, "invalid_parameter", "The body must be an endpoint object.",
+                            "endpoint")
+        cfg: EndpointConfig = parse_endpoints([{**body, "name": name}],
+                                              where="the request body")[0]
+        if name in {c.name for c in rt.config_endpoints}:
+            raise InvalidParameter(f"Endpoint {name!r} comes from the server's configuration "
+                                   "file; change it there.", field="name")
+        revision = 0
+        if rt.repo is not None:
+            stored = await asyncio.to_thread(rt.repo.save_endpoint, name,
+                                             cfg.model_dump(mode="json"), "api")
+            revision = stored.revision
+        ep = await rt.add_endpoint(cfg, "api", revision)
+        if not ep.ready:
+            raise HTTPError(422, "invalid_parameter", f"Endpoint {name!r} was saved but a "
+                            "model could not be loaded (see the server log); it is retried.",
+                            "routes")
+        return ep.describe()
+
+    async def _delete_endpoint(self, name: str) -> dict[str, Any]:
+        rt = self.runtime
+        ep = rt.endpoint(name)
+        if ep.source != "api":
+            raise InvalidParameter(f"Endpoint {name!r} comes from the server's configuration "
+                                   "file; remove it there.", field="name")
+        if rt.repo is not None:
+            await asyncio.to_thread(rt.repo.delete_endpoint, name)
+        rt.remove_endpoint(name)
+        return {"deleted": name}
+
+    async def _feedback(self, body: Any) -> bytes:
+        if not isinstance(body, dict) or not isinstance(body.get("prediction_id"), str) \
+                or "label" not in body:
+            raise HTTPError(422, "invalid_parameter", "Feedback must be an object with "
+                            "'prediction_id' (a string) and 'label'.", "prediction_id")
+        try:
+            await asyncio.to_thread(self.runtime.yard.feedback, body["prediction_id"],
+                                    body["label"])
+        except ModelyardError as exc:
+            raise _error_from(exc) from None
+        except (ImportError, AttributeError) as exc:
+            raise HTTPError(501, "not_implemented",
+                            f"Feedback needs the monitoring store: {exc}") from None
+        return orjson.dumps({"prediction_id": body["prediction_id"], "recorded": True})
+
+
+def create_app(yard: Any, endpoints: list[EndpointConfig], options: ServerOptions | None = None,
+               **kwargs: Any) -> ModelServerApp:
+    """An ASGI app serving ``endpoints`` from ``yard``; run it with uvicorn (the lifespan
+    starts the runtime: log writer, compactor, model loading, control loop)."""
+    return ModelServerApp(ServingRuntime(yard, endpoints, options or ServerOptions(), **kwargs))
+
+

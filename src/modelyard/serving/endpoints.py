@@ -1,0 +1,236 @@
+"""Endpoint configuration (YAML or the server's API) and request routing.
+
+    endpoints:
+      - name: loans
+        routes:
+          - {name: main, model: loans@production, weight: 90}
+          - {name: challenger, model: loans/7, weight: 10}
+        sticky: true                # the same request key always goes to the same route
+        shadows:
+          - {name: next, model: loans/8}   # gets a copy of each request; logged, never returned
+        canary: {model: loans/9, steps: [5, 25, 50, 100], interval_s: 300}
+
+A route is picked per request: by a stable hash of the request key when the endpoint is sticky
+and the request has a key, else at random by weight. A running canary takes its current step's
+weight; the other routes share the rest in proportion to their weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from ..errors import InvalidParameter
+
+__all__ = [
+    "RouteConfig",
+    "ShadowConfig",
+    "CanaryConfig",
+    "EndpointConfig",
+    "load_endpoints",
+    "parse_endpoints",
+    "endpoint_from_ref",
+    "pick",
+    "bucket",
+    "effective_weights",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+BUCKETS = 10_000
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{what} must be 1-128 letters, digits and '._-', starting with a letter or digit. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
+class RouteConfig(BaseModel):
+    """A model reference (``loans@production``, ``loans/7``, ``loans``) and its traffic share."""
+
+    name: str = "main"
+    model: str
+    weight: float = Field(default=100.0, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v, "A route name")
+
+
+class ShadowConfig(BaseModel):
+    """A model that sees a copy of every request; its predictions are logged (``shadow``)."""
+
+    name: str
+    model: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v, "A shadow name")
+
+
+class CanaryConfig(BaseModel):
+    """A gradual rollout of ``model``: ``steps`` are traffic percentages, each held for
+    ``interval_s``; after the last one the canary is promoted. It is rolled back at once when,
+    with at least ``min_requests`` requests in the current step, its error rate exceeds the
+    incumbent's by more than ``max_error_rate``, or its p95 latency exceeds the incumbent's
+    times ``max_latency_ratio`` (and by more than ``latency_slack_ms``).
+    ``promote_alias``: on promotion, move this alias of the model to the canary's version."""
+
+    model: str
+    route: str = "canary"
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
+    interval_s: float = Field(default=300.0, gt=0)
+    max_error_rate: float = Field(default=0.05, ge=0)
+    max_latency_ratio: float = Field(default=2.0, gt=0)
+    latency_slack_ms: float = Field(default=5.0, ge=0)
+    min_requests: int = Field(default=20, ge=1)
+    promote_alias: str | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(v):
+            raise ValueError(
+                f"canary steps must be increasing percentages in (0, 100]. Got {v!r} instead."
+            )
+        return v
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, v: str) -> str:
+        return _check_name(v, "A canary route name")
+
+
+class EndpointConfig(BaseModel):
+    """One endpoint: ``POST /predict/<name>`` and ``/v2/models/<name>/infer``."""
+
+    name: str
+    routes: list[RouteConfig]
+    shadows: list[ShadowConfig] = Field(default_factory=list)
+    sticky: bool = False
+    canary: CanaryConfig | None = None
+    max_rows: int = Field(default=10_000, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v, "An endpoint name")
+
+    @model_validator(mode="after")
+    def _routes(self) -> EndpointConfig:
+        if not self.routes:
+            raise ValueError(f"endpoint {self.name!r} needs at least one route.")
+        names = [r.name for r in self.routes] + [s.name for s in self.shadows]
+        if self.canary is not None:
+            names.append(self.canary.route)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"route and shadow names of endpoint {self.name!r} must be "
+                             f"unique. Got {dupes} more than once.")
+        if sum(r.weight for r in self.routes) <= 0:
+            raise ValueError(f"the route weights of endpoint {self.name!r} must not all be 0.")
+        return self
+
+
+def _invalid(exc: ValidationError, where: str) -> InvalidParameter:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return InvalidParameter(f"Invalid endpoint configuration in {where} at {loc or 'top'}: "
+                            f"{err.get('msg')}.", field=loc or "endpoints")
+
+
+def parse_endpoints(data: Any, *, where: str = "the configuration") -> list[EndpointConfig]:
+    """Endpoints from parsed YAML/JSON: ``{"endpoints": [...]}``, a list, or a mapping of name
+    to spec."""
+    if isinstance(data, Mapping) and "endpoints" in data:
+        data = data["endpoints"]
+    if isinstance(data, Mapping):
+        data = [{"name": k, **(v or {})} for k, v in data.items()]
+    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
+        raise InvalidParameter(
+            f"{where} must hold a list of endpoints under 'endpoints'. Got {type(data).__name__}.",
+            field="endpoints",
+        )
+    out = []
+    for item in data:
+        try:
+            out.append(EndpointConfig.model_validate(item))
+        except ValidationError as exc:
+            raise _invalid(exc, where) from exc
+    names = [e.name for e in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidParameter(f"Endpoint names must be unique. Got {dupes} more than once.",
+                               field="endpoints")
+    return out
+
+
+def load_endpoints(path: str | Path) -> list[EndpointConfig]:
+    """Endpoints from a YAML (or JSON) file."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidParameter(f"No endpoint configuration file at {str(p)!r}.",
+                               field="config") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidParameter(f"{str(p)!r} is not valid YAML: {exc}", field="config") from exc
+    return parse_endpoints(data, where=str(p))
+
+
+def endpoint_from_ref(spec: str) -> EndpointConfig:
+    """``--model loans@production`` (endpoint ``loans``) or ``--model scoring=loans/3``."""
+    name, sep, ref = spec.partition("=")
+    if not sep:
+        ref = spec
+        name = re.split(r"[/@]", spec, maxsplit=1)[0]
+    try:
+        return EndpointConfig(name=name, routes=[RouteConfig(model=ref)])
+    except ValidationError as exc:
+        raise _invalid(exc, f"--model {spec!r}") from exc
+
+
+def bucket(key: str) -> int:
+    """A stable bucket in [0, 10000) for a request key (the same in every process)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def effective_weights(weights: Sequence[float], canary_index: int | None,
+                      canary_weight: float) -> list[float]:
+    """The routes' weights with a canary at ``canary_weight`` percent of the traffic."""
+    if canary_index is None:
+        return list(weights)
+    rest = sum(w for i, w in enumerate(weights) if i != canary_index)
+    out = []
+    for i, w in enumerate(weights):
+        if i == canary_index:
+            out.append(canary_weight)
+        else:
+            out.append((100.0 - canary_weight) * w / rest if rest > 0 else 0.0)
+    return out
+
+
+def pick(cumulative: Sequence[float], key: str | None, rng: random.Random) -> int:
+    """The index of the route for one request, given cumulative weights (last = total)."""
+    total = cumulative[-1]
+    if key is not None:
+        x = (bucket(key) + 0.5) / BUCKETS * total
+    else:
+        x = rng.random() * total
+    for i, c in enumerate(cumulative):
+        if x < c:
+            return i
+    return len(cumulative) - 1

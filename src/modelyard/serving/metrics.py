@@ -1,0 +1,82 @@
+"""Prometheus metrics of the model server.
+
+With several worker processes the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers
+start, and ``/metrics`` aggregates every worker's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["ServerMetrics", "CONTENT_TYPE_LATEST"]
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            5.0, 10.0)
+_LABELS = ("endpoint", "route", "model", "model_version")
+
+
+class _RouteMetrics:
+    __slots__ = ("requests", "rows", "latency", "errors")
+
+    def __init__(self, m: ServerMetrics, labels: tuple[str, str, str, str]) -> None:
+        self.requests = m.requests.labels(*labels)
+        self.rows = m.rows.labels(*labels)
+        self.latency = m.latency.labels(*labels)
+        self.errors = {kind: m.errors.labels(*labels, kind) for kind in ("model", "log")}
+
+
+class ServerMetrics:
+    """The server's metrics on a registry of its own (one per server, so tests that start
+    several servers in one process do not collide)."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("modelyard_predict_requests", "Prediction requests answered",
+                                _LABELS, registry=r)
+        self.rows = Counter("modelyard_predict_rows", "Rows predicted", _LABELS, registry=r)
+        self.errors = Counter("modelyard_predict_errors", "Prediction requests that failed",
+                              (*_LABELS, "kind"), registry=r)
+        self.latency = Histogram("modelyard_predict_latency_seconds",
+                                 "Time from request to answer", _LABELS, buckets=_BUCKETS,
+                                 registry=r)
+        self.shadow = Counter("modelyard_shadow_predictions", "Shadow predictions logged",
+                              ("endpoint", "route", "model", "model_version", "outcome"),
+                              registry=r)
+        self.rejected = Counter("modelyard_http_rejected", "Requests refused before a model "
+                                "ran", ("endpoint", "status"), registry=r)
+        self.switches = Counter("modelyard_model_switches", "Hot switches of a route's model",
+                                ("endpoint", "route"), registry=r)
+        self.canary_weight = Gauge("modelyard_canary_weight", "Traffic percent of a canary",
+                                   ("endpoint", "route"), registry=r,
+                                   multiprocess_mode="mostrecent")
+        self._routes: dict[tuple[str, str, str, str], _RouteMetrics] = {}
+
+    def route(self, endpoint: str, route: str, model: str, version: int) -> _RouteMetrics:
+        key = (endpoint, route, model, str(version))
+        m = self._routes.get(key)
+        if m is None:
+            m = self._routes[key] = _RouteMetrics(self, key)
+        return m
+
+    def render(self) -> bytes:
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+

@@ -1,0 +1,288 @@
+"""A loaded model as the server uses it: input checks against the signature, a lean path from
+JSON rows to the model's frame, micro-batching of concurrent requests, and outputs as lists.
+
+The registry's ``LoadedModel`` (``yard.models.load(ref)``) does the flavor work; this module
+only avoids per-request overhead around it: for an all-numeric signature a request becomes one
+float64 numpy array in signature order (no pandas per row), and requests that arrive in the
+same event-loop turn are stacked into one ``predict`` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaMismatch
+
+__all__ = ["ModelHandle", "Prepared", "load_handle"]
+
+log = logging.getLogger("modelyard.serving")
+
+_NUMERIC = ("float", "int")
+
+
+class Prepared:
+    """One request's rows, checked: ``x`` (a float64 matrix in signature order, or a
+    DataFrame), the row count and each row's inputs for the log."""
+
+    __slots__ = ("x", "n", "inputs")
+
+    def __init__(self, x: Any, n: int, inputs: list[dict[str, Any]]) -> None:
+        self.x = x
+        self.n = n
+        self.inputs = inputs
+
+
+class ModelHandle:
+    """A model version ready to serve. Build it with :func:`load_handle`."""
+
+    def __init__(self, loaded: Any, ref: str) -> None:
+        self.loaded = loaded
+        self.ref = ref
+        version = loaded.version
+        self.name: str = version.name
+        self.version: int = int(version.version)
+        self.flavor: str = getattr(version, "flavor", "unknown")
+        self.label = f"{self.name}/{self.version}"
+        self.signature = getattr(loaded, "signature", None)
+        cols = list(self.signature.inputs) if self.signature is not None else []
+        self.columns = cols
+        self.names: list[str] = [c.name for c in cols]
+        self.types: dict[str, str] = {c.name: c.type for c in cols}
+        self.numeric = bool(cols) and all(c.type in _NUMERIC for c in cols)
+        self.float_only = bool(cols) and all(c.type == "float" for c in cols)
+        self.has_proba = callable(getattr(loaded, "predict_proba", None))
+        # The flavor's own predictor takes the frame as is: this module has already checked it
+        # against the signature, so going through LoadedModel.predict would check it twice.
+        predictor = getattr(loaded, "_predictor", None)
+        if predictor is not None and callable(getattr(predictor, "predict", None)):
+            self._predict = predictor.predict
+            self._proba = getattr(predictor, "predict_proba", None) if self.has_proba else None
+        else:
+            self._predict = loaded.predict
+            self._proba = loaded.predict_proba if self.has_proba else None
+        self.classes: list[str] | None = None
+        self._pending: list[tuple[Prepared, asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def prepare_records(self, records: Any) -> Prepared:
+        if not isinstance(records, list) or not records:
+            raise SchemaMismatch("'records' must be a non-empty list of objects (one per row). "
+                                 f"Got {_kind(records)} instead.", field="records")
+        for i, r in enumerate(records):
+            if not isinstance(r, dict):
+                raise SchemaMismatch(f"'records' must hold objects (one per row). Got "
+                                     f"{_kind(r)} in row {i}.", field="records")
+        if not self.names:
+            return Prepared(pd.DataFrame.from_records(records), len(records), records)
+        names = self.names
+        try:
+            inputs = [{n: r[n] for n in names} for r in records]
+        except KeyError:
+            for r in records:
+                for n in names:
+                    if n not in r:
+                        raise _missing(n, names) from None
+            raise
+        if self.numeric:
+            x = _numeric_matrix([[row[n] for n in names] for row in inputs])
+            if x is not None:
+                return self._finish(x, inputs)
+        return self._finish(pd.DataFrame.from_records(inputs, columns=names), inputs)
+
+    def prepare_columns(self, columns: Any) -> Prepared:
+        if not isinstance(columns, dict) or not columns:
+            raise SchemaMismatch("'columns' must be a non-empty object of column name -> list "
+                                 f"of values. Got {_kind(columns)} instead.", field="columns")
+        lengths = set()
+        for k, v in columns.items():
+            if not isinstance(v, list):
+                raise SchemaMismatch(f"Column {k!r} must be a list of values. Got {_kind(v)}.",
+                                     field=k)
+            lengths.add(len(v))
+        if len(lengths) != 1 or 0 in lengths:
+            raise SchemaMismatch("Every column must hold the same number of values (at least "
+                                 f"one). Got lengths {sorted(lengths)}.", field="columns")
+        n = lengths.pop()
+        names = self.names or list(columns)
+        for name in names:
+            if name not in columns:
+                raise _missing(name, names)
+        inputs = [{name: columns[name][i] for name in names} for i in range(n)]
+        if self.numeric:
+            x = _numeric_matrix([list(r) for r in zip(*(columns[name] for name in names))])
+            if x is not None:
+                return self._finish(x, inputs)
+        return self._finish(pd.DataFrame({name: columns[name] for name in names}), inputs)
+
+    def prepare_matrix(self, rows: list[list[Any]]) -> Prepared:
+        """Rows of values in signature order (the V2 protocol's one 2-D tensor)."""
+        names = self.names
+        if any(not isinstance(r, list) or len(r) != len(names) for r in rows):
+            raise SchemaMismatch(f"Each row must hold {len(names)} values, one per column "
+                                 f"{names}.", field="inputs")
+        inputs = [dict(zip(names, r)) for r in rows]
+        if self.numeric:
+            x = _numeric_matrix(rows)
+            if x is not None:
+                return self._finish(x, inputs)
+        return self._finish(pd.DataFrame(rows, columns=names), inputs)
+
+    def _finish(self, x: Any, inputs: list[dict[str, Any]]) -> Prepared:
+        if isinstance(x, np.ndarray):
+            if self.float_only:
+                return Prepared(x, len(inputs), inputs)
+            x = pd.DataFrame(x, columns=self.names)
+        from ..registry.signature import enforce
+
+        if self.signature is not None:
+            x = enforce(self.signature, x)
+        return Prepared(x, len(inputs), inputs)
+
+    # ---- predicting -----------------------------------------------------------------------
+    def frame(self, x: Any) -> pd.DataFrame:
+        if isinstance(x, np.ndarray):
+            return pd.DataFrame(x, columns=self.names, copy=False)
+        return x  # type: ignore[no-any-return]
+
+    def run(self, x: Any) -> tuple[list[Any], np.ndarray | None]:
+        """Predictions (as a list) and class probabilities (n x k, or None) of ``x``."""
+        df = self.frame(x)
+        preds = self._predict(df)
+        proba = None
+        if self._proba is not None:
+            proba = self._proba(df)
+            if isinstance(proba, pd.DataFrame):
+                if self.classes is None:
+                    self.classes = [str(c) for c in proba.columns]
+                proba = proba.to_numpy()
+            proba = np.asarray(proba, dtype=np.float64)
+            if proba.ndim != 2:
+                proba = None
+            elif self.classes is None:
+                self.classes = _classes(self.loaded, proba.shape[1])
+        return _to_list(preds), proba
+
+    def submit(self, prepared: Prepared) -> asyncio.Future[Any]:
+        """Predict ``prepared`` together with whatever else is submitted in this loop turn;
+        the future gives ``(predictions, proba)`` or raises the model's error."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((prepared, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        self._scheduled = False
+        if len(batch) > 1 and all(isinstance(p.x, np.ndarray) for p, _ in batch):
+            try:
+                preds, proba = self.run(np.concatenate([p.x for p, _ in batch]))
+            except Exception:  # noqa: BLE001 - find the request that fails, alone
+                pass
+            else:
+                start = 0
+                for p, fut in batch:
+                    end = start + p.n
+                    if not fut.done():
+                        fut.set_result((preds[start:end],
+                                        None if proba is None else proba[start:end]))
+                    start = end
+                return
+        for p, fut in batch:
+            try:
+                result = self.run(p.x)
+            except Exception as exc:  # noqa: BLE001 - the caller answers 500 with an error id
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(result)
+
+    def warm(self) -> None:
+        """One prediction on a made-up row, so the first request pays no lazy setup."""
+        row: dict[str, Any] = {}
+        for c in self.columns:
+            row[c.name] = {"float": 0.0, "int": 0, "bool": False, "string": "",
+                           "datetime": "2000-01-01T00:00:00"}.get(c.type, "")
+            if c.type == "category" and c.categories:
+                row[c.name] = c.categories[0]
+        if not row:
+            return
+        try:
+            self.run(self.prepare_records([row]).x)
+        except Exception as exc:  # noqa: BLE001 - warming is best effort
+            log.info("warm-up prediction of %s failed: %s", self.label, exc)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "model": self.label, "flavor": self.flavor,
+            "inputs": [{"name": c.name, "type": c.type, "nullable": c.nullable}
+                       for c in self.columns],
+            "classes": self.classes,
+        }
+
+
+def load_handle(yard: Any, ref: str, *, warm: bool = True) -> ModelHandle:
+    """Load ``ref`` from the yard's registry and warm it."""
+    loaded = yard.models.load(ref)
+    handle = ModelHandle(loaded, ref)
+    if warm:
+        handle.warm()
+    return handle
+
+
+def _classes(loaded: Any, k: int) -> list[str]:
+    for obj in (loaded, getattr(loaded, "model", None), getattr(loaded, "raw", None)):
+        classes = getattr(obj, "classes_", None) if obj is not None else None
+        if classes is None and obj is not None:
+            classes = getattr(obj, "classes", None)
+        if classes is not None and not callable(classes) and len(classes) == k:
+            return [str(c.item() if isinstance(c, np.generic) else c) for c in classes]
+    return [str(i) for i in range(k)]
+
+
+def _to_list(preds: Any) -> list[Any]:
+    if isinstance(preds, (pd.DataFrame, pd.Series)):
+        preds = preds.to_numpy()
+    if isinstance(preds, np.ndarray):
+        if preds.ndim == 2 and preds.shape[1] == 1:
+            preds = preds[:, 0]
+        return preds.tolist()  # type: ignore[no-any-return]
+    return list(preds)
+
+
+def _numeric_matrix(rows: Sequence[Sequence[Any]]) -> np.ndarray | None:
+    """A float64 matrix when every value is a real number (not bool, not text); else None
+    (the caller falls back to the signature's full checks, which name the bad value)."""
+    for row in rows:
+        for v in row:
+            t = type(v)
+            if t is not float and t is not int:
+                return None
+    try:
+        return np.array(rows, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _missing(name: str, names: list[str]) -> SchemaMismatch:
+    return SchemaMismatch(f"Column {name!r} is missing. The model expects columns {names}.",
+                          field=name)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list"
+    return repr(value)[:80]
+
+

@@ -1,0 +1,185 @@
+"""The serving tables: endpoints declared in YAML or through the API, and canaries with every
+step. Workers of one server (and servers sharing a yard) coordinate through these rows:
+a state change is a compare-and-set ``UPDATE … WHERE status = 'running' AND step = k``, so
+exactly one worker records each canary step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+
+from ..clock import Clock
+from ..errors import NotFound
+from ..ids import new_id
+from ..store.database import Database
+from ..store.schema.serving import CanaryRow, CanaryStepRow, ServingEndpointRow
+
+__all__ = ["ServingRepository", "Canary", "CanaryStep", "StoredEndpoint"]
+
+TERMINAL = ("promoted", "rolled_back", "aborted")
+
+
+class StoredEndpoint(BaseModel):
+    name: str
+    spec: dict[str, Any]
+    source: str
+    revision: int
+    served: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime
+
+
+class CanaryStep(BaseModel):
+    step: int
+    weight: float
+    action: str
+    reason: str | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class Canary(BaseModel):
+    id: str
+    endpoint: str
+    route: str
+    model: str
+    spec: dict[str, Any]
+    status: str
+    step: int
+    weight: float
+    started_at: datetime
+    updated_at: datetime
+    steps: list[CanaryStep] = Field(default_factory=list)
+
+
+def _canary(row: Any) -> Canary:
+    return Canary(id=row.id, endpoint=row.endpoint, route=row.route, model=row.model,
+                  spec=row.spec, status=row.status, step=row.step, weight=row.weight,
+                  started_at=row.started_at, updated_at=row.updated_at)
+
+
+class ServingRepository:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # ---- endpoints ------------------------------------------------------------------------
+    def save_endpoint(self, name: str, spec: dict[str, Any], source: str) -> StoredEndpoint:
+        t = ServingEndpointRow.__table__
+        now = self.clock.now()
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t.c.revision).where(t.c.name == name)).first()
+            if row is None:
+                conn.execute(t.insert().values(name=name, spec=spec, source=source, revision=1,
+                                               served={}, created_at=now, updated_at=now))
+            else:
+                conn.execute(t.update().where(t.c.name == name).values(
+                    spec=spec, source=source, revision=row.revision + 1, updated_at=now))
+        return self.get_endpoint(name)
+
+    def get_endpoint(self, name: str) -> StoredEndpoint:
+        t = ServingEndpointRow.__table__
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"No endpoint named {name!r}.", field="name")
+        return StoredEndpoint(name=row.name, spec=row.spec, source=row.source,
+                              revision=row.revision, served=row.served or {},
+                              updated_at=row.updated_at)
+
+    def list_endpoints(self, source: str | None = None) -> list[StoredEndpoint]:
+        t = ServingEndpointRow.__table__
+        q = sa.select(t).order_by(t.c.name)
+        if source is not None:
+            q = q.where(t.c.source == source)
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        return [StoredEndpoint(name=r.name, spec=r.spec, source=r.source, revision=r.revision,
+                               served=r.served or {}, updated_at=r.updated_at) for r in rows]
+
+    def delete_endpoint(self, name: str) -> None:
+        t = ServingEndpointRow.__table__
+        with self.db.write() as conn:
+            n = conn.execute(t.delete().where(t.c.name == name)).rowcount
+        if not n:
+            raise NotFound(f"No endpoint named {name!r}.", field="name")
+
+    def set_served(self, name: str, served: dict[str, Any]) -> None:
+        t = ServingEndpointRow.__table__
+        with self.db.write() as conn:
+            conn.execute(t.update().where(t.c.name == name).values(served=served))
+
+    # ---- canaries -------------------------------------------------------------------------
+    def start_canary(self, endpoint: str, route: str, model: str, spec: dict[str, Any],
+                     weight: float, *, canary_id: str | None = None) -> Canary:
+        """Record a new running canary at step 0 (idempotent for a given ``canary_id``)."""
+        c = CanaryRow.__table__
+        now = self.clock.now()
+        cid = canary_id or new_id()
+        with self.db.write() as conn:
+            exists = conn.execute(sa.select(c.c.id).where(c.c.id == cid)).first()
+            if exists is None:
+                conn.execute(c.insert().values(
+                    id=cid, endpoint=endpoint, route=route, model=model, spec=spec,
+                    status="running", step=0, weight=weight, started_at=now, updated_at=now))
+                conn.execute(CanaryStepRow.__table__.insert().values(
+                    canary_id=cid, step=0, weight=weight, action="start", reason=None, stats={},
+                    at=now))
+        return self.get_canary(cid)
+
+    def get_canary(self, canary_id: str) -> Canary:
+        c, s = CanaryRow.__table__, CanaryStepRow.__table__
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(c).where(c.c.id == canary_id)).first()
+            if row is None:
+                raise NotFound(f"No canary with id {canary_id!r}.", field="canary_id")
+            steps = conn.execute(sa.select(s).where(s.c.canary_id == canary_id)
+                                 .order_by(s.c.id)).all()
+        out = _canary(row)
+        out.steps = [CanaryStep(step=r.step, weight=r.weight, action=r.action, reason=r.reason,
+                                stats=r.stats or {}, at=r.at) for r in steps]
+        return out
+
+    def canaries(self, endpoint: str) -> list[Canary]:
+        """Every canary of an endpoint, newest first (without their steps)."""
+        c = CanaryRow.__table__
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(c).where(c.c.endpoint == endpoint)
+                                .order_by(c.c.started_at.desc(), c.c.id.desc())).all()
+        return [_canary(r) for r in rows]
+
+    def latest_canaries(self, endpoints: list[str]) -> dict[str, Canary]:
+        """The newest canary of each of ``endpoints`` (one query)."""
+        if not endpoints:
+            return {}
+        c = CanaryRow.__table__
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(c).where(c.c.endpoint.in_(endpoints))
+                                .order_by(c.c.started_at, c.c.id)).all()
+        out: dict[str, Canary] = {}
+        for r in rows:
+            out[r.endpoint] = _canary(r)
+        return out
+
+    def advance(self, canary_id: str, from_step: int, to_step: int, weight: float,
+                action: str, reason: str | None, stats: dict[str, Any]) -> bool:
+        """Compare-and-set: move a running canary from ``from_step``; ``action`` is ``step``
+        (stays running) or ``promote``/``rollback``/``abort`` (ends it). False when another
+        worker got there first."""
+        c = CanaryRow.__table__
+        now = self.clock.now()
+        status = {"step": "running", "promote": "promoted", "rollback": "rolled_back",
+                  "abort": "aborted"}[action]
+        with self.db.write() as conn:
+            n = conn.execute(
+                c.update()
+                .where(c.c.id == canary_id, c.c.status == "running", c.c.step == from_step)
+                .values(status=status, step=to_step, weight=weight, updated_at=now)
+            ).rowcount
+            if n:
+                conn.execute(CanaryStepRow.__table__.insert().values(
+                    canary_id=canary_id, step=to_step, weight=weight, action=action,
+                    reason=reason, stats=stats, at=now))
+        return bool(n)
