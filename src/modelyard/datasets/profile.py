@@ -143,6 +143,10 @@ class FragmentProfiler:
                 sample = sample[~np.isnan(sample)]
                 if sample.size:
                     state["q"] = [float(v) for v in np.quantile(sample, _SKETCH_LEVELS)]
+            if state["kind"] == "numeric" and not (
+                math.isfinite(state["mean"]) and math.isfinite(state["m2"])
+            ):
+                state["mean"] = state["m2"] = None  # overflowed (values near 1e308)
             if state["kind"] == "categorical":
                 top = state["top"]
                 if len(top) > TOP_KEEP:
@@ -337,8 +341,11 @@ def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if kind == "numeric":
         out.update(nan=sum(p["nan"] for p in parts), n_finite=0, mean=0.0, m2=0.0, hist=None)
         for p in parts:
-            if p["n_finite"]:
-                _merge_moments(out, p["n_finite"], p["mean"], p["m2"])
+            if p["n_finite"] and out["mean"] is not None:
+                if p["mean"] is None:
+                    out["mean"] = out["m2"] = None
+                else:
+                    _merge_moments(out, p["n_finite"], p["mean"], p["m2"])
             out["hist"] = _hist_merge(out["hist"], p["hist"])
     elif kind == "categorical":
         top: dict[str, int] = {}
@@ -356,7 +363,7 @@ def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> list[float] | None:
     """Quantiles (at the sketch levels) of the mixture of the distributions given by their
     quantile points, each weighted by its count."""
-    pairs = [(np.asarray(p), w) for p, w in zip(points, weights) if p and w]
+    pairs = [(np.asarray(p, dtype=np.float64), w) for p, w in zip(points, weights) if p and w]
     if not pairs:
         return None
     if len(pairs) == 1:
@@ -407,10 +414,10 @@ def _column_profile(name: str, col: dict[str, Any]) -> ColumnProfile:
         n = col["n_finite"]
         base.update(
             nan=col["nan"],
-            min=col["min"],
-            max=col["max"],
-            mean=col["mean"] if n else None,
-            std=math.sqrt(col["m2"] / n) if n else None,
+            min=None if col["min"] is None else float(col["min"]),
+            max=None if col["max"] is None else float(col["max"]),
+            mean=col["mean"] if n and col["mean"] is not None else None,
+            std=math.sqrt(col["m2"] / n) if n and col["m2"] is not None else None,
             histogram=_histogram(col["hist"]),
             quantiles=_levels(col.get("q"), col["min"], col["max"]),
         )
@@ -437,10 +444,11 @@ def _histogram(hist: dict[str, Any] | None) -> Histogram | None:
 def _levels(q: list[float] | None, lo: float | None, hi: float | None) -> dict[float, float]:
     if not q:
         return {}
-    values = np.interp(QUANTILE_LEVELS, _SKETCH_LEVELS, q)
+    # PostgreSQL's JSONB hands back large floats as integers: make them floats again
+    values = np.interp(QUANTILE_LEVELS, _SKETCH_LEVELS, np.asarray(q, dtype=np.float64))
     out = {level: float(v) for level, v in zip(QUANTILE_LEVELS, values)}
     if lo is not None and hi is not None:
-        out[0.0], out[1.0] = lo, hi
+        out[0.0], out[1.0] = float(lo), float(hi)
     return out
 
 
