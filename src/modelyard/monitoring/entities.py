@@ -190,7 +190,7 @@ class MonitorRun(BaseModel):
     endpoint: str
     window_start: datetime
     window_end: datetime
-    status: Literal["ok", "no data", "error"] = "ok"
+    status: Literal["ok", "no data", "no reference", "error"] = "ok"
     n_rows: int = 0
     reference: str | None = None
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -272,3 +272,55 @@ class Alert(BaseModel):
     resolved_at: datetime | None = None
     notified_at: datetime | None = None
     delivery: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertEvent(BaseModel):
+    """A change of an alert at an evaluation: ``opened`` and ``resolved`` are notified to the
+    rule's webhooks; ``reopened`` (within the cool-down) is not."""
+
+    event: Literal["opened", "reopened", "resolved"]
+    alert: Alert
+    webhooks: list[str] = Field(default_factory=list)
+
+
+class GroupResult(BaseModel):
+    """What one model version on one route did in a window (champion, challenger, shadow …).
+
+    ``performance``: realised metrics from ground truth (accuracy, precision, recall, f1,
+    roc_auc, log_loss; or mae, rmse, r2); ``estimated``: CBPE estimates from the model's
+    probabilities; ``segments``: performance per value of ``segment_by``; ``outliers``:
+    ``share``, ``threshold`` and the ``top`` rows by score; ``latency``: ms quantiles.
+    """
+
+    model_version: str | None = None
+    route: str | None = None
+    shadow: bool = False
+    n_rows: int = 0
+    n_labeled: int = 0
+    task: str | None = None
+    drift: DriftReport
+    performance: dict[str, float] = Field(default_factory=dict)
+    estimated: dict[str, float] = Field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = Field(default_factory=dict)
+    outliers: dict[str, Any] = Field(default_factory=dict)
+    latency: dict[str, float] = Field(default_factory=dict)
+
+
+class MonitorResult(BaseModel):
+    """One monitor run: the stored run, one result per model version and route, the alert
+    changes it caused, and findings about the run itself (no data, no reference …)."""
+
+    run: MonitorRun
+    groups: list[GroupResult] = Field(default_factory=list)
+    events: list[AlertEvent] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def group(self, model_version: str | int | None = None, route: str | None = None) -> GroupResult:
+        for g in self.groups:
+            if (model_version is None or g.model_version == str(model_version)) and (
+                    route is None or g.route == route):
+                return g
+        raise KeyError((model_version, route))

@@ -1,0 +1,164 @@
+"""Alert rules on the monitor results, and their webhooks.
+
+A rule (:class:`~modelyard.monitoring.entities.AlertRule`) watches one metric of the time
+series (``drift_share``, ``psi`` of a feature, ``accuracy``, ``latency_p99_ms``,
+``outlier_share`` …): over the runs whose window ended in the last ``window``, ``agg`` of the
+values (per endpoint, model version and feature) is compared with ``threshold`` by ``op``.
+
+The life of an alert (what :func:`transition` decides, the store applies in one
+transaction):
+
+* condition holds, no open alert for the key -> a new alert opens and is **notified**, unless
+  the key's previous alert resolved less than ``cooldown`` ago: then that alert re-opens
+  silently (a flapping figure does not page twice);
+* condition holds, alert open -> de-duplicated: ``count`` and ``last_seen`` move, no message;
+* condition no longer holds, alert open -> resolved and **notified**;
+* no data for the key in the window -> nothing changes.
+
+Webhooks get an HTTP POST with a JSON body (:func:`payload`); delivery is retried with
+exponential backoff on connection errors, 429 and 5xx (:func:`deliver`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import httpx
+
+from ..errors import InvalidParameter
+from .entities import Alert, AlertRule
+from .windows import parse_duration
+
+__all__ = [
+    "OPS",
+    "aggregate",
+    "alert_key",
+    "deliver",
+    "holds",
+    "payload",
+    "transition",
+    "validate_rule",
+]
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+def validate_rule(rule: AlertRule) -> AlertRule:
+    """Check a rule's durations, threshold and webhook URLs (raises InvalidParameter)."""
+    if not rule.name or len(rule.name) > 256 or "|" in rule.name:
+        raise InvalidParameter(
+            f"name must be 1-256 characters without '|'. Got {rule.name!r} instead.", field="name")
+    if not rule.metric:
+        raise InvalidParameter("metric must name a monitored figure such as 'drift_share'. "
+                               "Got an empty string instead.", field="metric")
+    parse_duration(rule.window, field="window")
+    parse_duration(rule.cooldown, field="cooldown")
+    if not math.isfinite(rule.threshold):
+        raise InvalidParameter(f"threshold must be a finite number. Got {rule.threshold!r} "
+                               "instead.", field="threshold")
+    for url in rule.webhooks:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"webhooks must be http(s) URLs. Got {url!r} instead.",
+                                   field="webhooks")
+    return rule
+
+
+def alert_key(rule: str, endpoint: str, model_version: str | None, feature: str | None) -> str:
+    return f"{rule}|{endpoint}|{model_version or ''}|{feature or ''}"
+
+
+def aggregate(values: list[float], agg: str) -> float:
+    """``last`` (values in time order), ``mean``, ``max`` or ``min``."""
+    if agg == "last":
+        return values[-1]
+    if agg == "mean":
+        return sum(values) / len(values)
+    if agg == "max":
+        return max(values)
+    return min(values)
+
+
+def holds(rule: AlertRule, value: float) -> bool:
+    return not math.isnan(value) and OPS[rule.op](value, rule.threshold)
+
+
+Action = Literal["open", "reopen", "repeat", "resolve", "none"]
+
+
+def transition(
+    holds_now: bool,
+    open_alert: Alert | None,
+    last_resolved_at: datetime | None,
+    now: datetime,
+    cooldown: timedelta,
+) -> Action:
+    """What happens to one key (see the module docstring)."""
+    if holds_now:
+        if open_alert is not None:
+            return "repeat"
+        if last_resolved_at is not None and now - last_resolved_at < cooldown:
+            return "reopen"
+        return "open"
+    return "resolve" if open_alert is not None else "none"
+
+
+def message(rule: AlertRule, endpoint: str, model_version: str | None, feature: str | None,
+            value: float) -> str:
+    what = f"{rule.metric}" + (f" of {feature!r}" if feature else "")
+    where = endpoint + (f" (model version {model_version})" if model_version else "")
+    return (f"{rule.name}: {what} on {where} is {value:.4g} ({rule.agg} over {rule.window}), "
+            f"{rule.op} {rule.threshold:g}.")
+
+
+def payload(event: str, alert: Alert) -> dict[str, Any]:
+    """The JSON a webhook receives."""
+    return {
+        "event": event,
+        "text": alert.message if event == "opened" else f"Resolved: {alert.message}",
+        "alert": alert.model_dump(mode="json", exclude={"delivery"}),
+    }
+
+
+def deliver(
+    urls: Iterable[str],
+    body: Mapping[str, Any],
+    *,
+    attempts: int = 4,
+    backoff: float = 0.5,
+    timeout: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, dict[str, Any]]:
+    """POST ``body`` to every URL; retry connection errors, 429 and 5xx up to ``attempts``
+    times, waiting ``backoff * 2**i`` seconds between tries. Returns, per URL, ``ok``,
+    ``attempts``, ``status`` and ``error``; never raises for a failed delivery."""
+    out: dict[str, dict[str, Any]] = {}
+    with httpx.Client(timeout=timeout, transport=transport) as client:
+        for url in urls:
+            result: dict[str, Any] = {"ok": False, "attempts": 0, "status": None, "error": None}
+            for i in range(max(attempts, 1)):
+                result["attempts"] = i + 1
+                try:
+                    resp = client.post(url, json=dict(body))
+                    result["status"] = resp.status_code
+                    if resp.status_code < 300:
+                        result["ok"], result["error"] = True, None
+                        break
+                    result["error"] = f"HTTP {resp.status_code}"
+                    if resp.status_code != 429 and resp.status_code < 500:
+                        break
+                except httpx.HTTPError as exc:
+                    result["error"] = f"{type(exc).__name__}: {exc}"
+                if i + 1 < attempts:
+                    sleep(backoff * 2**i)
+            out[url] = result
+    return out

@@ -1,0 +1,159 @@
+"""Self-contained HTML reports (Jinja2 + Plotly). Plotly's JavaScript comes from the installed
+``plotly`` package and is inlined, so a report opens offline and never calls a CDN.
+
+Figures are plain Plotly JSON specs built here (no Python figure objects), one per feature
+(reference vs current histogram, with the deciding test and threshold in the title) and one
+per series over time (drift share, accuracy realised vs estimated, p99 latency, outlier share).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from .drift import TESTS
+from .entities import Alert, DriftReport, FeatureDrift, MetricPoint, MonitorResult
+
+__all__ = ["plotly_js", "render_drift_html", "render_monitor_html"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_REF = "#6c757d"
+_CUR = "#d9480f"
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle of the installed plotly package."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
+                      autoescape=select_autoescape(["html", "j2"]))
+    env.filters["num"] = _num
+    return env
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _json(value: Any) -> Markup:
+    """JSON safe inside a <script> element."""
+    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return Markup(text.replace("</", "<\\/"))
+
+
+def _feature_figure(f: FeatureDrift) -> dict[str, Any] | None:
+    h = f.histogram
+    if not h:
+        return None
+    verdict = "DRIFT" if f.drifted else "no drift"
+    how = f"{f.test} {_num(f.statistic)}" + (f", p={_num(f.p_value)}" if f.p_value is not None else "")
+    title = f"{f.feature}: {verdict} ({how}; threshold {_num(f.threshold)})"
+    if h.get("type") == "categorical":
+        x = h["categories"]
+        data = [
+            {"type": "bar", "name": "reference", "x": x, "y": h["reference"], "marker": {"color": _REF}},
+            {"type": "bar", "name": "current", "x": x, "y": h["current"], "marker": {"color": _CUR}},
+        ]
+    else:
+        edges = h["edges"]
+        centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+        widths = [b - a for a, b in itertools.pairwise(edges)]
+        data = [
+            {"type": "bar", "name": "reference", "x": centers, "y": h["reference"], "width": widths,
+             "marker": {"color": _REF}, "opacity": 0.6},
+            {"type": "bar", "name": "current", "x": centers, "y": h["current"], "width": widths,
+             "marker": {"color": _CUR}, "opacity": 0.6},
+        ]
+    layout = {"title": {"text": title, "font": {"size": 13}}, "barmode": "overlay"
+              if h.get("type") != "categorical" else "group", "height": 280,
+              "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "yaxis": {"title": "share"},
+              "legend": {"orientation": "h"}}
+    return {"data": data, "layout": layout}
+
+
+def _drift_context(report: DriftReport) -> dict[str, Any]:
+    figures = []
+    for i, f in enumerate(report.features):
+        fig = _feature_figure(f)
+        if fig is not None:
+            figures.append({"id": f"f{i}", "spec": fig})
+    return {"report": report, "figures": figures,
+            "tests": {name: t.label for name, t in TESTS.items()}}
+
+
+def render_drift_html(report: DriftReport, *, title: str = "Drift report") -> str:
+    ctx = _drift_context(report)
+    return _env().get_template("drift.html.j2").render(
+        title=title, plotly_js=Markup(plotly_js()), json=_json, all_figures=ctx["figures"], **ctx)
+
+
+def _series_figures(points: list[MetricPoint]) -> list[dict[str, Any]]:
+    """Time-series figures from stored points: one line per model version/route."""
+    wanted = [
+        ("drift_share", None, "Drift share (share of drifted input features)"),
+        ("accuracy", "estimated_accuracy", "Accuracy: realised (ground truth) vs estimated (CBPE)"),
+        ("rmse", None, "RMSE (ground truth)"),
+        ("outlier_share", None, "Outlier share"),
+        ("latency_p99_ms", None, "p99 latency (ms)"),
+    ]
+    by_name: dict[str, dict[str, list[tuple[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        if p.feature is not None:
+            continue
+        who = f"v{p.model_version}" if p.model_version else "all"
+        if p.route:
+            who += f" ({p.route})"
+        by_name[p.name][who].append((p.window_end.isoformat(), p.value))
+    figs = []
+    for name, companion, title in wanted:
+        if name not in by_name:
+            continue
+        data = []
+        for who, xy in sorted(by_name[name].items()):
+            data.append({"type": "scatter", "mode": "lines+markers", "name": f"{who}",
+                         "x": [x for x, _ in xy], "y": [y for _, y in xy]})
+        if companion and companion in by_name:
+            for who, xy in sorted(by_name[companion].items()):
+                data.append({"type": "scatter", "mode": "lines+markers", "name": f"{who} estimated",
+                             "line": {"dash": "dot"}, "x": [x for x, _ in xy],
+                             "y": [y for _, y in xy]})
+        figs.append({"id": f"s{len(figs)}", "spec": {"data": data, "layout": {
+            "title": {"text": title, "font": {"size": 13}}, "height": 280,
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "legend": {"orientation": "h"}}}})
+    return figs
+
+
+def render_monitor_html(result: MonitorResult, history: list[MetricPoint],
+                        alerts: list[Alert]) -> str:
+    groups = []
+    for gi, g in enumerate(result.groups):
+        ctx = _drift_context(g.drift)
+        for fig in ctx["figures"]:
+            fig["id"] = f"g{gi}{fig['id']}"
+        groups.append({"group": g, **ctx})
+    series = _series_figures(history)
+    figures = series + [fig for item in groups for fig in item["figures"]]
+    return _env().get_template("monitor.html.j2").render(
+        title=f"Monitoring report: {result.run.endpoint}", result=result, run=result.run,
+        groups=groups, series=series, alerts=alerts, all_figures=figures,
+        tests={name: t.label for name, t in TESTS.items()},
+        plotly_js=Markup(plotly_js()), json=_json)
