@@ -7,10 +7,11 @@ milliseconds (as in the ``metrics`` table) because they come in batches of thous
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, PlainSerializer, field_validator
 
 from ..clock import to_utc
 
@@ -34,6 +35,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else to_utc(value)
 
 
+def _json_float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+# A float that keeps NaN and infinities in JSON as "NaN", "Infinity", "-Infinity" (plain JSON
+# has no such numbers and most encoders turn them into null); validation reads them back.
+MetricValue = Annotated[float, PlainSerializer(_json_float, when_used="json")]
+
+
 class Experiment(BaseModel):
     """A named group of runs (``yard.start_run(experiment="loans")`` creates it on first use)."""
 
@@ -47,13 +59,12 @@ class Experiment(BaseModel):
 class Metric(BaseModel):
     """One value of a metric at a step. ``timestamp`` is epoch milliseconds; None means now.
 
-    NaN and infinities are valid values (a diverged loss is worth recording).
+    NaN and infinities are valid values (a diverged loss is worth recording); in JSON they are
+    the strings "NaN", "Infinity" and "-Infinity".
     """
 
-    model_config = ConfigDict(ser_json_inf_nan="constants")
-
     key: str
-    value: float
+    value: MetricValue
     step: int = 0
     timestamp: int | None = None
 
@@ -98,10 +109,9 @@ class RunEnvironment(BaseModel):
     user: str | None = None
 
 
-class Run(BaseModel):
-    """One execution of training code: its params, latest metric values, tags and inputs."""
-
-    model_config = ConfigDict(ser_json_inf_nan="constants")
+class Run(RunEnvironment):
+    """One execution of training code: its params, latest metric values, tags and inputs,
+    plus the environment it ran in (the fields of :class:`RunEnvironment`)."""
 
     id: str
     experiment_id: int
@@ -111,20 +121,18 @@ class Run(BaseModel):
     start_time: datetime
     end_time: datetime | None = None
     params: dict[str, str] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
-    user: str | None = None
-    code_commit: str | None = None
-    code_dirty: bool | None = None
-    code_repo: str | None = None
-    source: str | None = None
-    entry_point: str | None = None
-    python_version: str | None = None
-    packages: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
     inputs: list[RunInput] = Field(default_factory=list)
 
     utc_times = field_validator("start_time", "end_time")(_aware)
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(id={self.id!r}, experiment={self.experiment!r}, name={self.name!r}, "
+            f"status={self.status!r}, params={self.params!r}, metrics={self.metrics!r})"
+        )
 
     @property
     def duration(self) -> float | None:

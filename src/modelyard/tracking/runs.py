@@ -66,15 +66,17 @@ def to_run_input(item: Any, role: str = "training") -> RunInput:
     )
 
 
-class Experiments:
-    """``yard.experiments``: named groups of runs."""
-
+class _OverStore:
     def __init__(self, yard: Yard) -> None:
         self._yard = yard
 
     @property
     def _store(self) -> Any:
         return self._yard.backend.tracking
+
+
+class Experiments(_OverStore):
+    """``yard.experiments``: named groups of runs."""
 
     def create(
         self, name: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
@@ -91,15 +93,8 @@ class Experiments:
         return self._store.list_experiments()  # type: ignore[no-any-return]
 
 
-class Runs:
+class Runs(_OverStore):
     """``yard.runs``: start, read and search runs."""
-
-    def __init__(self, yard: Yard) -> None:
-        self._yard = yard
-
-    @property
-    def _store(self) -> Any:
-        return self._yard.backend.tracking
 
     def start(
         self,
