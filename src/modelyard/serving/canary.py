@@ -88,7 +88,8 @@ def decide(spec: CanaryConfig, step: int, step_started: datetime, now: datetime,
                 f"p95 latency {c95:.1f} ms exceeds {spec.max_latency_ratio}x the incumbent's "
                 f"{i95:.1f} ms",
             )
-    if (now - step_started).total_seconds() < spec.interval_s:
+    if (now - step_started).total_seconds() < spec.interval_s \
+            or canary.requests < spec.min_requests:  # no step up without evidence
         return Decision("hold", step, spec.steps[step])
     if step + 1 < len(spec.steps):
         return Decision("step", step + 1, spec.steps[step + 1],

@@ -82,7 +82,8 @@ class ShadowConfig(BaseModel):
 
 class CanaryConfig(BaseModel):
     """A gradual rollout of ``model``: ``steps`` are traffic percentages, each held for
-    ``interval_s``; after the last one the canary is promoted. It is rolled back at once when,
+    ``interval_s`` and with at least ``min_requests`` canary requests in the step; after the
+    last one the canary is promoted. It is rolled back at once when,
     with at least ``min_requests`` requests in the current step, its error rate exceeds the
     incumbent's by more than ``max_error_rate``, or its p95 latency exceeds the incumbent's
     times ``max_latency_ratio`` (and by more than ``latency_slack_ms``).
@@ -147,8 +148,9 @@ class EndpointConfig(BaseModel):
 def _invalid(exc: ValidationError, where: str) -> InvalidParameter:
     err = exc.errors()[0]
     loc = ".".join(str(x) for x in err.get("loc", ()))
+    msg = str(err.get("msg", "")).removeprefix("Value error, ").rstrip(".")
     return InvalidParameter(f"Invalid endpoint configuration in {where} at {loc or 'top'}: "
-                            f"{err.get('msg')}.", field=loc or "endpoints")
+                            f"{msg}.", field=loc or "endpoints")
 
 
 def parse_endpoints(data: Any, *, where: str = "the configuration") -> list[EndpointConfig]:

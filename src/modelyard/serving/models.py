@@ -231,8 +231,14 @@ class ModelHandle:
 
 
 def load_handle(yard: Any, ref: str, *, warm: bool = True) -> ModelHandle:
-    """Load ``ref`` from the yard's registry and warm it."""
-    loaded = yard.models.load(ref)
+    """Load ``ref`` from the yard's registry (or ``bundle:<folder>`` from a bundle made by
+    ``modelyard build``) and warm it."""
+    if ref.startswith("bundle:"):
+        from .build import load_bundle
+
+        loaded = load_bundle(ref[len("bundle:"):])
+    else:
+        loaded = yard.models.load(ref)
     handle = ModelHandle(loaded, ref)
     if warm:
         handle.warm()

@@ -365,7 +365,7 @@ class ServingRuntime:
             for route in ep.all_routes():
                 if route.handle is None or route.loading is not None:
                     continue
-                if "/" in route.ref:  # a fixed version never moves
+                if "/" in route.ref or route.ref.startswith("bundle:"):  # fixed versions
                     continue
                 try:
                     mv = await asyncio.to_thread(registry.resolve, route.ref)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+import modelyard as my
+
+from .conftest import ServerFactory, iris_rows
+
+
+def test_alias_move_switches_under_load_without_a_failed_request(
+        model_server: ServerFactory, iris: Any, serving_yard: my.Yard) -> None:
+    row = iris_rows(iris, 1)
+    stop = threading.Event()
+    results: list[list[tuple[int, str]]] = [[] for _ in range(4)]
+
+    def client(out: list[tuple[int, str]]) -> None:
+        with httpx.Client() as c:
+            while not stop.is_set() and len(out) < 4000:
+                try:
+                    r = c.post(f"{url}/predict/iris", json={"records": row})
+                    out.append((r.status_code, r.json().get("model", "")))
+                except httpx.HTTPError as exc:
+                    out.append((0, repr(exc)))
+
+    with model_server("iris@production", poll_interval=0.1) as url:
+        threads = [threading.Thread(target=client, args=(out,)) for out in results]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        serving_yard.models.set_alias("iris", "production", 2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if all(out and out[-1][1] == "iris/2" for out in results):
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        described = httpx.get(f"{url}/endpoints/iris").json()
+    flat = [x for out in results for x in out]
+    assert flat and all(code == 200 for code, _ in flat), {c for c, _ in flat}
+    for out in results:  # each client saw v1, then v2, never back
+        models = [m for _, m in out]
+        first_two = models.index("iris/2")
+        assert set(models[:first_two]) == {"iris/1"} and set(models[first_two:]) == {"iris/2"}
+    assert described["routes"][0]["serving"] == "iris/2"

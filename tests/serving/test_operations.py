@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import modelyard as my
+from modelyard.serving.logs import JsonFormatter
+
+from .conftest import ServerFactory, iris_rows
+
+
+def test_open_inference_protocol_metadata_and_infer(model_server: ServerFactory, iris: Any) -> None:
+    rows = iris_rows(iris, 3, start=120)
+    names = list(rows[0])
+    with model_server("iris@production") as url:
+        assert httpx.get(f"{url}/v2").json()["name"] == "modelyard"
+        assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        assert httpx.get(f"{url}/v2/models/iris/ready").json()["ready"] is True
+        meta = httpx.get(f"{url}/v2/models/iris").json()
+        assert meta["name"] == "iris" and meta["versions"] == ["1"]
+        assert [i["name"] for i in meta["inputs"]] == names
+        assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+        req = {"id": "r1", "inputs": [{"name": n, "shape": [3], "datatype": "FP64",
+                                       "data": [r[n] for r in rows]} for n in names]}
+        out = httpx.post(f"{url}/v2/models/iris/infer", json=req).json()
+        simple = httpx.post(f"{url}/predict/iris", json={"records": rows}).json()
+        matrix = {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64",
+                              "data": [[r[n] for n in names] for r in rows]}]}
+        out2 = httpx.post(f"{url}/v2/models/iris/infer", json=matrix).json()
+        bad = dict(req, inputs=[dict(req["inputs"][0], datatype="BYTES")] + req["inputs"][1:])
+        r_bad = httpx.post(f"{url}/v2/models/iris/infer", json=bad)
+        r_404 = httpx.post(f"{url}/v2/models/nope/infer", json=req)
+    assert out["id"] == "r1" and out["model_name"] == "iris" and out["model_version"] == "1"
+    predict = next(o for o in out["outputs"] if o["name"] == "predict")
+    assert predict["data"] == simple["predictions"] and predict["shape"] == [3]
+    proba = next(o for o in out["outputs"] if o["name"] == "predict_proba")
+    assert proba["shape"] == [3, 3] and len(proba["data"]) == 9
+    assert len(out["parameters"]["prediction_ids"]) == 3
+    assert next(o for o in out2["outputs"] if o["name"] == "predict")["data"] == simple["predictions"]
+    assert r_bad.status_code == 422 and r_bad.json()["field"] == names[0] and "error" in r_bad.json()
+    assert r_404.status_code == 404
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_non_python_client_can_infer(model_server: ServerFactory, iris: Any, tmp_path: Path) -> None:
+    rows = iris_rows(iris, 2)
+    script = tmp_path / "client.mjs"
+    script.write_text(
+        "const [url, body] = process.argv.slice(2);\n"
+        "const meta = await (await fetch(`${url}/v2/models/iris`)).json();\n"
+        "const rows = JSON.parse(body);\n"
+        "const inputs = meta.inputs.map(i => ({name: i.name, shape: [rows.length],"
+        " datatype: i.datatype, data: rows.map(r => r[i.name])}));\n"
+        "const r = await fetch(`${url}/v2/models/iris/infer`, {method: 'POST',"
+        " headers: {'content-type': 'application/json'}, body: JSON.stringify({inputs})});\n"
+        "console.log(JSON.stringify({status: r.status, body: await r.json()}));\n"
+    )
+    with model_server("iris@production") as url:
+        proc = subprocess.run(["node", str(script), url, json.dumps(rows)], capture_output=True,
+                              text=True, timeout=60)
+        expected = httpx.post(f"{url}/predict/iris", json={"records": rows}).json()["predictions"]
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == 200
+    assert out["body"]["outputs"][0]["data"] == expected
+
+
+def test_bearer_token_auth(model_server: ServerFactory, iris: Any, serving_yard: my.Yard) -> None:
+    reader = serving_yard.backend.auth.create("app", role="reader")
+    row = iris_rows(iris, 1)
+    with model_server("iris@production", auth_enabled=True) as url:
+        assert httpx.post(f"{url}/predict/iris", json={"records": row}).status_code == 401
+        bad = httpx.post(f"{url}/predict/iris", json={"records": row},
+                         headers={"authorization": "Bearer my_nope"})
+        assert bad.status_code == 401
+        ok = httpx.post(f"{url}/predict/iris", json={"records": row},
+                        headers={"authorization": f"Bearer {reader}"})
+        assert ok.status_code == 200
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        assert httpx.get(f"{url}/metrics").status_code == 401
+        put = httpx.put(f"{url}/endpoints/other", json={"routes": [{"model": "iris/2"}]},
+                        headers={"authorization": f"Bearer {reader}"})
+        assert put.status_code == 403
+
+
+def test_endpoints_declared_through_the_api(model_server: ServerFactory, iris: Any,
+                                            serving_yard: my.Yard) -> None:
+    from modelyard.serving.repository import ServingRepository
+
+    row = iris_rows(iris, 1)
+    with model_server("iris@production") as url:
+        r = httpx.put(f"{url}/endpoints/tree", json={"routes": [{"model": "iris/2"}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["routes"][0]["serving"] == "iris/2"
+        assert httpx.post(f"{url}/predict/tree", json={"records": row}).json()["model"] == "iris/2"
+        names = [e["name"] for e in httpx.get(f"{url}/endpoints").json()]
+        assert names == ["iris", "tree"]
+        bad = httpx.put(f"{url}/endpoints/x", json={"routes": [{"model": "iris/1", "weight": -1}]})
+        assert bad.status_code == 422
+        stored = ServingRepository(serving_yard.backend.db, serving_yard.clock).get_endpoint("tree")
+        assert stored.source == "api" and stored.served == {"main": "iris/2"}
+        assert httpx.delete(f"{url}/endpoints/iris").status_code == 422  # from the config
+        assert httpx.delete(f"{url}/endpoints/tree").status_code == 200
+        assert httpx.post(f"{url}/predict/tree", json={"records": row}).status_code == 404
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord("modelyard.serving", logging.ERROR, __file__, 1, "model %s failed",
+                               ("iris/1",), None)
+    record.error_id = "abc"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "model iris/1 failed" and line["level"] == "error"
+    assert line["error_id"] == "abc" and "time" in line
