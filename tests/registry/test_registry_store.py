@@ -4,7 +4,7 @@ tags, descriptions and the append-only journal."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -293,15 +293,15 @@ def test_concurrent_registrations_get_distinct_numbers(yard: my.Yard) -> None:
 
 
 def test_times_come_from_the_injected_clock(db_url: str, tmp_path: Path) -> None:
-    clock = FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
     settings = Settings.load({}, home=tmp_path / "home")
     with my.connect(db_url, artifacts=str(tmp_path / "a"), settings=settings,
                     clock=clock) as y:
         mv = _register(y)
         clock.advance(60)
         alias = y.backend.registry.set_alias(name="loans", alias="prod", version=1)
-        assert mv.created_at == datetime(2026, 3, 1, tzinfo=timezone.utc)
-        assert alias.updated_at == datetime(2026, 3, 1, 0, 1, tzinfo=timezone.utc)
+        assert mv.created_at == datetime(2026, 3, 1, tzinfo=UTC)
+        assert alias.updated_at == datetime(2026, 3, 1, 0, 1, tzinfo=UTC)
         assert y.backend.registry.get_registered_model(name="loans").updated_at == \
             alias.updated_at
 

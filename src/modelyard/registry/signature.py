@@ -76,10 +76,14 @@ def _column_spec(name: str, series: pd.Series) -> ColumnSpec:
         return ColumnSpec(name=name, type="float", nullable=True)
     elif pd.api.types.is_datetime64_any_dtype(dtype):
         kind = "datetime"
+    elif pd.api.types.is_object_dtype(dtype):
+        kind = _object_kind(name, series)
     elif pd.api.types.is_string_dtype(dtype):
         kind = "string"
     else:
-        kind = _object_kind(name, series)
+        raise InvalidParameter(
+            f"Cannot infer a column type for {name!r} ({dtype}). Use int, float, bool, string, "
+            "datetime or category values.", field=name)
     return ColumnSpec(name=name, type=kind, nullable=has_nulls, categories=categories)
 
 
