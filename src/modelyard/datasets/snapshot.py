@@ -35,8 +35,17 @@ __all__ = [
 
 ROW_GROUP_ROWS = 131_072
 FRAGMENT_ROWS = 8 * ROW_GROUP_ROWS
-COMPRESSION = "zstd"
-COMPRESSION_LEVEL = 1
+COMPRESSION = "snappy"
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: text, categories, flags and integers (floats and
+    times rarely repeat, and trying costs as much as writing them)."""
+    return [
+        f.name for f in schema
+        if pa.types.is_string(f.type) or pa.types.is_dictionary(f.type)
+        or pa.types.is_boolean(f.type) or pa.types.is_integer(f.type)
+    ]
 
 
 @dataclass
@@ -56,7 +65,7 @@ class _FragmentWriter:
             self.path,
             schema,
             compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
+            use_dictionary=_dictionary_columns(schema),
             write_statistics=True,
         )
         self.profiler = FragmentProfiler(schema, seed)

@@ -1,0 +1,212 @@
+"""Training that can be re-run as of any date: ``run_training`` and ``retrain``.
+
+The contract of a training entry point (``"package.module:function"``)::
+
+    def train(params: dict, data: dict[str, DatasetView], run: ActiveRun) -> model | TrainingResult:
+        X = data["train"].to_pandas()
+        ...
+        return TrainingResult(model, example=X.head(5))     # or just the fitted model
+
+``params`` are the JSON values given to :func:`run_training`; ``data`` maps a role ("train",
+"test" …) to a dataset version or an ``as_of``/window view; ``run`` is the active run (log
+metrics on it). It must not read data from anywhere else, and should seed its randomness from
+``params`` — then re-running it on the same data gives the same model.
+
+:func:`run_training` starts the run around it (recording the entry point, params, code commit
+and every input with its role, ``as_of`` and window) and registers what it returns.
+:func:`retrain` re-runs the training recorded for a model version with every input resolved
+*as known at a date*: the same event-time windows, the dataset versions that were known then.
+With ``as_of`` equal to the original's knowledge time it reproduces the original model; a later
+``as_of`` trains on the rows that arrived since. The new version records
+``source_version`` = the original.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..clock import parse_time, to_utc
+from ..errors import InvalidParameter, NotFound
+
+__all__ = [
+    "TrainingResult",
+    "run_training",
+    "retrain",
+    "knowledge_time",
+    "load_entry_point",
+    "TRAINING_TAG",
+]
+
+TRAINING_TAG = "modelyard.training"
+
+
+@dataclass
+class TrainingResult:
+    """What an entry point may return: the fitted model and a few input rows (its signature)."""
+
+    model: Any
+    example: Any = None
+
+
+def load_entry_point(entry_point: str) -> Callable[..., Any]:
+    """The function named by ``"package.module:function"``."""
+    module_name, sep, attr = entry_point.partition(":")
+    if not sep or not module_name or not attr:
+        raise InvalidParameter(
+            f"entry_point must look like 'package.module:function'. Got {entry_point!r} instead.",
+            field="entry_point",
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidParameter(
+            f"entry_point module {module_name!r} cannot be imported: {exc}", field="entry_point"
+        ) from exc
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise InvalidParameter(
+                f"entry_point {entry_point!r} names nothing in module {module_name!r}.",
+                field="entry_point",
+            )
+    if not callable(target):
+        raise InvalidParameter(f"entry_point {entry_point!r} must be a function.",
+                               field="entry_point")
+    return target  # type: ignore[no-any-return]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else to_utc(value).isoformat()
+
+
+def run_training(
+    yard: Any,
+    entry_point: str,
+    *,
+    model_name: str,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    experiment: str | None = None,
+    source_version: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Any:
+    """Run ``entry_point`` inside a new run and register its model as ``model_name``.
+
+    ``data``: role -> dataset version or view (``yard.datasets.window(…, as_of=…)``).
+    Returns the registered ``ModelVersion``.
+    """
+    params = dict(params or {})
+    try:
+        json.dumps(params)
+    except TypeError as exc:
+        raise InvalidParameter(f"params must be JSON values (numbers, text, lists, dicts): {exc}",
+                               field="params") from exc
+    if not data:
+        raise InvalidParameter("data must name at least one dataset version or view.",
+                               field="data")
+    fn = load_entry_point(entry_point)
+    spec = {
+        "entry_point": entry_point,
+        "params": params,
+        "model_name": model_name,
+        "inputs": {
+            role: {
+                "dataset": view.name,
+                "version": view.version,
+                "as_of": _iso(_when(view, "as_of")),
+                "window_start": _iso(_when(view, "window_start")),
+                "window_end": _iso(_when(view, "window_end")),
+            }
+            for role, view in data.items()
+        },
+    }
+    run_tags = {TRAINING_TAG: json.dumps(spec), **dict(tags or {})}
+    with yard.start_run(experiment=experiment or model_name, params=params, tags=run_tags,
+                        entry_point=entry_point) as run:
+        for role, view in data.items():
+            run.log_input(view, role=role)
+        result = fn(params=dict(params), data=dict(data), run=run)
+        if not isinstance(result, TrainingResult):
+            result = TrainingResult(result)
+        if result.model is None:
+            raise InvalidParameter(
+                f"entry point {entry_point!r} must return the fitted model (or a "
+                "TrainingResult). Got None instead.",
+                field="entry_point",
+            )
+        return yard.models.register(
+            result.model, model_name, example=result.example, run_id=run.id,
+            code_commit=run.code_commit, source_version=source_version,
+        )
+
+
+def _when(view: Any, attr: str) -> datetime | None:
+    value = getattr(view, attr, None)
+    return value if isinstance(value, datetime) else None  # a version's as_of is a method
+
+
+def _training_spec(yard: Any, version: Any) -> dict[str, Any]:
+    if version.run_id is None:
+        raise InvalidParameter(
+            f"model version {version.ref} has no run, so there is no training to re-run.",
+            field="ref",
+        )
+    run = yard.runs.get(version.run_id)
+    text = run.tags.get(TRAINING_TAG)
+    if text is None:
+        raise InvalidParameter(
+            f"model version {version.ref} was not trained through run_training (run {run.id} "
+            "has no recorded entry point, params and inputs), so it cannot be re-run.",
+            field="ref",
+        )
+    spec: dict[str, Any] = json.loads(text)
+    return spec
+
+
+def knowledge_time(yard: Any, ref: str) -> datetime:
+    """When the data a model version was trained on was known: the latest of its inputs'
+    ``as_of`` (or, for a whole version, the time that version was added)."""
+    version = yard.models.get(ref)
+    spec = _training_spec(yard, version)
+    times = []
+    for item in spec["inputs"].values():
+        if item.get("as_of"):
+            times.append(parse_time(item["as_of"]))
+        else:
+            times.append(yard.datasets.get(item["dataset"], version=item["version"]).created_at)
+    return max(times)
+
+
+def retrain(
+    yard: Any, ref: str, *, as_of: str | datetime, experiment: str | None = None
+) -> Any:
+    """Re-run the training of model version ``ref`` ("loans/3", "loans@production") with its
+    inputs as known at ``as_of``; registers and returns the new version (a new version of the
+    same model, ``source_version`` = the original)."""
+    version = yard.models.get(ref)
+    spec = _training_spec(yard, version)
+    moment = parse_time(as_of, field="as_of")
+    data = {}
+    for role, item in spec["inputs"].items():
+        try:
+            data[role] = yard.datasets.view(
+                item["dataset"], as_of=moment, window_start=item.get("window_start"),
+                window_end=item.get("window_end"),
+            )
+        except NotFound as exc:
+            raise NotFound(
+                f"cannot retrain {version.ref} as of {moment.isoformat()}: input {role!r} "
+                f"({item['dataset']}) {exc.message}",
+                field="as_of",
+            ) from exc
+    return run_training(
+        yard, spec["entry_point"], model_name=version.name, data=data,
+        params=spec["params"], experiment=experiment, source_version=version.ref,
+        tags={"modelyard.retrain.as_of": moment.isoformat(),
+              "modelyard.retrain.source": version.ref},
+    )
