@@ -86,6 +86,12 @@ class LoadedModel:
         return self.version.ref
 
     @property
+    def predictor(self) -> Predictor:
+        """The flavor's predictor: ``predict(df)`` (and ``predict_proba``) on a frame that has
+        already been through :meth:`prepare` — for callers that check inputs themselves."""
+        return self._predictor
+
+    @property
     def model(self) -> Any:
         """The framework's own object (the estimator, booster, session, module …)."""
         return getattr(self._predictor, "model", self._predictor)
