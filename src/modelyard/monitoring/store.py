@@ -126,7 +126,7 @@ class MonitorStore:
         feedback is joined when a window is evaluated, or evaluated again)."""
         batch: list[FeedbackItem] = []
         if prediction_id is not None:
-            batch.append(FeedbackItem(prediction_id=prediction_id,
+            batch.append(FeedbackItem(prediction_id=normalize_prediction_id(prediction_id),
                                       label=_check_label(label), endpoint=endpoint))
         elif label is not None:
             raise InvalidParameter("prediction_id must be given with label. Got a label alone.",
