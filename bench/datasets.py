@@ -204,7 +204,7 @@ def main() -> None:
     work = DATA / "work"
     shutil.rmtree(work, ignore_errors=True)
 
-    dvc = peer_venv("dvc", ["dvc"]) if "dvc" in peers else None
+    dvc = peer_venv("dvc", ["dvc", "pyarrow"]) if "dvc" in peers else None
     delta = peer_venv("deltalake", ["deltalake", "pyarrow"]) if "delta" in peers else None
 
     rows = []

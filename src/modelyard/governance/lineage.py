@@ -1,0 +1,264 @@
+"""Lineage: which data and code made a model, and which models a dataset version fed.
+
+``lineage(yard, "loans/3")`` (or ``"loans@production"``) walks down from a model version:
+its aliases, the run that made it (code commit, entry point, params), the dataset versions the
+run read (digest, role, ``as_of`` and window), those versions' parent datasets, and the model
+version it reproduces (``source_version``). ``lineage(yard, "dataset:loans/2")`` walks the
+other way: the runs that read that version, the model versions they made, their aliases.
+
+Serving endpoints are added by resolvers registered with :func:`register_endpoint_resolver`
+(the serving layer registers one; this module imports nothing above the domain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..errors import NotFound
+
+__all__ = [
+    "Lineage",
+    "LineageNode",
+    "LineageEdge",
+    "lineage",
+    "register_endpoint_resolver",
+]
+
+NodeKind = Literal["dataset_version", "run", "model_version", "alias", "endpoint"]
+
+# (yard, model version) -> [(endpoint name, attributes)]
+EndpointResolver = Callable[[Any, Any], list[tuple[str, dict[str, Any]]]]
+_ENDPOINT_RESOLVERS: list[EndpointResolver] = []
+_MAX_PARENT_DEPTH = 8
+
+
+def register_endpoint_resolver(resolver: EndpointResolver) -> None:
+    """Add a function that names the serving endpoints of a model version."""
+    if resolver not in _ENDPOINT_RESOLVERS:
+        _ENDPOINT_RESOLVERS.append(resolver)
+
+
+class LineageNode(BaseModel):
+    id: str  # "model:loans/3", "run:<id>", "dataset:loans/2", "alias:loans@production"
+    kind: NodeKind
+    label: str
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineageEdge(BaseModel):
+    """``source`` -> ``target``: data flows downstream (dataset -> run -> model -> alias)."""
+
+    source: str
+    target: str
+    relation: Literal["read_by", "produced", "alias_of", "reproduces", "derived_from", "serves"]
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Lineage(BaseModel):
+    """A small graph around ``root``; ``to_text()`` draws it as a tree from the root."""
+
+    root: str
+    nodes: list[LineageNode] = Field(default_factory=list)
+    edges: list[LineageEdge] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> LineageNode:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise NotFound(f"No node {node_id!r} in this lineage.", field="node")
+
+    def upstream(self, node_id: str) -> list[LineageEdge]:
+        return [e for e in self.edges if e.target == node_id]
+
+    def downstream(self, node_id: str) -> list[LineageEdge]:
+        return [e for e in self.edges if e.source == node_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def children(self, node_id: str) -> list[tuple[LineageEdge, LineageNode]]:
+        """What the tree shows under ``node_id``: downstream from a dataset root, upstream
+        from a model root (aliases are part of a model's line; endpoints hang under it)."""
+        if self.node(self.root).kind == "dataset_version":
+            return [(e, self.node(e.target)) for e in self.downstream(node_id)
+                    if e.relation != "alias_of"]
+        out = [(e, self.node(e.target)) for e in self.downstream(node_id)
+               if e.relation == "serves"]
+        return out + [(e, self.node(e.source)) for e in self.upstream(node_id)]
+
+    def to_text(self) -> str:
+        """The graph as an indented tree (what ``modelyard lineage`` prints)."""
+        lines = [describe(self.node(self.root))]
+        seen = {self.root}
+
+        def walk(node_id: str, prefix: str) -> None:
+            kids = self.children(node_id)
+            for i, (edge, child) in enumerate(kids):
+                last = i == len(kids) - 1
+                lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(child, edge)}")
+                if child.id not in seen:
+                    seen.add(child.id)
+                    walk(child.id, prefix + ("    " if last else "│   "))
+
+        walk(self.root, "")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def describe(node: LineageNode, edge: LineageEdge | None = None) -> str:
+    """One line for a node (and the edge that leads to it)."""
+    a = node.attrs
+    if node.kind == "model_version":
+        text = f"model {node.label} ({a.get('flavor')}, digest {str(a.get('digest'))[:12]})"
+        if a.get("aliases"):
+            text += f" aliases: {', '.join(a['aliases'])}"
+    elif node.kind == "run":
+        params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items()))
+        text = (f"run {node.label} ({a.get('status')}, commit {a.get('code_commit') or '-'}, "
+                f"entry point {a.get('entry_point') or '-'})")
+        if params:
+            text += f" params: {params}"
+    elif node.kind == "dataset_version":
+        text = f"dataset {node.label} (digest {str(a.get('digest'))[:12]}, {a.get('n_rows')} rows)"
+    elif node.kind == "alias":
+        text = f"alias {node.label}"
+    else:
+        text = f"endpoint {node.label}"
+    if edge is not None:
+        extras = ", ".join(f"{k}={v}" for k, v in edge.attrs.items() if v is not None)
+        text = f"[{edge.relation}{' ' + extras if extras else ''}] {text}"
+    return text
+
+
+class _Builder:
+    def __init__(self, yard: Any, root: str) -> None:
+        self.yard = yard
+        self.graph = Lineage(root=root)
+        self._ids: set[str] = set()
+        self._edges: set[tuple[str, str, str]] = set()
+
+    def add_node(self, node: LineageNode) -> str:
+        if node.id not in self._ids:
+            self._ids.add(node.id)
+            self.graph.nodes.append(node)
+        return node.id
+
+    def add_edge(self, source: str, target: str, relation: Any, **attrs: Any) -> None:
+        key = (source, target, relation)
+        if key not in self._edges:
+            self._edges.add(key)
+            self.graph.edges.append(
+                LineageEdge(source=source, target=target, relation=relation,
+                            attrs={k: v for k, v in attrs.items() if v is not None})
+            )
+
+    # ---- nodes -----------------------------------------------------------------------------
+    def model(self, mv: Any) -> str:
+        node_id = self.add_node(LineageNode(
+            id=f"model:{mv.ref}", kind="model_version", label=mv.ref,
+            attrs={"flavor": mv.flavor, "digest": mv.digest, "run_id": mv.run_id,
+                   "code_commit": mv.code_commit, "source_version": mv.source_version,
+                   "aliases": list(mv.aliases), "created_at": mv.created_at.isoformat()},
+        ))
+        for alias in mv.aliases:
+            alias_id = self.add_node(LineageNode(id=f"alias:{mv.name}@{alias}", kind="alias",
+                                                 label=f"{mv.name}@{alias}"))
+            self.add_edge(node_id, alias_id, "alias_of")
+        for resolver in _ENDPOINT_RESOLVERS:
+            for name, attrs in resolver(self.yard, mv):
+                endpoint_id = self.add_node(LineageNode(id=f"endpoint:{name}", kind="endpoint",
+                                                        label=name, attrs=attrs))
+                self.add_edge(node_id, endpoint_id, "serves")
+        return node_id
+
+    def run(self, run: Any) -> str:
+        return self.add_node(LineageNode(
+            id=f"run:{run.id}", kind="run", label=run.id,
+            attrs={"experiment": run.experiment, "status": run.status,
+                   "code_commit": run.code_commit, "code_dirty": run.code_dirty,
+                   "entry_point": run.entry_point, "params": dict(run.params),
+                   "started": run.start_time.isoformat()},
+        ))
+
+    def dataset(self, name: str, version: int, depth: int = 0) -> str:
+        node_id = f"dataset:{name}/{version}"
+        if node_id in self._ids:
+            return node_id
+        try:
+            dv = self.yard.datasets.get(name, version=version)
+        except NotFound:
+            return self.add_node(LineageNode(id=node_id, kind="dataset_version",
+                                             label=f"{name}/{version}", attrs={"missing": True}))
+        self.add_node(LineageNode(
+            id=node_id, kind="dataset_version", label=dv.ref,
+            attrs={"digest": dv.digest, "n_rows": dv.n_rows, "time_column": dv.time_column,
+                   "created_at": dv.created_at.isoformat(), "transform": dv.transform,
+                   "code_commit": dv.code_commit},
+        ))
+        if depth < _MAX_PARENT_DEPTH:
+            for parent in dv.parents:
+                pname, _, pversion = parent.partition("/")
+                parent_id = self.dataset(pname, int(pversion), depth + 1)
+                self.add_edge(parent_id, node_id, "derived_from", transform=dv.transform)
+        return node_id
+
+    # ---- walks -----------------------------------------------------------------------------
+    def from_model(self, mv: Any, depth: int = 0) -> str:
+        model_id = self.model(mv)
+        if mv.run_id:
+            try:
+                run = self.yard.runs.get(mv.run_id)
+            except NotFound:
+                run = None
+            if run is not None:
+                run_id = self.run(run)
+                self.add_edge(run_id, model_id, "produced")
+                for item in run.inputs:
+                    data_id = self.dataset(item.dataset, item.version)
+                    self.add_edge(
+                        data_id, run_id, "read_by", role=item.role,
+                        as_of=item.as_of.isoformat() if item.as_of else None,
+                        window=(f"[{item.window_start.isoformat()}, "
+                                f"{item.window_end.isoformat()})") if item.window_start else None,
+                    )
+        if mv.source_version and depth < _MAX_PARENT_DEPTH:
+            try:
+                source = self.yard.models.get(mv.source_version)
+            except NotFound:
+                source = None
+            if source is not None:
+                source_id = self.from_model(source, depth + 1)
+                self.add_edge(source_id, model_id, "reproduces")
+        return model_id
+
+    def from_dataset(self, name: str, version: int) -> str:
+        data_id = self.dataset(name, version)
+        for run in self.yard.runs.for_dataset(name, version):
+            run_id = self.run(run)
+            roles = [i.role for i in run.inputs if (i.dataset, i.version) == (name, version)]
+            self.add_edge(data_id, run_id, "read_by", role=", ".join(roles) or None)
+            for mv in self.yard.models.versions_of_run(run.id):
+                self.add_edge(run_id, self.model(mv), "produced")
+        return data_id
+
+
+def lineage(yard: Any, ref: str) -> Lineage:
+    """The lineage of a model version ("loans/3", "loans@production", "loans") or a dataset
+    version ("dataset:loans/2", "dataset:loans" for its latest)."""
+    if ref.startswith("dataset:"):
+        from ..datasets.datasets import parse_ref
+
+        name, version = parse_ref(ref)
+        dv = yard.datasets.get(name, version=version)
+        builder = _Builder(yard, f"dataset:{dv.ref}")
+        builder.from_dataset(dv.name, dv.version)
+        return builder.graph
+    mv = yard.models.get(ref)
+    builder = _Builder(yard, f"model:{mv.ref}")
+    builder.from_model(mv)
+    return builder.graph
