@@ -233,6 +233,11 @@ class ActiveRun:
             self.id, [Metric(key=k, value=_number(k, v), step=s) for k, v in metrics.items()]
         )
 
+    def log_batch(self, metrics: Sequence[Metric]) -> None:
+        """Record many metric values, each with its own key, step and timestamp, in one
+        transaction (e.g. a training curve after the fact)."""
+        self._store.log_metrics(self.id, list(metrics))
+
     def set_tag(self, key: str, value: Any) -> None:
         self._store.set_tags(self.id, {key: _text(value)})
 
