@@ -13,6 +13,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,17 +36,8 @@ __all__ = [
 
 ROW_GROUP_ROWS = 131_072
 FRAGMENT_ROWS = 8 * ROW_GROUP_ROWS
-COMPRESSION = "snappy"
-
-
-def _dictionary_columns(schema: pa.Schema) -> list[str]:
-    """Columns worth dictionary encoding: text, categories, flags and integers (floats and
-    times rarely repeat, and trying costs as much as writing them)."""
-    return [
-        f.name for f in schema
-        if pa.types.is_string(f.type) or pa.types.is_dictionary(f.type)
-        or pa.types.is_boolean(f.type) or pa.types.is_integer(f.type)
-    ]
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 1
 
 
 @dataclass
@@ -58,27 +50,45 @@ class WrittenFragment:
 
 
 class _FragmentWriter:
-    def __init__(self, schema: pa.Schema, workdir: Path, seed: int) -> None:
+    """One fragment being written. Encoding runs on ``encoder`` (a one-thread pool: pyarrow
+    releases the GIL) while the caller reads and profiles the next chunk; at most one chunk
+    waits, so memory stays bounded."""
+
+    def __init__(self, schema: pa.Schema, workdir: Path, seed: int,
+                 encoder: ThreadPoolExecutor) -> None:
         self.schema = schema
         self.path = workdir / f"fragment-{new_id()}.parquet"
         self.writer = pq.ParquetWriter(
             self.path,
             schema,
             compression=COMPRESSION,
-            use_dictionary=_dictionary_columns(schema),
+            compression_level=COMPRESSION_LEVEL,
             write_statistics=True,
         )
         self.profiler = FragmentProfiler(schema, seed)
         self.n_rows = 0
+        self._encoder = encoder
+        self._pending: Future[None] | None = None
 
     def write(self, chunk: pa.Table) -> None:
-        self.writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
+        self._wait()
+        self._pending = self._encoder.submit(
+            self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS
+        )
         for batch in chunk.to_batches():
             self.profiler.update(batch)
         self.n_rows += chunk.num_rows
 
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def close(self) -> WrittenFragment:
-        self.writer.close()
+        try:
+            self._wait()
+        finally:
+            self.writer.close()
         return WrittenFragment(
             path=self.path,
             digest=sha256_file(self.path),
@@ -96,11 +106,13 @@ def write_fragments(
     current: _FragmentWriter | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
+    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-parquet")
 
     def emit(chunk: pa.Table) -> None:
         nonlocal current
         if current is None:
-            current = _FragmentWriter(schema, workdir, zlib.crc32(f"{seed}:{len(done)}".encode()))
+            seed_k = zlib.crc32(f"{seed}:{len(done)}".encode())
+            current = _FragmentWriter(schema, workdir, seed_k, encoder)
         current.write(_contiguous(chunk))
         if current.n_rows >= FRAGMENT_ROWS:
             done.append(current.close())
@@ -122,7 +134,12 @@ def write_fragments(
             current = None
     finally:
         if current is not None:
+            try:
+                current._wait()
+            except Exception:  # the error that got us here matters more
+                pass
             current.writer.close()
+        encoder.shutdown(wait=True)
     return done
 
 
