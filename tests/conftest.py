@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -92,5 +94,51 @@ def yard(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[my.Yard]:
 def local_yard(tmp_path: Path, settings: Settings) -> Iterator[my.Yard]:
     """The embedded default only (SQLite + local folder): for tests where the backend is moot."""
     y = my.connect(settings=settings)
+    yield y
+    y.close()
+
+
+# ---- REST server and remote client (api/, client/) -----------------------------------------
+@dataclass
+class LiveServer:
+    """A ``modelyard server`` app answering on a free loopback port (uvicorn in a thread)."""
+
+    url: str
+    app: Any
+    yard: my.Yard  # the local yard the server runs over
+    token: str | None  # an admin token when the server checks tokens, else None
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., LiveServer]]:
+    """``server_factory(yard, auth=False, **create_app_kwargs) -> LiveServer``; every server
+    started is stopped at teardown."""
+    from modelyard.api.app import create_app
+    from modelyard.api.server import BackgroundServer
+
+    running: list[BackgroundServer] = []
+
+    def start(yard: my.Yard, *, auth: bool = False, **kwargs: Any) -> LiveServer:
+        settings = yard.settings.model_copy(update={"auth_enabled": auth})
+        token = yard.backend.auth.create(f"admin-{uuid.uuid4().hex[:8]}", "admin") if auth else None
+        srv = BackgroundServer(create_app(yard, settings, **kwargs)).start()
+        running.append(srv)
+        return LiveServer(srv.url, srv.app, yard, token)
+
+    yield start
+    for srv in running:
+        srv.stop()
+
+
+@pytest.fixture
+def server(yard: my.Yard, server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """A live server over the ``yard`` fixture (SQLite and PostgreSQL), auth off."""
+    return server_factory(yard)
+
+
+@pytest.fixture
+def remote_yard(server: LiveServer, tmp_path: Path) -> Iterator[my.Yard]:
+    """``my.connect(server.url)``: the same SDK over HTTP, against the ``server`` fixture."""
+    y = my.connect(server.url, token=server.token, settings=Settings.load({}, home=tmp_path / "client"))
     yield y
     y.close()

@@ -14,7 +14,7 @@ prefix=API_PREFIX)``). Routes added that way get the same auth and error JSON.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,12 +50,14 @@ def create_app(
     *,
     extensions: Iterable[Extension] = (),
     public_paths: Iterable[str] = (),
+    store_classes: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The API over ``yard_or_backend`` (a :class:`~modelyard.yard.Yard` or a ``LocalBackend``).
 
     ``settings`` defaults to the yard's; ``settings.auth_enabled`` turns bearer-token auth on and
     ``settings.max_request_bytes`` bounds request bodies. ``public_paths`` are added to the paths
-    that need no token.
+    that need no token. ``store_classes`` (default ``backend.STORE_CLASSES``) names the stores
+    whose endpoints are mounted; each is reached as ``getattr(backend, name)``.
     """
     backend = getattr(yard_or_backend, "backend", yard_or_backend)
     if getattr(backend, "is_remote", False):
@@ -73,12 +75,11 @@ def create_app(
         version=__version__,
         description="Tracking, datasets, registry, serving and monitoring of ML models. "
         "Errors are JSON: {\"error\": code, \"message\": …, \"field\": …}.",
-        max_body_size=settings.max_request_bytes,
     )
     app.state.backend = backend
     app.state.settings = settings
 
-    classes, skipped = load_store_classes()
+    classes, skipped = load_store_classes(store_classes)
     router = stores_router(classes, _get_store)
     app.state.mounted_stores = sorted(classes)
     app.state.skipped_stores = skipped
@@ -102,7 +103,7 @@ def create_app(
             admin_prefixes=_admin_prefixes(),
             public_paths=PUBLIC_PATHS | set(public_paths),
         )
-    install_error_handlers(app)  # after auth: its 500 handler wraps the auth middleware too
+    install_error_handlers(app, settings.max_request_bytes)  # after auth: its 500 handler wraps the auth middleware too
     return app
 
 

@@ -6,6 +6,7 @@
 * a :class:`~modelyard.errors.ModelyardError` keeps its ``code`` and ``status_code``;
 * a request that does not validate is 422 naming the first bad field (dotted: ``metrics.0.value``);
 * a body that is not JSON is 400; a body over ``max_request_bytes`` is 413;
+* a value the database cannot hold is 422, a violated unique/foreign key 409;
 * an unknown route is 404, a known route with another method 405;
 * anything else is a bug: 500 with an id to find the logged traceback, never the traceback.
 """
@@ -21,6 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +34,7 @@ __all__ = [
     "ErrorBody",
     "InternalErrorMiddleware",
     "PayloadTooLarge",
+    "RequestSizeMiddleware",
     "error_response",
     "install_error_handlers",
 ]
@@ -151,6 +154,29 @@ async def _on_domain_validation_error(request: Request, exc: Exception) -> Respo
     return error_response(422, "invalid_parameter", message, field)
 
 
+def _database_refusal(status: int, code: str, message: str) -> Any:
+    """A handler for an error the database raised on the caller's values: bad input that the
+    domain let through (an int past 64 bits, a duplicate …), so a 4xx, not a 500."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        logger.info("%s %s: the database refused: %s", request.method, request.url.path, exc)
+        return error_response(status, code, message)
+
+    return handler
+
+
+_VALUE_OUT_OF_RANGE = _database_refusal(
+    422, "invalid_parameter",
+    "A value is out of the range the database can store (integers must fit in 64 bits, "
+    "versions and counts in 32, names in their maximum length).",
+)
+_CONFLICT = _database_refusal(
+    409, "conflict",
+    "The request conflicts with what is stored (a duplicate, or a reference to something "
+    "that does not exist).",
+)
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
@@ -164,13 +190,56 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(status, code, message, None, dict(exc.headers or {}) or None)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Give ``app`` the JSON error shapes above (the 500 one is :class:`InternalErrorMiddleware`)."""
+def _too_large_message(limit: int) -> str:
+    return f"The request body must be at most {limit} bytes (max_request_bytes). It is larger."
+
+
+def install_error_handlers(app: FastAPI, max_request_bytes: int) -> None:
+    """Give ``app`` the JSON error shapes above (the 500 one is :class:`InternalErrorMiddleware`).
+
+    :class:`RequestSizeMiddleware` bounds request bodies.
+    """
     app.add_exception_handler(ModelyardError, _on_modelyard_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ValidationError, _on_domain_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(OverflowError, _VALUE_OUT_OF_RANGE)
+    app.add_exception_handler(sa_exc.DataError, _VALUE_OUT_OF_RANGE)
+    app.add_exception_handler(sa_exc.IntegrityError, _CONFLICT)
     app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(RequestSizeMiddleware, max_request_bytes=max_request_bytes)
+
+
+class RequestSizeMiddleware:
+    """413 as the JSON error for a body over ``max_request_bytes``: at once when the declared
+    ``Content-Length`` is over, else as soon as the bytes read so far are (chunked uploads)."""
+
+    def __init__(self, app: ASGIApp, max_request_bytes: int) -> None:
+        self.app = app
+        self.limit = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = error_response(413, "too_large", _too_large_message(self.limit))
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # an HTTPException passes FastAPI's body parsing unchanged -> JSON 413
+                    raise StarletteHTTPException(413, _too_large_message(self.limit))
+            return message
+
+        await self.app(scope, counting_receive, send)
 
 
 class InternalErrorMiddleware:

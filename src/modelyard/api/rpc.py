@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -33,7 +33,7 @@ from .errors import ERROR_RESPONSES
 __all__ = ["API_PREFIX", "load_store_classes", "store_router", "stores_router"]
 
 def load_store_classes(
-    store_classes: dict[str, str] | None = None,
+    store_classes: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, type], list[str]]:
     """The importable store classes, and the names skipped because their module does not exist
     yet (a domain still being written). Any other import error is raised."""
