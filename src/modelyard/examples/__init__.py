@@ -1,0 +1,1 @@
+"""Small, self-contained examples used by ``modelyard demo`` and the README."""
