@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peer_venv, print_table, ratio, run_in_venv  # noqa: E402
+from _common import peer_venv, print_table, ratio, run_in_venv
 
 FILTER = "metrics.m0 > 0.5 and params.p1 = 'v1'"
 
