@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,7 +23,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -104,11 +105,11 @@ def test_an_unreachable_receiver_is_reported_not_raised(receiver_factory: Any) -
     (False, False, None, "none"),
 ])
 def test_alert_transitions(holds: bool, open_: bool, resolved_ago: int | None, action: str) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from modelyard.monitoring.entities import Alert
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     alert = Alert(id="a", rule="r", key="k", endpoint="e", metric="m", value=1, threshold=0,
                   op=">", opened_at=now, last_seen=now) if open_ else None
     last = now - timedelta(seconds=resolved_ago) if resolved_ago is not None else None

@@ -1,9 +1,209 @@
-"""Commands of this module are added by ``register``."""
+"""``modelyard monitor run|report|alerts|feedback|rule``: monitoring from the command line.
+
+    modelyard monitor run loans --window 1h           # evaluate now, store, alert
+    modelyard monitor run                             # every configured monitor
+    modelyard monitor report loans --window 1d -o drift.html [--format json]
+    modelyard monitor alerts [--state open]
+    modelyard monitor feedback PREDICTION_ID LABEL    # or --file labels.csv
+    modelyard monitor rule drift --metric drift_share --threshold 0.3 --webhook URL
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+
+monitor_app = typer.Typer(help="Drift, data quality, performance and alerts of served models.",
+                          no_args_is_help=True)
+
+
+def _yard(home: Path | None) -> Any:
+    import modelyard as my
+
+    from ..config import Settings
+
+    return my.connect(settings=Settings.load(home=home))
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _print_result(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    run = result.run
+    console = Console()
+    console.print(f"[bold]{run.endpoint}[/bold] {run.window_start:%Y-%m-%d %H:%M} → "
+                  f"{run.window_end:%Y-%m-%d %H:%M} UTC: {run.n_rows:,} predictions, status "
+                  f"[bold]{run.status}[/bold], reference {run.reference or '–'}")
+    for f in result.findings:
+        console.print(f"  {f.severity}: {f.message}")
+    if result.groups:
+        table = Table("version", "route", "rows", "drift share", "drifted", "prediction drift",
+                      "accuracy / rmse", "estimated acc.", "outliers", "p99 ms")
+        for g in result.groups:
+            perf = g.performance.get("accuracy", g.performance.get("rmse"))
+            table.add_row(
+                str(g.model_version or "–"), (g.route or "–") + (" (shadow)" if g.shadow else ""),
+                f"{g.n_rows:,}", f"{g.drift.drift_share:.0%}",
+                ", ".join(g.drift.drifted_features) or "–",
+                ", ".join(f.feature for f in g.drift.prediction_drift if f.drifted) or "–",
+                "–" if perf is None else f"{perf:.3f}",
+                "–" if "estimated_accuracy" not in g.estimated else f"{g.estimated['estimated_accuracy']:.3f}",
+                "–" if g.outliers.get("share") is None else f"{g.outliers['share']:.2%}",
+                "–" if "latency_p99_ms" not in g.latency else f"{g.latency['latency_p99_ms']:.1f}",
+            )
+        console.print(table)
+    for ev in result.events:
+        console.print(f"  alert {ev.event}: {ev.alert.message}")
+
+
+@monitor_app.command("run")
+def run_command(
+    endpoint: str | None = typer.Argument(None, help="Endpoint; default: every configured monitor."),
+    window: str | None = typer.Option(None, help="Window before --end (default now), e.g. 1h, 1d."),
+    start: str | None = typer.Option(None, help="Window start (ISO-8601)."),
+    end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
+    reference: str | None = typer.Option(
+        None, help="'dataset:NAME[/VERSION]' or 'window:START/END'; default: lineage."),
+    segment_by: str | None = typer.Option(None, help="Feature to break performance down by."),
+    alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Evaluate alert rules."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Store the results."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+) -> None:
+    """Evaluate monitors now: drift, quality, outliers, performance; store them; alert."""
+    from rich.console import Console
+
+    if format not in ("text", "json"):
+        raise typer.BadParameter(f"--format must be text or json; got {format!r}")
+    with _yard(home) as yard, Console(stderr=True).status("monitoring…"):
+        out = yard.monitoring.run(endpoint, window=window, start=start, end=end,
+                                  **({"reference": reference, "segment_by": segment_by}
+                                     if endpoint else {}),
+                                  save=save, alerts=alerts)
+    results = out if isinstance(out, list) else [out]
+    if format == "json":
+        _echo_json([r.to_dict() for r in results])
+        return
+    if not results:
+        typer.echo("No monitors configured: name an endpoint, or configure one with "
+                   "yard.monitoring.configure(...).")
+    for r in results:
+        _print_result(r)
+
+
+@monitor_app.command("report")
+def report_command(
+    endpoint: str = typer.Argument(..., help="The endpoint to report on."),
+    window: str = typer.Option("1d", help="Window before --end, e.g. 1h, 1d, 7d."),
+    start: str | None = typer.Option(None, help="Window start (ISO-8601)."),
+    end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="File to write."),
+    format: str = typer.Option("html", "--format", help="html or json."),
+    reference: str | None = typer.Option(None, help="'dataset:NAME[/VERSION]' or 'window:START/END'."),
+    history: str = typer.Option("30d", help="How much of the stored time series to plot."),
+    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+) -> None:
+    """Write a self-contained report (HTML with Plotly inlined, or JSON)."""
+    from rich.console import Console
+
+    if format not in ("html", "json"):
+        raise typer.BadParameter(f"--format must be html or json; got {format!r}")
+    options: dict[str, Any] = {"reference": reference} if reference else {}
+    with _yard(home) as yard, Console(stderr=True).status("building the report…"):
+        text = yard.monitoring.report(endpoint, window=window, start=start, end=end,
+                                      format=format, history=history, **options)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output} ({len(text.encode()):,} bytes)")
+
+
+@monitor_app.command("alerts")
+def alerts_command(
+    state: str | None = typer.Option(None, help="open or resolved."),
+    endpoint: str | None = typer.Option(None, help="Only this endpoint."),
+    limit: int = typer.Option(100, help="At most this many."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+) -> None:
+    """List alerts, most recently seen first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _yard(home) as yard:
+        alerts = yard.monitoring.alerts(state=state, endpoint=endpoint, limit=limit)
+    if format == "json":
+        _echo_json([a.model_dump(mode="json") for a in alerts])
+        return
+    if not alerts:
+        typer.echo("No alerts.")
+        return
+    table = Table("id", "state", "severity", "rule", "endpoint", "value", "seen", "last seen", "message")
+    for a in alerts:
+        table.add_row(a.id[:12], a.state, a.severity, a.rule, a.endpoint, f"{a.value:.4g}",
+                      f"{a.count}×", f"{a.last_seen:%Y-%m-%d %H:%M}", a.message)
+    Console().print(table)
+
+
+@monitor_app.command("feedback")
+def feedback_command(
+    prediction_id: str | None = typer.Argument(None, help="A logged prediction's id."),
+    label: str | None = typer.Argument(None, help="Its true label (numbers are read as numbers)."),
+    file: Path | None = typer.Option(None, "--file", help="CSV or Parquet with prediction_id, label."),
+    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+) -> None:
+    """Record ground truth (late and idempotent)."""
+    with _yard(home) as yard:
+        if file is not None:
+            res = yard.monitoring.feedback(items=str(file))
+        elif prediction_id is not None and label is not None:
+            res = yard.monitoring.feedback(prediction_id, _parse_label(label))
+        else:
+            raise typer.BadParameter("give PREDICTION_ID LABEL, or --file")
+    typer.echo(f"created {res.created}, updated {res.updated}, unchanged {res.unchanged}")
+
+
+def _parse_label(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) else text
+
+
+@monitor_app.command("rule")
+def rule_command(
+    name: str = typer.Argument(..., help="The rule's name."),
+    metric: str = typer.Option(..., help="drift_share, psi, accuracy, latency_p99_ms, outlier_share …"),
+    threshold: float = typer.Option(..., help="The threshold."),
+    op: str = typer.Option(">", help="One of > >= < <=."),
+    endpoint: str = typer.Option("*", help="Endpoint, or * for all."),
+    feature: str | None = typer.Option(None, help="Feature (for per-feature metrics), or *."),
+    window: str = typer.Option("1h", help="Runs whose window ended this recently are read."),
+    agg: str = typer.Option("last", help="last, mean, max or min over the window."),
+    cooldown: str = typer.Option("1h", help="Re-open silently within this time of a resolve."),
+    webhook: list[str] = typer.Option([], "--webhook", help="URL to POST the alert to (repeat)."),
+    severity: str = typer.Option("warning", help="info, warning or error."),
+    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+) -> None:
+    """Create or replace an alert rule."""
+    with _yard(home) as yard:
+        rule = yard.monitoring.alert_rule(name, metric=metric, threshold=threshold, op=op,
+                                          endpoint=endpoint, feature=feature, window=window,
+                                          agg=agg, cooldown=cooldown, webhooks=list(webhook),
+                                          severity=severity)
+    typer.echo(f"rule {rule.name}: {rule.metric}{'[' + rule.feature + ']' if rule.feature else ''} "
+               f"{rule.op} {rule.threshold:g} over {rule.window} on {rule.endpoint}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.add_typer(monitor_app, name="monitor")

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Monitoring", "run_monitors"]
 
-REMOTE_QUERY_LIMIT = 1_000_000
+REMOTE_QUERY_LIMIT = 100_000  # the predictions route caps a query here
 
 
 class Monitoring:

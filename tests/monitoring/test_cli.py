@@ -1,0 +1,80 @@
+"""``modelyard monitor …`` on a local yard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import modelyard as my
+from modelyard.cli.main import app
+from modelyard.config import Settings
+
+from .conftest import records
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    with my.connect(settings=Settings.load({}, home=home)) as yard:
+        ids = yard.predictions.log(records(600, seed=1, shift=1.0))
+        yard.datasets.add("ref", pl.DataFrame({"x": [r["inputs"]["x"] for r in records(2000, seed=2)]}))
+        yard.monitoring.feedback(ids[:100], [1] * 100)
+    return home
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_monitor_run_prints_a_summary_and_stores_it(home: Path) -> None:
+    code, out = _invoke("monitor", "run", "loans", "--window", "1h", "--reference",
+                        "dataset:ref", "--home", str(home))
+    assert code == 0, out
+    assert "600 predictions" in out and "x" in out
+    code, out = _invoke("monitor", "run", "loans", "--window", "1h", "--reference",
+                        "dataset:ref", "--format", "json", "--no-save", "--home", str(home))
+    body = json.loads(out)
+    assert body[0]["groups"][0]["drift"]["features"][0]["drifted"] is True
+    assert body[0]["groups"][0]["n_labeled"] == 100
+
+
+def test_monitor_report_writes_html_and_json(home: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "drift.html"
+    code, out = _invoke("monitor", "report", "loans", "--window", "1d", "-o", str(out_file),
+                        "--reference", "dataset:ref", "--home", str(home))
+    assert code == 0, out
+    html = out_file.read_text()
+    assert "Plotly.newPlot" in html and "<script src" not in html
+    code, out = _invoke("monitor", "report", "loans", "--format", "json", "--reference",
+                        "dataset:ref", "--home", str(home))
+    assert json.loads(out)["result"]["run"]["n_rows"] == 600
+
+
+def test_rules_alerts_and_feedback_from_the_command_line(home: Path, tmp_path: Path) -> None:
+    code, out = _invoke("monitor", "rule", "drift", "--metric", "drift_share", "--threshold", "0.3",
+                        "--home", str(home))
+    assert code == 0 and "drift_share > 0.3" in out, out
+    _invoke("monitor", "run", "loans", "--window", "1h", "--reference", "dataset:ref",
+            "--home", str(home))
+    code, out = _invoke("monitor", "alerts", "--state", "open", "--format", "json", "--home", str(home))
+    assert [a["rule"] for a in json.loads(out)] == ["drift"]
+    with my.connect(settings=Settings.load({}, home=home)) as yard:
+        pid = yard.predictions.query("loans", "2000-01-01", "2100-01-01")["id"][0]
+    code, out = _invoke("monitor", "feedback", pid, "0", "--home", str(home))
+    assert code == 0 and "updated 1" in out, out
+    labels = tmp_path / "labels.csv"
+    pl.DataFrame({"prediction_id": [pid], "label": [1]}).write_csv(labels)
+    code, out = _invoke("monitor", "feedback", "--file", str(labels), "--home", str(home))
+    assert "updated 1" in out, out
+
+
+def test_bad_input_exits_non_zero_with_one_line(home: Path) -> None:
+    code, out = _invoke("monitor", "report", "loans", "--format", "pdf", "--home", str(home))
+    assert code != 0
+    code, out = _invoke("monitor", "run", "loans", "--window", "soon", "--home", str(home))
+    assert code != 0
