@@ -118,3 +118,21 @@ def test_retrain_needs_recorded_training(ryard: my.Yard, clock, trainer, cancer)
         run_training(ryard, "no_colon", model_name="x", data={"train": dv})
     with pytest.raises(InvalidParameter, match="cannot be imported"):
         run_training(ryard, "no_such_module_xyz:train", model_name="x", data={"train": dv})
+
+
+def test_cli_retrain(tmp_path: Path, trainer, cancer) -> None:
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    rows, _ = cancer
+    home = tmp_path / "home"
+    y = my.connect(settings=Settings.load({}, home=home))
+    dv = y.datasets.add("cancer", rows, time_column="ts")
+    run_training(y, trainer, model_name="cancer", data={"train": dv},
+                 params={"n_estimators": 5, "random_state": 0})
+    y.close()
+    result = CliRunner().invoke(app, ["retrain", "cancer/1", "--as-of", "2100-01-01",
+                                      "--home", str(home)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "registered cancer/2" in result.output and "reproduces cancer/1" in result.output

@@ -105,3 +105,29 @@ def test_unknown_refs(lyard: my.Yard) -> None:
         lyard.lineage("nothing/1")
     with pytest.raises(NotFound):
         lyard.lineage("dataset:nothing/1")
+
+
+def test_cli_prints_the_tree_and_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    home = tmp_path / "home"
+    y = my.connect(settings=Settings.load({}, home=home))
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 1, 0, 1]})
+    dv = y.datasets.add("tiny", frame)
+    with y.start_run(experiment="tiny", datasets=[dv]) as run:
+        run.log_model(LogisticRegression().fit(frame[["x"]], frame.y), name="tiny",
+                      example=frame[["x"]])
+    y.models.set_alias("tiny", "production", 1)
+    y.close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["lineage", "tiny@production", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    assert "model tiny/1" in result.output and "dataset tiny/1" in result.output
+    result = runner.invoke(app, ["lineage", "dataset:tiny/1", "--json", "--home", str(home)])
+    assert json.loads(result.output)["root"] == "dataset:tiny/1"
+    result = runner.invoke(app, ["lineage", "ghost/1", "--home", str(home)])
+    assert result.exit_code != 0 and isinstance(result.exception, NotFound)
