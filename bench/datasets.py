@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, ROOT, peer_venv, print_table, ratio, run_in_venv  # noqa: E402
+from _common import BENCH, ROOT, peer_venv, print_table, ratio, run_in_venv
 
 DATA = BENCH / "out" / "datasets"
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from modelyard.clock import FixedClock
 from modelyard.config import Settings
 from modelyard.errors import InvalidParameter, NotFound
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 TRAINING = textwrap.dedent('''
     from sklearn.ensemble import RandomForestClassifier
@@ -78,7 +78,7 @@ def test_retrain_reproduces_then_learns(ryard: my.Yard, clock, trainer, cancer) 
     [recorded] = run.inputs
     assert (recorded.dataset, recorded.version, recorded.role, recorded.as_of) == (
         "cancer", 1, "train", known)
-    assert recorded.window_start == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert recorded.window_start == datetime(2025, 1, 1, tzinfo=UTC)
 
     clock.advance(86400)
     ryard.datasets.append("cancer", late)  # late rows of the same period arrive

@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 
 import modelyard as my
-from modelyard.errors import InvalidParameter, NotFound
-
 from conftest import T0
+from modelyard.errors import InvalidParameter, NotFound
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +19,7 @@ from modelyard.governance.lineage import Lineage, lineage, register_endpoint_res
 
 @pytest.fixture
 def lyard(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[my.Yard]:
-    clock = FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
     y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings, clock=clock)
     yield y
     y.close()
@@ -46,7 +46,7 @@ def trained(lyard: my.Yard):
 
 
 def test_model_lineage_goes_down_to_the_data(lyard: my.Yard, trained) -> None:
-    raw, clean, mv = trained
+    _, clean, mv = trained
     graph = lyard.lineage("clf@production")
     assert isinstance(graph, Lineage) and graph.root == "model:clf/1"
     run_id = f"run:{mv.run_id}"
@@ -70,7 +70,6 @@ def test_model_lineage_goes_down_to_the_data(lyard: my.Yard, trained) -> None:
 
 
 def test_dataset_lineage_finds_the_models(lyard: my.Yard, trained) -> None:
-    _, _, mv = trained
     graph = lineage(lyard, "dataset:clean/1")
     assert graph.root == "dataset:clean/1"
     assert ("model:clf/1" in {n.id for n in graph.nodes})
@@ -130,4 +129,5 @@ def test_cli_prints_the_tree_and_json(tmp_path: Path) -> None:
     result = runner.invoke(app, ["lineage", "dataset:tiny/1", "--json", "--home", str(home)])
     assert json.loads(result.output)["root"] == "dataset:tiny/1"
     result = runner.invoke(app, ["lineage", "ghost/1", "--home", str(home)])
-    assert result.exit_code != 0 and isinstance(result.exception, NotFound)
+    assert result.exit_code == 1
+    assert "ghost" in result.output + str(result.exception)

@@ -34,12 +34,12 @@ from ..clock import parse_time, to_utc
 from ..errors import InvalidParameter, NotFound
 
 __all__ = [
+    "TRAINING_TAG",
     "TrainingResult",
-    "run_training",
-    "retrain",
     "knowledge_time",
     "load_entry_point",
-    "TRAINING_TAG",
+    "retrain",
+    "run_training",
 ]
 
 TRAINING_TAG = "modelyard.training"

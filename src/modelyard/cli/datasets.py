@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-__all__ = ["register", "connect_yard"]
+__all__ = ["connect_yard", "register"]
 
 
-def connect_yard(home: Optional[Path]) -> Any:
+def connect_yard(home: Path | None) -> Any:
     """The yard of ``--home`` (default: ``$MODELYARD_HOME`` or ``./.modelyard``)."""
     import modelyard as my
     from modelyard.config import Settings
@@ -62,14 +62,14 @@ def register(app: typer.Typer) -> None:
     def add(
         name: str = typer.Argument(..., help="Dataset name."),
         source: str = typer.Argument(..., help="Parquet file or folder, CSV file, or fsspec URL."),
-        time_column: Optional[str] = typer.Option(None, help="The event-time column."),
+        time_column: str | None = typer.Option(None, help="The event-time column."),
         key_column: list[str] = typer.Option([], help="A column that identifies rows (repeat)."),
-        description: Optional[str] = typer.Option(None, help="What the dataset holds."),
+        description: str | None = typer.Option(None, help="What the dataset holds."),
         parent: list[str] = typer.Option([], help="A dataset version it was made from (repeat)."),
-        transform: Optional[str] = typer.Option(None, help="How it was made from its parents."),
-        code_commit: Optional[str] = typer.Option(None, help="The commit of the code that made it."),
+        transform: str | None = typer.Option(None, help="How it was made from its parents."),
+        code_commit: str | None = typer.Option(None, help="The commit of the code that made it."),
         as_json: bool = typer.Option(False, "--json", help="Print the version as JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """Add a version of a dataset (same content as the latest: the same version)."""
         with connect_yard(home) as yard, _console().status(f"Adding {source} to {name}…"):
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="Dataset name."),
         source: str = typer.Argument(..., help="Parquet file or folder, CSV file, or fsspec URL."),
         as_json: bool = typer.Option(False, "--json", help="Print the version as JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """Append rows: a new version that shares the old fragments."""
         with connect_yard(home) as yard, _console().status(f"Appending {source} to {name}…"):
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_(
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """Every dataset with its latest version."""
         from rich.table import Table
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
     def show(
         ref: str = typer.Argument(..., help="'name' (latest) or 'name/3'."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """A version: schema with the data dictionary, fragments, provenance, history."""
         from rich.table import Table
@@ -149,12 +149,12 @@ def register(app: typer.Typer) -> None:
     def describe(
         name: str = typer.Argument(..., help="Dataset name."),
         column: str = typer.Argument(..., help="Column name."),
-        description: Optional[str] = typer.Option(None, help="What the column means."),
-        unit: Optional[str] = typer.Option(None, help="Its unit (EUR, days …)."),
-        owner: Optional[str] = typer.Option(None, help="Who answers for it."),
-        sensitivity: Optional[str] = typer.Option(
+        description: str | None = typer.Option(None, help="What the column means."),
+        unit: str | None = typer.Option(None, help="Its unit (EUR, days …)."),
+        owner: str | None = typer.Option(None, help="Who answers for it."),
+        sensitivity: str | None = typer.Option(
             None, help="public, internal, confidential, personal …"),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """Write the data-dictionary entry of a column (kept across versions; '' clears)."""
         with connect_yard(home) as yard:
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
     def profile(
         ref: str = typer.Argument(..., help="'name' (latest) or 'name/3'."),
         as_json: bool = typer.Option(False, "--json", help="Print the whole profile as JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """The profile stored with a version (the drift reference)."""
         from rich.table import Table
@@ -194,11 +194,11 @@ def register(app: typer.Typer) -> None:
     def as_of(
         name: str = typer.Argument(..., help="Dataset name."),
         when: str = typer.Argument(..., help="A date or time (ISO-8601)."),
-        start: Optional[str] = typer.Option(None, help="Event-time window start (inclusive)."),
-        end: Optional[str] = typer.Option(None, help="Event-time window end (exclusive)."),
+        start: str | None = typer.Option(None, help="Event-time window start (inclusive)."),
+        end: str | None = typer.Option(None, help="Event-time window end (exclusive)."),
         head: int = typer.Option(5, help="Rows to print."),
-        output: Optional[Path] = typer.Option(None, help="Write the rows to .parquet or .csv."),
-        home: Optional[Path] = home_option,
+        output: Path | None = typer.Option(None, help="Write the rows to .parquet or .csv."),
+        home: Path | None = home_option,
     ) -> None:
         """The rows of a dataset as they were known at a time (optionally in a window)."""
         with connect_yard(home) as yard:

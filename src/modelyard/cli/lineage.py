@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         ref: str = typer.Argument(
             ..., help="A model version ('loans/3', 'loans@production') or 'dataset:loans/2'."),
         as_json: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
-        home: Optional[Path] = home_option,
+        home: Path | None = home_option,
     ) -> None:
         """Data versions -> run -> model version -> aliases, or a dataset version's models."""
         with connect_yard(home) as yard:
@@ -59,8 +59,8 @@ def register(app: typer.Typer) -> None:
     def retrain(
         ref: str = typer.Argument(..., help="The model version to re-run: 'loans/3', 'loans@prod'."),
         as_of: str = typer.Option(..., "--as-of", help="Use the data as known at this date."),
-        experiment: Optional[str] = typer.Option(None, help="Experiment of the new run."),
-        home: Optional[Path] = home_option,
+        experiment: str | None = typer.Option(None, help="Experiment of the new run."),
+        home: Path | None = home_option,
     ) -> None:
         """Re-run the training recorded for a model version on its data as known at a date,
         and register the result (linked to the original)."""

@@ -22,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from .entities import (
     ColumnInfo,
@@ -43,7 +42,7 @@ __all__ = ["Datasets", "parse_ref"]
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """``"loans"`` -> ("loans", None); ``"loans/3"`` -> ("loans", 3); a ``dataset:`` prefix is
     allowed."""
-    text = ref[len("dataset:"):] if ref.startswith("dataset:") else ref
+    text = ref.removeprefix("dataset:")
     name, _, version = text.partition("/")
     check_name(name, field="ref")
     if not version:

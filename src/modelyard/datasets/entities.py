@@ -29,17 +29,17 @@ if TYPE_CHECKING:
     from .timetravel import DatasetView
 
 __all__ = [
+    "CategoryCount",
+    "ColumnInfo",
+    "ColumnKind",
+    "ColumnProfile",
     "ColumnSchema",
-    "Fragment",
-    "NewFragment",
     "DatasetInfo",
     "DatasetVersion",
-    "ColumnInfo",
+    "Fragment",
     "Histogram",
-    "CategoryCount",
-    "ColumnProfile",
+    "NewFragment",
     "Profile",
-    "ColumnKind",
 ]
 
 ColumnKind = Literal["numeric", "categorical", "datetime", "other"]

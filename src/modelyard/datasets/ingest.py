@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidParameter, NotFound
 
-__all__ = ["Source", "open_source", "TIME_TYPE"]
+__all__ = ["TIME_TYPE", "Source", "open_source"]
 
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 BATCH_ROWS = 131_072
@@ -150,7 +150,7 @@ def _open_path(text: str) -> _Opened:
             raise NotFound(f"No file or folder at {text!r}.", field="source")
         is_dir = fs.isdir(path)
     else:
-        path = text[len("file://"):] if text.startswith("file://") else text
+        path = text.removeprefix("file://")
         path = str(Path(path).expanduser())
         fs = None
         if not os.path.exists(path):

@@ -17,6 +17,7 @@ category table, not by the number of rows.
 from __future__ import annotations
 
 import math
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,13 @@ import pyarrow.compute as pc
 from .entities import CategoryCount, ColumnKind, ColumnProfile, Histogram, Profile
 
 __all__ = [
-    "FragmentProfiler",
-    "merge_sketches",
-    "build_profile",
-    "column_kind",
-    "SAMPLE_SIZE",
     "MAX_BINS",
     "QUANTILE_LEVELS",
+    "SAMPLE_SIZE",
+    "FragmentProfiler",
+    "build_profile",
+    "column_kind",
+    "merge_sketches",
 ]
 
 SAMPLE_SIZE = 65_536
@@ -138,7 +139,7 @@ class FragmentProfiler:
         columns: dict[str, Any] = {}
         for f in self.schema:
             state = dict(self._cols[f.name])
-            if f.name in self._sample_vals and self._sample_vals[f.name]:
+            if self._sample_vals.get(f.name):
                 sample = self._sample_vals[f.name][0]
                 sample = sample[~np.isnan(sample)]
                 if sample.size:
@@ -455,7 +456,7 @@ def _levels(q: list[float] | None, lo: float | None, hi: float | None) -> dict[f
 def _iso(micros: float | None) -> str | None:
     if micros is None:
         return None
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return (epoch + timedelta(microseconds=int(micros))).isoformat()

@@ -9,6 +9,7 @@ footer names). Each fragment is profiled in the same pass (:mod:`.profile`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import zlib
@@ -26,12 +27,12 @@ from ..ids import new_id
 from .profile import FragmentProfiler
 
 __all__ = [
-    "WrittenFragment",
-    "write_fragments",
-    "version_digest",
-    "schema_to_json",
-    "ROW_GROUP_ROWS",
     "FRAGMENT_ROWS",
+    "ROW_GROUP_ROWS",
+    "WrittenFragment",
+    "schema_to_json",
+    "version_digest",
+    "write_fragments",
 ]
 
 ROW_GROUP_ROWS = 131_072
@@ -134,10 +135,8 @@ def write_fragments(
             current = None
     finally:
         if current is not None:
-            try:
+            with contextlib.suppress(Exception):  # the error that got us here matters more
                 current._wait()
-            except Exception:  # the error that got us here matters more
-                pass
             current.writer.close()
         encoder.shutdown(wait=True)
     return done

@@ -40,7 +40,7 @@ from .entities import (
 from .profile import build_profile, merge_sketches
 from .snapshot import version_digest
 
-__all__ = ["DatasetStore", "check_name", "schema_differences", "check_append_schema"]
+__all__ = ["DatasetStore", "check_append_schema", "check_name", "schema_differences"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _V = DatasetVersionRow.__table__.c
@@ -269,15 +269,15 @@ class DatasetStore:
         """Every dataset with its latest version."""
         with self.db.read() as conn:
             rows = conn.execute(sa.select(DatasetRow.__table__).order_by(DatasetRow.name)).all()
-            latest = dict(
-                (r.name, (r.version, r.n_rows)) for r in conn.execute(
+            latest = {
+                r.name: (r.version, r.n_rows) for r in conn.execute(
                     sa.select(_V.name, _V.version, _V.n_rows).where(
                         sa.tuple_(_V.name, _V.version).in_(
                             sa.select(_V.name, sa.func.max(_V.version)).group_by(_V.name)
                         )
                     )
                 )
-            )
+            }
         return [_dataset_info(r, *latest.get(r.name, (None, None))) for r in rows]
 
     @endpoint("GET", "/datasets/{name}")

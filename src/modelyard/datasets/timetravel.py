@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .entities import DatasetVersion, Fragment
 
-__all__ = ["DatasetView", "fragment_paths", "INGESTED_AT"]
+__all__ = ["INGESTED_AT", "DatasetView", "fragment_paths"]
 
 INGESTED_AT = "_ingested_at"
 _VERIFIED: dict[str, tuple[str, int, int]] = {}  # digest -> (path, size, mtime_ns) checked
@@ -86,7 +86,7 @@ def _known_good(digest: str, path: str) -> bool:
     return (st.st_size, st.st_mtime_ns) == seen[1:]
 
 
-def _time(value: str | datetime | int | float, field: str) -> datetime:
+def _time(value: str | datetime | float, field: str) -> datetime:
     return parse_time(value, field=field)
 
 

@@ -21,8 +21,8 @@ from ..errors import NotFound
 
 __all__ = [
     "Lineage",
-    "LineageNode",
     "LineageEdge",
+    "LineageNode",
     "lineage",
     "register_endpoint_resolver",
 ]
