@@ -10,6 +10,7 @@ same event-loop turn are stacked into one ``predict`` call.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -67,6 +68,11 @@ class ModelHandle:
             self._predict = loaded.predict
             self._proba = loaded.predict_proba if self.has_proba else None
         self.classes: list[str] | None = None
+        self._np = _numpy_estimator(loaded, self.names) if self.float_only else None
+        if self._np is not None:  # the estimator itself, fed the checked float matrix
+            self._predict = self._np.predict
+            if self._proba is not None:
+                self._proba = self._np.predict_proba
         self._argmax_classes = _argmax_classes(loaded) if self._proba is not None else None
         self._pending: list[tuple[Prepared, asyncio.Future[Any]]] = []
         self._scheduled = False
@@ -147,8 +153,10 @@ class ModelHandle:
         return Prepared(x, len(inputs), inputs)
 
     # ---- predicting -----------------------------------------------------------------------
-    def frame(self, x: Any) -> pd.DataFrame:
+    def frame(self, x: Any) -> Any:
         if isinstance(x, np.ndarray):
+            if self._np is not None:
+                return x
             return pd.DataFrame(x, columns=self.names, copy=False)
         return x  # type: ignore[no-any-return]
 
@@ -261,6 +269,27 @@ _ARGMAX_CLASSIFIERS = {
     "ExtraTreesClassifier", "DecisionTreeClassifier", "ExtraTreeClassifier",
     "LogisticRegression", "KNeighborsClassifier", "GaussianNB",
 }
+
+
+def _numpy_estimator(loaded: Any, names: list[str]) -> Any:
+    """For a plain scikit-learn estimator whose input columns are exactly the signature's (same
+    names, same order), an estimator that takes the float matrix as is: a shallow copy without
+    ``feature_names_in_``, so scikit-learn neither converts a DataFrame nor warns about missing
+    names (the column check was done against the signature). None otherwise."""
+    if getattr(loaded, "flavor", None) != "sklearn":
+        return None
+    model = getattr(loaded, "model", None)
+    if model is None or hasattr(model, "steps") \
+            or not type(model).__module__.startswith("sklearn."):
+        return None
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is None:
+        return model if getattr(model, "n_features_in_", None) == len(names) else None
+    if [str(n) for n in fitted] != names or "feature_names_in_" not in vars(model):
+        return None
+    clone = copy.copy(model)
+    del clone.feature_names_in_
+    return clone
 
 
 def _argmax_classes(loaded: Any) -> np.ndarray | None:
