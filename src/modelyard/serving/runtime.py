@@ -263,9 +263,9 @@ class ServingRuntime:
             log.info("loaded %s for %s/%s", handle.label, ep.name, route.name,
                      extra={"event": "model_loaded", "endpoint": ep.name, "route": route.name,
                             "model": handle.label})
-        if self.repo is not None and ep.name in self.endpoints:
-            served = {r.name: r.handle.label for r in ep.all_routes() if r.handle is not None}
-            self._spawn(asyncio.to_thread(self._quiet, self.repo.set_served, ep.name, served))
+        if self.repo is not None and self.endpoints.get(ep.name) is ep:
+            self._spawn(asyncio.to_thread(self._quiet, self.repo.set_served, ep.name,
+                                          _served(ep)))
 
     async def _load_endpoint(self, ep: LiveEndpoint) -> None:
         await asyncio.gather(*(self._load_route(ep, r) for r in ep.all_routes()
@@ -287,6 +287,8 @@ class ServingRuntime:
             ep.canary, ep.canary_spec, ep.canary_route = old.canary, old.canary_spec, old.canary_route
             ep.recompute()
         self.endpoints[cfg.name] = ep
+        if self.repo is not None:
+            await asyncio.to_thread(self._quiet, self.repo.set_served, ep.name, _served(ep))
         if cfg.canary is not None and self.repo is not None:
             await asyncio.to_thread(self._start_config_canary, cfg)
         return ep
@@ -586,6 +588,10 @@ class ServingRuntime:
             self._tokens.clear()
         self._tokens[digest] = (now + 30.0, principal)
         return principal
+
+
+def _served(ep: LiveEndpoint) -> dict[str, str]:
+    return {r.name: r.handle.label for r in ep.all_routes() if r.handle is not None}
 
 
 def _prepare(handle: ModelHandle, kind: str, data: Any) -> Prepared:
