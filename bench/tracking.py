@@ -113,7 +113,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    python = peer_venv("mlflow", ["mlflow==3.17.2", "pandas<3"])
+    # the same list as the registry/serving benches, so all share one bench/.venv-mlflow
+    python = peer_venv("mlflow", ["mlflow==3.17.2", "pandas<3", "scikit-learn==1.9.1"])
     values = args.runs * 60  # 10 params + 50 metric values per run
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         folder = Path(tmp)
