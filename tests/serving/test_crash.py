@@ -64,6 +64,7 @@ def test_kill_9_under_load_loses_no_answered_prediction(serving_yard: my.Yard, i
         deadline = time.monotonic() + 20
         while len(acked) < 300 and time.monotonic() < deadline:
             time.sleep(0.05)
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text  # both workers' counts
         os.killpg(server.pid, signal.SIGKILL)  # the supervisor and both workers, mid-load
         server.wait(timeout=30)
         stop.set()
@@ -74,6 +75,7 @@ def test_kill_9_under_load_loses_no_answered_prediction(serving_yard: my.Yard, i
             os.killpg(server.pid, signal.SIGKILL)
     answered = set(acked)
     assert len(answered) >= 300
+    assert 'modelyard_predict_requests_total{endpoint="iris"' in metrics
     # restart: the new server's compactor takes over the dead workers' segments
     server = _start(home, port, workers=1)
     try:

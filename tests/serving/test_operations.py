@@ -119,3 +119,19 @@ def test_json_log_lines() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "model iris/1 failed" and line["level"] == "error"
     assert line["error_id"] == "abc" and "time" in line
+
+
+def test_feedback_through_the_model_server(model_server: ServerFactory, iris: Any,
+                                           serving_yard: my.Yard) -> None:
+    with model_server("iris@production") as url:
+        ids = httpx.post(f"{url}/predict/iris", json={"records": iris_rows(iris, 2)}).json()["ids"]
+        one = httpx.post(f"{url}/feedback", json={"prediction_id": ids[0], "label": 0})
+        assert one.status_code == 200, one.text
+        again = httpx.post(f"{url}/feedback", json={"items": [
+            {"prediction_id": ids[0], "label": 0}, {"prediction_id": ids[1], "label": 2}]})
+        assert again.status_code == 200, again.text
+        bad = httpx.post(f"{url}/feedback", json={"label": 1})
+    assert one.json()["created"] == 1
+    assert again.json() == {"created": 1, "updated": 0, "unchanged": 1}
+    assert bad.status_code == 422
+    assert serving_yard.monitoring.get_feedback(ids[1]).label == 2

@@ -379,19 +379,26 @@ class ModelServerApp:
         return {"deleted": name}
 
     async def _feedback(self, body: Any) -> bytes:
-        if not isinstance(body, dict) or not isinstance(body.get("prediction_id"), str) \
-                or "label" not in body:
+        """``{"prediction_id", "label"}`` or ``{"items": [{"prediction_id", "label"}, …]}``:
+        ground truth for logged predictions, recorded by the yard's monitoring."""
+        ok = isinstance(body, dict) and (
+            (isinstance(body.get("prediction_id"), str) and "label" in body)
+            or isinstance(body.get("items"), list))
+        if not ok:
             raise HTTPError(422, "invalid_parameter", "Feedback must be an object with "
-                            "'prediction_id' (a string) and 'label'.", "prediction_id")
+                            "'prediction_id' (a string) and 'label', or 'items': a list of "
+                            "such objects.", "prediction_id")
+        monitoring = self.runtime.yard.monitoring
         try:
-            await asyncio.to_thread(self.runtime.yard.feedback, body["prediction_id"],
-                                    body["label"])
+            if "items" in body:
+                result = await asyncio.to_thread(monitoring.feedback, items=body["items"])
+            else:
+                result = await asyncio.to_thread(monitoring.feedback, body["prediction_id"],
+                                                 body["label"])
         except ModelyardError as exc:
             raise _error_from(exc) from None
-        except (ImportError, AttributeError) as exc:
-            raise HTTPError(501, "not_implemented",
-                            f"Feedback needs the monitoring store: {exc}") from None
-        return orjson.dumps({"prediction_id": body["prediction_id"], "recorded": True})
+        dump = getattr(result, "model_dump", None)
+        return orjson.dumps(dump(mode="json") if dump is not None else {"recorded": True})
 
 
 def create_app(yard: Any, endpoints: list[EndpointConfig], options: ServerOptions | None = None,
