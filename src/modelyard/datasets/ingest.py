@@ -191,7 +191,8 @@ def _open_parquet(text: str, path: str, fs: Any, is_dir: bool) -> _Opened:
 
             return dataset.schema, text, batches, dataset.count_rows()
         handle = fs.open(path, "rb") if fs is not None else path
-        parquet = pq.ParquetFile(handle)
+        # pre_buffer would keep every row group read so far in memory (pyarrow 26)
+        parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise InvalidParameter(
             f"source {text!r} must be a readable Parquet file. It is not: {exc}",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ ROW_GROUP_ROWS = 131_072
 FRAGMENT_ROWS = 8 * ROW_GROUP_ROWS
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1
+ENCODERS = max(1, min(4, os.cpu_count() or 1))  # fragments encoded at once
+QUEUED_CHUNKS = 2  # row groups waiting per fragment
 
 
 @dataclass
@@ -51,13 +55,12 @@ class WrittenFragment:
 
 
 class _FragmentWriter:
-    """One fragment being written. Encoding runs on ``encoder`` (a one-thread pool: pyarrow
-    releases the GIL) while the caller reads and profiles the next chunk; at most one chunk
-    waits, so memory stays bounded."""
+    """One fragment being written on its own thread (pyarrow and numpy release the GIL), so
+    several fragments encode and profile at once while the caller reads the source. At most
+    ``QUEUED_CHUNKS`` chunks wait per fragment and ``ENCODERS`` fragments are open: memory
+    stays bounded whatever the size of the data."""
 
-    def __init__(self, schema: pa.Schema, workdir: Path, seed: int,
-                 encoder: ThreadPoolExecutor) -> None:
-        self.schema = schema
+    def __init__(self, schema: pa.Schema, workdir: Path, seed: int) -> None:
         self.path = workdir / f"fragment-{new_id()}.parquet"
         self.writer = pq.ParquetWriter(
             self.path,
@@ -68,26 +71,30 @@ class _FragmentWriter:
         )
         self.profiler = FragmentProfiler(schema, seed)
         self.n_rows = 0
-        self._encoder = encoder
-        self._pending: Future[None] | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-fragment")
+        self._queued: deque[Future[None]] = deque()
+        self.closing: Future[WrittenFragment] | None = None
 
-    def write(self, chunk: pa.Table) -> None:
-        self._wait()
-        self._pending = self._encoder.submit(
-            self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS
-        )
+    def _encode(self, chunk: pa.Table) -> None:
+        self.writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
         for batch in chunk.to_batches():
             self.profiler.update(batch)
+
+    def write(self, chunk: pa.Table) -> None:
+        while len(self._queued) >= QUEUED_CHUNKS:
+            self._queued.popleft().result()
+        self._queued.append(self._worker.submit(self._encode, chunk))
         self.n_rows += chunk.num_rows
 
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+    def finish(self) -> None:
+        """Close the file once its chunks are written (on the fragment's thread)."""
+        self.closing = self._worker.submit(self._close)
+        self._worker.shutdown(wait=False)
 
-    def close(self) -> WrittenFragment:
+    def _close(self) -> WrittenFragment:
         try:
-            self._wait()
+            for queued in self._queued:  # all done by now (one thread, in order)
+                queued.result()
         finally:
             self.writer.close()
         return WrittenFragment(
@@ -98,25 +105,32 @@ class _FragmentWriter:
             sketch=self.profiler.sketch(),
         )
 
+    def abandon(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(Exception):  # the error that got us here matters more
+            self.writer.close()
+
 
 def write_fragments(
     batches: Iterable[pa.RecordBatch], schema: pa.Schema, workdir: Path, *, seed: int = 0
 ) -> list[WrittenFragment]:
     """Write ``batches`` (already normalised to ``schema``) under ``workdir``."""
-    done: list[WrittenFragment] = []
+    fragments: list[_FragmentWriter] = []
     current: _FragmentWriter | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-parquet")
 
     def emit(chunk: pa.Table) -> None:
         nonlocal current
         if current is None:
-            seed_k = zlib.crc32(f"{seed}:{len(done)}".encode())
-            current = _FragmentWriter(schema, workdir, seed_k, encoder)
+            busy = [f.closing for f in fragments if f.closing is not None and not f.closing.done()]
+            if len(busy) >= ENCODERS:
+                busy[0].result()
+            current = _FragmentWriter(schema, workdir, zlib.crc32(f"{seed}:{len(fragments)}".encode()))
+            fragments.append(current)
         current.write(_contiguous(chunk))
         if current.n_rows >= FRAGMENT_ROWS:
-            done.append(current.close())
+            current.finish()
             current = None
 
     try:
@@ -131,15 +145,13 @@ def write_fragments(
         if pending_rows:
             emit(pa.Table.from_batches(pending, schema))
         if current is not None:
-            done.append(current.close())
+            current.finish()
             current = None
-    finally:
-        if current is not None:
-            with contextlib.suppress(Exception):  # the error that got us here matters more
-                current._wait()
-            current.writer.close()
-        encoder.shutdown(wait=True)
-    return done
+        return [f.closing.result() for f in fragments if f.closing is not None]
+    except BaseException:
+        for f in fragments:
+            f.abandon()
+        raise
 
 
 def _contiguous(table: pa.Table) -> pa.Table:
