@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= auto
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,torch]'
 	touch $@
 
 install: $(VENV)/.installed
