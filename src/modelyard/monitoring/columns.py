@@ -304,20 +304,27 @@ class NumericAccumulator:
             return
         self.n += int(values.shape[0])
         self.sum += float(values.sum())
-        self.sumsq += float(np.dot(values, values))
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
+        self.sumsq += float(np.einsum("i,i->", values, values))
         if self.edges.shape[0] == 0:
+            self.min = min(self.min, float(values.min()))
+            self.max = max(self.max, float(values.max()))
             return
-        idx = np.searchsorted(self.edges, values, side="left")
-        self.counts += np.bincount(idx, minlength=self.counts.shape[0])
+        # sorting the batch and searching the ~1,000 edges in it is ~10x faster than
+        # searching every value among the edges
+        v = np.sort(values)
+        self.min = min(self.min, float(v[0]))
+        self.max = max(self.max, float(v[-1]))
+        at = np.searchsorted(v, self.edges, side="right")  # values <= each edge
+        self.counts[0] += at[0]
+        self.counts[1:-1] += np.diff(at)
+        self.counts[-1] += v.shape[0] - at[-1]
         lo, hi = self.edges[0], self.edges[-1]
-        below = values[values < lo]
-        above = values[values > hi]
-        self.n_below += int(below.shape[0])
-        self.n_above += int(above.shape[0])
-        self.below_sum += float(lo * below.shape[0] - below.sum())
-        self.above_sum += float(above.sum() - hi * above.shape[0])
+        i = int(np.searchsorted(v, lo, side="left"))
+        j = int(at[-1])
+        self.n_below += i
+        self.n_above += v.shape[0] - j
+        self.below_sum += float(lo * i - v[:i].sum())
+        self.above_sum += float(v[j:].sum() - hi * (v.shape[0] - j))
 
     def summary(self) -> NumericSummary:
         n = self.n
@@ -385,8 +392,8 @@ def from_profile(column: Any) -> ColumnSummary | None:
         std = _get(column, "std")
         centers = (e[:-1] + e[1:]) / 2
         w = c / max(c.sum(), 1.0)
-        mean = float(mean) if mean is not None else float(np.dot(centers, w))
-        std = float(std) if std is not None else float(np.sqrt(np.dot(w, (centers - mean) ** 2)))
+        mean = float(mean) if mean is not None else float(np.sum(centers * w))
+        std = float(std) if std is not None else float(np.sqrt(np.sum(w * (centers - mean) ** 2)))
         return NumericSummary(
             n=n, missing=nulls, mean=mean, std=std,
             min=float(_get(column, "min", default=e[0])), max=float(_get(column, "max", default=e[-1])),

@@ -208,11 +208,17 @@ class Monitoring:
         segment_by = o.get("segment_by", config.segment_by)
         tests = o.get("tests", config.tests or None)
         thresholds = o.get("thresholds", config.thresholds or None)
-        columns, batches = self._window(endpoint, s, e, model_version, batch_size)
+        columns, read = self._window(endpoint, s, e, model_version, batch_size)
         features = o.get("features", config.features)
         inputs = list(features) if features else [c[len(INPUT):] for c in columns
                                                    if c.startswith(INPUT)]
         outputs = [c for c in columns if c.startswith(OUTPUT)]
+        if segment_by and segment_by not in inputs and segment_by in columns:
+            inputs_read = [segment_by]
+        else:
+            inputs_read = []
+        batches = read([c for c in columns if not c.startswith(INPUT)]
+                       + [f"{INPUT}{f}" for f in inputs] + inputs_read)
         resolver = ReferenceResolver(self._yard, endpoint, spec=reference, inputs=inputs,
                                      outputs=outputs, tests=tests, thresholds=thresholds)
         ev = WindowEvaluation(resolver, inputs=inputs, outputs=outputs,
@@ -247,14 +253,18 @@ class Monitoring:
 
     def _window(self, endpoint: str, s: datetime, e: datetime, model_version: int | None,
                 batch_size: int) -> tuple[list[str], Any]:
-        preds = self._yard.predictions
+        """The window's columns, and a function giving its batches for a list of columns."""
         if self._yard.backend.is_remote:
-            frame = preds.query(endpoint, s, e, model_version=model_version,
-                                limit=REMOTE_QUERY_LIMIT)
-            return list(frame.columns), [frame]
-        columns = list(preds.scan(endpoint, s, e, model_version=model_version).collect_schema().names())
-        return columns, preds.batches(endpoint, s, e, model_version=model_version,
-                                      batch_size=batch_size)
+            frame = self._yard.predictions.query(endpoint, s, e, model_version=model_version,
+                                                 limit=REMOTE_QUERY_LIMIT)
+            return list(frame.columns), lambda columns: [frame]
+        from .logwindow import window_batches, window_columns
+
+        def read(columns: list[str]) -> Any:
+            return window_batches(self._yard, endpoint, s, e, model_version=model_version,
+                                  batch_size=batch_size, columns=columns)
+
+        return window_columns(self._yard, endpoint, s, e), read
 
     def _labels(self, endpoint: str, s: datetime, e: datetime) -> pl.DataFrame | None:
         lo, hi = s - window_slack(), e + window_slack()

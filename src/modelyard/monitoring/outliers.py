@@ -87,7 +87,7 @@ class OutlierDetector:
         if not len(self.columns_):
             return np.zeros(z.shape[0])
         if self.method == "mahalanobis":
-            return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, self.precision_, z), 0.0))
+            return np.sqrt(np.maximum(np.einsum("ij,ij->i", z @ self.precision_, z), 0.0))
         return -self.forest_.score_samples(z)
 
     def score(self, frame: pl.DataFrame) -> np.ndarray:

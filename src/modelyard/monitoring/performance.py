@@ -82,7 +82,7 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
     if p <= 0 or n <= 0:
         return float("nan")
     below = np.cumsum(neg) - neg
-    return float(np.dot(pos, below + 0.5 * neg) / (p * n))
+    return float(np.sum(pos * (below + 0.5 * neg)) / (p * n))
 
 
 def _bins(p: np.ndarray) -> np.ndarray:
@@ -186,9 +186,9 @@ class RegressionAccumulator:
         err = t - p
         self.n += int(t.shape[0])
         self.abs_sum += float(np.abs(err).sum())
-        self.sq_sum += float(np.dot(err, err))
+        self.sq_sum += float(np.einsum("i,i->", err, err))
         self.y_sum += float(t.sum())
-        self.y_sq_sum += float(np.dot(t, t))
+        self.y_sq_sum += float(np.einsum("i,i->", t, t))
 
     def metrics(self) -> dict[str, float]:
         if self.n == 0:
