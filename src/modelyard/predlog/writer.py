@@ -89,6 +89,9 @@ class WalWriter:
         self._last_sync = 0.0
         self._dirty = False
         self._error: BaseException | None = None
+        self._turn_frames: list[bytes] = []
+        self._turn_waiters: list[asyncio.Future[None]] = []
+        self._turn_scheduled = False
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> WalWriter:
@@ -126,9 +129,27 @@ class WalWriter:
         if self.durability != "durable":
             self._enqueue(frames, None)
             return None
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._enqueue(frames, fut)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        # Hand the writer thread everything queued in this turn of the loop at once: one
+        # lock round-trip and one wake-up per turn, and all of it in the same fsync.
+        self._turn_frames.extend(frames)
+        self._turn_waiters.append(fut)
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            loop.call_soon(self._hand_off)
         return fut
+
+    def _hand_off(self) -> None:
+        frames, self._turn_frames = self._turn_frames, []
+        waiters, self._turn_waiters = self._turn_waiters, []
+        self._turn_scheduled = False
+        try:
+            self._enqueue_many(frames, waiters)
+        except LogUnavailable as exc:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(exc)
 
     def append_sync(self, frames: Sequence[bytes], timeout: float = 30.0) -> None:
         """Queue frames and block until they are on disk (for threads and scripts)."""
@@ -149,6 +170,9 @@ class WalWriter:
         waiter.event.wait(30.0)
 
     def _enqueue(self, frames: Sequence[bytes], waiter: Any) -> None:
+        self._enqueue_many(frames, [waiter] if waiter is not None else [])
+
+    def _enqueue_many(self, frames: Sequence[bytes], waiters: list[Any]) -> None:
         if self._thread is None or self._closing:
             raise LogUnavailable("The prediction log writer is not running.")
         if self._error is not None:
@@ -156,8 +180,7 @@ class WalWriter:
         with self._cond:
             self._pending.extend(frames)
             self._pending_count += len(frames)
-            if waiter is not None:
-                self._waiters.append(waiter)
+            self._waiters.extend(waiters)
             self._cond.notify()
 
     # ---- the writer thread ----------------------------------------------------------------
