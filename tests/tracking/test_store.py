@@ -264,3 +264,15 @@ def test_every_endpoint_has_its_own_route() -> None:
     assert routes[("POST", "/runs/search")] == "search_runs"
     assert routes[("GET", "/datasets/{name}/versions/{version}/runs")] == "runs_for_dataset"
     assert len(routes) == len(endpoints_of(TrackingStore))
+
+
+def test_text_postgresql_cannot_store_is_refused_on_both(tyard: my.Yard) -> None:
+    store = _store(tyard)
+    run = store.create_run("loans")
+    with pytest.raises(InvalidParameter, match="Param 'p' must not contain NUL"):
+        store.log_params(run.id, {"p": "a\x00b"})
+    with pytest.raises(InvalidParameter, match=r"metrics\[0\] must be a Metric"):
+        store.log_metrics(run.id, [{"key": "a", "value": 1.0, "step": 2**63}])  # type: ignore[list-item]
+    store.end_run(run.id, status="FAILED", error="bad\x00byte")
+    assert store.get_run(run.id).error == "bad\ufffdbyte"
+    assert store.runs_for_dataset("loans", 2**40) == []

@@ -41,6 +41,8 @@ def _json_float(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
+Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+
 # A float that keeps NaN and infinities in JSON as "NaN", "Infinity", "-Infinity" (plain JSON
 # has no such numbers and most encoders turn them into null); validation reads them back.
 MetricValue = Annotated[float, PlainSerializer(_json_float, when_used="json")]
@@ -65,8 +67,8 @@ class Metric(BaseModel):
 
     key: str
     value: MetricValue
-    step: int = 0
-    timestamp: int | None = None
+    step: Int64 = 0
+    timestamp: Int64 | None = None
 
 
 class RunInput(BaseModel):
@@ -77,7 +79,7 @@ class RunInput(BaseModel):
     """
 
     dataset: str
-    version: int
+    version: int = Field(ge=0, lt=2**31)
     digest: str
     role: str = "training"
     as_of: datetime | None = None

@@ -97,6 +97,14 @@ def _check_text(value: object, *, key: str, limit: int, what: str) -> str:
             f"{what} {key!r} must be at most {limit} characters. Got {len(value)} characters.",
             field=key,
         )
+    return _no_nul(value, field=key, what=f"{what} {key!r}")
+
+
+def _no_nul(value: str, *, field: str, what: str) -> str:
+    """PostgreSQL text cannot hold NUL; refuse it on every backend alike."""
+    if "\x00" in value:
+        raise InvalidParameter(f"{what} must not contain NUL characters. Got {value!r}.",
+                               field=field)
     return value
 
 
@@ -265,6 +273,8 @@ class TrackingStore:
         """Create an experiment; AlreadyExists when the name is taken."""
         name = self._check_experiment_name(name)
         tags = self._check_tags(tags or {})
+        if description is not None:
+            _check_text(description, key="description", limit=MAX_TAG_LENGTH, what="Experiment")
         try:
             with self.db.write() as conn:
                 conn.execute(
@@ -308,7 +318,7 @@ class TrackingStore:
                 f"Got {name!r} instead.",
                 field="experiment",
             )
-        return name
+        return _no_nul(name, field="experiment", what="experiment")
 
     # ---- runs --------------------------------------------------------------------------
     @endpoint("POST", "/runs", status_code=201)
@@ -324,11 +334,8 @@ class TrackingStore:
     ) -> Run:
         """Start a run in ``experiment`` (created on first use), with its environment."""
         experiment = self._check_experiment_name(experiment)
-        if name is not None and (not isinstance(name, str) or len(name) > 256):
-            raise InvalidParameter(
-                f"run name must be a string of at most 256 characters. Got {name!r} instead.",
-                field="name",
-            )
+        if name is not None:
+            _check_text(name, key="name", limit=256, what="Run")
         param_rows = self._param_rows("", params or {})
         tags = self._check_tags(tags or {})
         input_rows = self._input_rows("", inputs or [])
@@ -396,6 +403,8 @@ class TrackingStore:
                 field="status",
             )
         ended = _ms(end_time) if end_time is not None else self.clock.millis()
+        if error is not None:
+            error = str(error).replace("\x00", "\ufffd")  # the text of an exception, kept
         with self.db.write() as conn:
             result = conn.execute(
                 _END_RUN, {"run_id": run_id, "status": status, "end_time": ended, "error": error}
@@ -443,6 +452,8 @@ class TrackingStore:
     @endpoint("GET", "/datasets/{name}/versions/{version}/runs")
     def runs_for_dataset(self, name: str, version: int) -> list[Run]:
         """Runs that read version ``version`` of dataset ``name`` (newest first)."""
+        if not 0 <= version < 2**31:
+            return []
         used = sa.select(_inputs.c.run_id).where(
             _inputs.c.dataset == name, _inputs.c.version == version
         )
@@ -697,6 +708,7 @@ class TrackingStore:
                     ) from exc
             validate_key(item.dataset, field="dataset")
             validate_key(item.role, field="role")
+            _check_text(item.digest, key="digest", limit=64, what="Input")
             rows.append({"run_id": run_id, **item.model_dump()})
         return rows
 
