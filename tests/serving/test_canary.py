@@ -124,3 +124,25 @@ def test_canary_is_rolled_back_on_errors(model_server: ServerFactory, serving_ya
     assert any(code == 500 for code, _ in seen[:n])
     assert {m for _, m in seen[n:]} == {"colors/1"}
     assert all(code == 200 for code, _ in seen[n:])
+
+
+def test_a_canary_declared_in_the_configuration_starts_with_the_server(
+        model_server: ServerFactory, iris: Any) -> None:
+    ep = {"name": "iris", "routes": [{"model": "iris/1"}],
+          "canary": {"model": "iris/2", "steps": [50], "interval_s": 300, "min_requests": 1000}}
+    row = iris_rows(iris, 1)
+    with model_server(ep, poll_interval=0.1) as url:
+        deadline = time.monotonic() + 20
+        described: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            described = httpx.get(f"{url}/endpoints/iris").json()
+            if any(r["kind"] == "canary" and r["serving"] for r in described["routes"]):
+                break
+            time.sleep(0.1)
+        models = {httpx.post(f"{url}/predict/iris", json={"records": row}).json()["model"]
+                  for _ in range(60)}
+    assert described["canary"]["status"] == "running"
+    assert described["canary"]["id"].startswith("cfg-")
+    shares = {r["name"]: r["traffic_percent"] for r in described["routes"]}
+    assert shares == {"main": 50.0, "canary": 50.0}
+    assert models == {"iris/1", "iris/2"}

@@ -11,6 +11,7 @@ request ever waits for a load.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
@@ -335,8 +336,8 @@ class ServingRuntime:
         spec = cfg.canary.model_dump(mode="json")
         key = orjson.dumps([cfg.name, spec], option=orjson.OPT_SORT_KEYS)
         cid = "cfg-" + hashlib.blake2b(key, digest_size=14).hexdigest()
-        self._quiet(self.repo.start_canary, cfg.name, cfg.canary.route, cfg.canary.model, spec,
-                    cfg.canary.steps[0], canary_id=cid)
+        self._quiet(functools.partial(self.repo.start_canary, canary_id=cid), cfg.name,
+                    cfg.canary.route, cfg.canary.model, spec, cfg.canary.steps[0])
 
     async def _sync_api_endpoints(self) -> None:
         assert self.repo is not None
