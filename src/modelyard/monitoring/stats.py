@@ -80,19 +80,22 @@ def compare_sorted(ref: Floats, cur: Floats) -> SampleComparison:
     if n1 == 0 or n2 == 0:
         raise ValueError("compare_sorted needs two non-empty samples.")
     n = n1 + n2
-    pos_cur = np.searchsorted(ref, cur, side="right")
-    pos_cur += np.arange(n2, dtype=pos_cur.dtype)
+    index = np.int32 if n < 2**31 - 1 else np.int64
+    pos_cur = np.searchsorted(ref, cur, side="right").astype(index, copy=False)
+    pos_cur += np.arange(n2, dtype=index)
     is_cur = np.zeros(n, dtype=bool)
     is_cur[pos_cur] = True
     merged = np.empty(n, dtype=np.float64)
     merged[pos_cur] = cur
-    merged[~is_cur] = ref
     del pos_cur
-    c2 = np.cumsum(is_cur[:-1], dtype=np.int64)
+    merged[~is_cur] = ref
+    c2 = np.cumsum(is_cur[:-1], dtype=index)
     del is_cur
-    # F1 - F2 at positions 0..n-2 (the last position has both CDFs at 1)
-    cdf_diff = (np.arange(1, n, dtype=np.int64) - c2) / n1
-    cdf_diff -= c2 / n2
+    # F1 - F2 at positions 0..n-2 (the last position has both CDFs at 1):
+    # F1 = (i + 1 - c2) / n1, F2 = c2 / n2
+    cdf_diff = np.arange(1, n, dtype=np.float64)
+    cdf_diff /= n1
+    cdf_diff -= c2 * (1.0 / n1 + 1.0 / n2)
     del c2
     np.abs(cdf_diff, out=cdf_diff)
     gaps = np.diff(merged)
