@@ -131,3 +131,17 @@ def test_store_query_returns_records_on_both_backends(yard: my.Yard) -> None:
     recs = yard.backend.predictions.query("e1", now - timedelta(minutes=5), now + timedelta(minutes=5))
     assert [r.id for r in recs] == ids
     assert recs[0].outputs == {"prediction": "yes"}
+
+
+def test_predictions_over_http(yard: my.Yard, remote_yard: my.Yard) -> None:
+    ids = yard.predictions.log(
+        [{"endpoint": "e2", "route": "main", "model_name": "m", "model_version": 1,
+          "inputs": {"x": float(i)}, "outputs": {"prediction": i}} for i in range(3)])
+    assert remote_yard.predictions.get(ids[2]).inputs == {"x": 2.0}
+    now = yard.clock.now()
+    df = remote_yard.predictions.query("e2", now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert df["id"].to_list() == ids and df["input.x"].to_list() == [0.0, 1.0, 2.0]
+    with pytest.raises(NotFound):
+        remote_yard.predictions.get("01a205d79279721a9f29951c1a71eae5")
+    with pytest.raises(InvalidParameter, match="needs a local yard"):
+        remote_yard.predictions.scan("e2", now, now)
