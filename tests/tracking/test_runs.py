@@ -178,3 +178,16 @@ def test_the_sdk_works_the_same_over_http(remote_yard: my.Yard, tmp_path: Path) 
     assert [r.id for r in remote_yard.runs.for_dataset("loans", 1)] == [run.id]
     with pytest.raises(my.FilterSyntaxError, match="Unexpected token 'xx' at position 16"):
         remote_yard.runs.search("metrics.auc > 1 xx")
+
+
+def test_log_model_registers_a_version_linked_to_the_run(tyard: my.Yard) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = DecisionTreeClassifier(max_depth=2).fit(X, y)
+    with tyard.start_run(experiment="iris") as run:
+        mv = run.log_model(model, name="iris", example=X[:5], description="a small tree")
+    assert (mv.name, mv.version, mv.run_id) == ("iris", 1, run.id)
+    assert mv.code_commit == run.code_commit and mv.description == "a small tree"
+    assert [v.version for v in tyard.models.versions_of_run(run.id)] == [1]
