@@ -22,8 +22,10 @@ def toy_app(tmp_path, settings: Settings) -> FastAPI:
     from modelyard.artifacts.store import open_artifact_store
 
     backend = SimpleNamespace(
-        toy=ToyStore(), artifacts=open_artifact_store(str(tmp_path / "artifacts")),
-        settings=settings, is_remote=False,
+        toy=ToyStore(),
+        artifacts=open_artifact_store(str(tmp_path / "artifacts")),
+        settings=settings,
+        is_remote=False,
     )
     return create_app(backend, settings, store_classes=TOY)
 

@@ -60,7 +60,9 @@ def test_names_of_active_tokens_are_unique_and_roles_checked(local_yard: my.Yard
     store.create("ci", "reader")
     with pytest.raises(AlreadyExists, match="'ci'"):
         store.create("ci", "writer")
-    with pytest.raises(InvalidParameter, match="role must be one of reader, writer, admin. Got 'root'"):
+    with pytest.raises(
+        InvalidParameter, match="role must be one of reader, writer, admin. Got 'root'"
+    ):
         store.create("x", "root")  # type: ignore[arg-type]
     with pytest.raises(InvalidParameter, match="token name"):
         store.create("  ", "reader")
@@ -92,7 +94,9 @@ def _get(http: httpx.Client, srv: LiveServer, path: str, token: str | None) -> h
     return http.get(srv.url + path, headers=headers)
 
 
-def test_without_a_token_the_server_answers_401_json(http: httpx.Client, auth_server: LiveServer) -> None:
+def test_without_a_token_the_server_answers_401_json(
+    http: httpx.Client, auth_server: LiveServer
+) -> None:
     r = _get(http, auth_server, "/api/v1/experiments", None)
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     assert r.headers["www-authenticate"] == "Bearer"
@@ -111,7 +115,8 @@ def test_a_reader_may_read_but_not_write(http: httpx.Client, auth_server: LiveSe
     token = auth_server.yard.backend.auth.create("dash", "reader")
     assert _get(http, auth_server, "/api/v1/experiments", token).status_code == 200
     r = http.post(
-        auth_server.url + "/api/v1/experiments", json={"name": "e"},
+        auth_server.url + "/api/v1/experiments",
+        json={"name": "e"},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 403
@@ -127,8 +132,12 @@ def test_a_writer_may_write_but_not_manage_tokens(auth_server: LiveServer, tmp_p
     remote.close()
 
 
-def test_an_admin_manages_tokens_over_http(http: httpx.Client, auth_server: LiveServer, tmp_path) -> None:
-    remote = my.connect(auth_server.url, token=auth_server.token, settings=my.Settings.load({}, home=tmp_path))
+def test_an_admin_manages_tokens_over_http(
+    http: httpx.Client, auth_server: LiveServer, tmp_path
+) -> None:
+    remote = my.connect(
+        auth_server.url, token=auth_server.token, settings=my.Settings.load({}, home=tmp_path)
+    )
     token = remote.backend.auth.create("ci", "reader")
     assert "ci" in [t.name for t in remote.backend.auth.list()]
     assert _get(http, auth_server, "/api/v1/experiments", token).status_code == 200
@@ -139,16 +148,20 @@ def test_an_admin_manages_tokens_over_http(http: httpx.Client, auth_server: Live
 
 def test_verify_is_not_a_route(http: httpx.Client, auth_server: LiveServer) -> None:
     spec = _get(http, auth_server, "/openapi.json", None).json()
-    assert not any("verify" in op["operationId"] for p in spec["paths"].values() for op in p.values())
+    assert not any(
+        "verify" in op["operationId"] for p in spec["paths"].values() for op in p.values()
+    )
 
 
 def test_the_token_may_come_in_a_cookie(http: httpx.Client, auth_server: LiveServer) -> None:
-    r = http.get(auth_server.url + "/api/v1/experiments", cookies={"modelyard_token": auth_server.token})
+    r = http.get(
+        auth_server.url + "/api/v1/experiments", cookies={"modelyard_token": auth_server.token}
+    )
     assert r.status_code == 200
 
 
-def test_the_principal_is_known_to_the_code_serving_the_request(http: httpx.Client, 
-    local_yard: my.Yard, server_factory: Callable[..., LiveServer]
+def test_the_principal_is_known_to_the_code_serving_the_request(
+    http: httpx.Client, local_yard: my.Yard, server_factory: Callable[..., LiveServer]
 ) -> None:
     from modelyard.governance.tokens import current_principal
 

@@ -35,7 +35,8 @@ def test_put_then_get_and_head(http: httpx.Client, server: LiveServer) -> None:
     assert server.yard.backend.artifacts.get_bytes(digest) == data
 
 
-def test_an_upload_that_does_not_hash_to_its_digest_is_422_and_not_stored(http: httpx.Client, 
+def test_an_upload_that_does_not_hash_to_its_digest_is_422_and_not_stored(
+    http: httpx.Client,
     server: LiveServer,
 ) -> None:
     claimed = _sha(b"something else")
@@ -63,13 +64,17 @@ def small_limit_server(
     return server_factory(local_yard)
 
 
-def test_an_upload_over_the_limit_is_413(http: httpx.Client, small_limit_server: LiveServer) -> None:
+def test_an_upload_over_the_limit_is_413(
+    http: httpx.Client, small_limit_server: LiveServer
+) -> None:
     data = os.urandom(5000)
     r = http.put(f"{small_limit_server.url}/api/v1/blobs/{_sha(data)}", content=data)
     assert r.status_code == 413 and r.json()["error"] == "too_large"
 
 
-def test_a_chunked_upload_over_the_limit_is_413(http: httpx.Client, small_limit_server: LiveServer) -> None:
+def test_a_chunked_upload_over_the_limit_is_413(
+    http: httpx.Client, small_limit_server: LiveServer
+) -> None:
     data = os.urandom(5000)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
@@ -82,7 +87,9 @@ def test_a_chunked_upload_over_the_limit_is_413(http: httpx.Client, small_limit_
 
 
 # ---- the HTTP blob store of a remote yard ------------------------------------------------------
-def test_remote_blobs_round_trip_bytes_files_and_streams(remote_yard: my.Yard, tmp_path: Path) -> None:
+def test_remote_blobs_round_trip_bytes_files_and_streams(
+    remote_yard: my.Yard, tmp_path: Path
+) -> None:
     blobs = remote_yard.backend.blobs
     digest = blobs.put_bytes(b"hello")
     assert digest == _sha(b"hello") and blobs.exists(digest) and blobs.size(digest) == 5

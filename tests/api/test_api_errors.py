@@ -25,7 +25,11 @@ def test_a_modelyard_error_keeps_its_code_status_and_field(toy: TestClient) -> N
     toy.post("/api/v1/things", json={"name": "a"})
     r = toy.post("/api/v1/things", json={"name": "a"})
     assert r.status_code == 409
-    assert r.json() == {"error": "already_exists", "message": "A thing named 'a' exists.", "field": "name"}
+    assert r.json() == {
+        "error": "already_exists",
+        "message": "A thing named 'a' exists.",
+        "field": "name",
+    }
 
 
 def test_a_bad_body_field_is_422_naming_the_field(toy: TestClient) -> None:

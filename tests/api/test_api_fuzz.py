@@ -29,7 +29,9 @@ from modelyard.api.app import create_app
 EXAMPLES = 4
 CHECKS: dict[GenerationMode, list[Any]] = {
     GenerationMode.POSITIVE: [
-        not_a_server_error, status_code_conformance, content_type_conformance,
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
         response_schema_conformance,
     ],
     GenerationMode.NEGATIVE: [not_a_server_error, negative_data_rejection],
@@ -55,7 +57,10 @@ def _fuzz(app: Any, mode: GenerationMode) -> list[str]:
 
         @given(case=operation.as_strategy(mode))
         @settings(
-            max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+            max_examples=EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:

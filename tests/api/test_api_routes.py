@@ -83,7 +83,9 @@ def test_unknown_body_keys_are_refused(toy: TestClient) -> None:
     assert r.status_code == 422 and r.json()["field"] == "colour"
 
 
-def test_a_return_value_of_another_shape_is_validated_into_the_declared_one(toy: TestClient) -> None:
+def test_a_return_value_of_another_shape_is_validated_into_the_declared_one(
+    toy: TestClient,
+) -> None:
     toy.post("/api/v1/things", json={"name": "a", "size": 2})
     assert toy.get("/api/v1/as-dicts").json()[0]["size"] == 2
 
@@ -96,14 +98,20 @@ def test_openapi_describes_params_bodies_and_responses(toy: TestClient) -> None:
     body = spec["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
     assert body["required"] == ["name"] and body["additionalProperties"] is False
     assert body["properties"]["kind"]["enum"] == ["a", "b"]
-    assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/Thing")
+    assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Thing"
+    )
     assert set(add["responses"]) >= {"201", "404", "409", "422"}
     find = spec["paths"]["/api/v1/things"]["get"]
     assert {p["name"]: p["in"] for p in find["parameters"]} == {
-        "min_size": "query", "names": "query", "big": "query"
+        "min_size": "query",
+        "names": "query",
+        "big": "query",
     }
     get = spec["paths"]["/api/v1/things/{name}"]["get"]
-    assert [(p["name"], p["in"], p["required"]) for p in get["parameters"]] == [("name", "path", True)]
+    assert [(p["name"], p["in"], p["required"]) for p in get["parameters"]] == [
+        ("name", "path", True)
+    ]
     assert "/api/v1/blobs/{digest}" in spec["paths"] and "/healthz" in spec["paths"]
 
 

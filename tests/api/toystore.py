@@ -29,14 +29,20 @@ class ToyStore:
 
     @endpoint("POST", "/things", status_code=201)
     def add(
-        self, name: str, size: int = 1, tags: dict[str, str] | None = None,
-        kind: Literal["a", "b"] = "a", seen_at: datetime | None = None, schema: str | None = None,
+        self,
+        name: str,
+        size: int = 1,
+        tags: dict[str, str] | None = None,
+        kind: Literal["a", "b"] = "a",
+        seen_at: datetime | None = None,
+        schema: str | None = None,
     ) -> Thing:
         """Add a thing."""
         if name in self.things:
             raise AlreadyExists(f"A thing named {name!r} exists.", field="name")
-        thing = Thing(name=name, size=size, tags=tags or {}, kind=kind, seen_at=seen_at,
-                      schema_=schema)
+        thing = Thing(
+            name=name, size=size, tags=tags or {}, kind=kind, seen_at=seen_at, schema_=schema
+        )
         self.things[name] = thing
         return thing
 

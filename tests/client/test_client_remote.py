@@ -30,7 +30,9 @@ def test_connect_to_a_url_gives_a_remote_backend(server: LiveServer, remote_yard
     assert remote_yard.backend.health()["status"] == "ok"
 
 
-def test_tracking_sdk_over_http_matches_local_reads(server: LiveServer, remote_yard: my.Yard) -> None:
+def test_tracking_sdk_over_http_matches_local_reads(
+    server: LiveServer, remote_yard: my.Yard
+) -> None:
     with remote_yard.start_run(experiment="loans", name="first") as run:
         run.log_params({"max_depth": 6, "lr": 0.1})
         for step in range(3):
@@ -109,7 +111,11 @@ def test_a_signature_mismatch_is_reported_the_same_way(remote_yard: my.Yard) -> 
         (lambda y: y.runs.get("0" * 32), NotFound, "run_id"),
         (lambda y: y.models.resolve("nobody/1"), NotFound, None),
         (lambda y: y.runs.search("metrics.auc >>> 1"), FilterSyntaxError, None),
-        (lambda y: y.experiments.create("dup") and y.experiments.create("dup"), AlreadyExists, None),
+        (
+            lambda y: y.experiments.create("dup") and y.experiments.create("dup"),
+            AlreadyExists,
+            None,
+        ),
         (lambda y: y.backend.registry.set_alias("m", "a", version=-1), InvalidParameter, None),
     ],
 )

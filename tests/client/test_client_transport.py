@@ -54,7 +54,9 @@ def test_arguments_are_bound_like_the_method(server: LiveServer, remote_yard: my
 
 
 def test_a_server_that_cannot_be_reached_is_a_remote_error(tmp_path) -> None:
-    yard = my.connect(f"http://127.0.0.1:{free_port()}", settings=my.Settings.load({}, home=tmp_path))
+    yard = my.connect(
+        f"http://127.0.0.1:{free_port()}", settings=my.Settings.load({}, home=tmp_path)
+    )
     with pytest.raises(RemoteError, match="Cannot reach the modelyard server at http://127.0.0.1"):
         yard.experiments.list()
     yard.close()
@@ -62,7 +64,11 @@ def test_a_server_that_cannot_be_reached_is_a_remote_error(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("given", "url"),
-    [("http://h:8080/", "http://h:8080"), ("https://h/api/v1", "https://h"), ("http://h", "http://h")],
+    [
+        ("http://h:8080/", "http://h:8080"),
+        ("https://h/api/v1", "https://h"),
+        ("http://h", "http://h"),
+    ],
 )
 def test_urls_are_normalised(given: str, url: str) -> None:
     assert RemoteBackend(given).url == url
@@ -82,7 +88,9 @@ def test_one_connection_pool_is_shared_by_every_store(remote_yard: my.Yard) -> N
     assert backend.transport.client is client
 
 
-def test_the_token_is_sent_as_a_bearer_header(local_yard: my.Yard, server_factory: Any, tmp_path) -> None:
+def test_the_token_is_sent_as_a_bearer_header(
+    local_yard: my.Yard, server_factory: Any, tmp_path
+) -> None:
     srv = server_factory(local_yard, auth=True)
     settings = my.Settings.load({}, home=tmp_path)
     without = my.connect(srv.url, settings=settings)

@@ -74,7 +74,7 @@ def create_app(
         title="modelyard",
         version=__version__,
         description="Tracking, datasets, registry, serving and monitoring of ML models. "
-        "Errors are JSON: {\"error\": code, \"message\": …, \"field\": …}.",
+        'Errors are JSON: {"error": code, "message": …, "field": …}.',
     )
     app.state.backend = backend
     app.state.settings = settings
@@ -103,7 +103,9 @@ def create_app(
             admin_prefixes=_admin_prefixes(),
             public_paths=PUBLIC_PATHS | set(public_paths),
         )
-    install_error_handlers(app, settings.max_request_bytes)  # after auth: its 500 handler wraps the auth middleware too
+    install_error_handlers(
+        app, settings.max_request_bytes
+    )  # after auth: its 500 handler wraps the auth middleware too
     return app
 
 
@@ -112,5 +114,6 @@ def _admin_prefixes() -> set[str]:
     from ..governance.tokens import TokenStore
 
     return {
-        API_PREFIX + spec.path.split("{", 1)[0].rstrip("/") for _fn, spec in endpoints_of(TokenStore)
+        API_PREFIX + spec.path.split("{", 1)[0].rstrip("/")
+        for _fn, spec in endpoints_of(TokenStore)
     }

@@ -90,7 +90,8 @@ class AuthMiddleware:
         needed = needed_role(method, scope["path"], self.admin_prefixes)
         if not role_allows(principal.role, needed):
             response = error_response(
-                403, "unauthorized",
+                403,
+                "unauthorized",
                 f"{method} {scope['path']} needs role {needed}. Token {principal.name!r} "
                 f"has role {principal.role}.",
             )

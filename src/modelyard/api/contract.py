@@ -120,5 +120,3 @@ def _scalar(annotation: Any) -> bool:
     if origin in _UNIONS:
         return all(a is type(None) or _scalar(a) for a in typing.get_args(annotation))
     return isinstance(annotation, type) and issubclass(annotation, _SCALARS)
-
-

@@ -90,12 +90,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(
-    status_code: int, code: str, message: str, field: str | None = None,
+    status_code: int,
+    code: str,
+    message: str,
+    field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body = {"error": code, "message": message, "field": field}
     return Response(
-        orjson.dumps(body), status_code=status_code, media_type="application/json",
+        orjson.dumps(body),
+        status_code=status_code,
+        media_type="application/json",
         headers=headers,
     )
 
@@ -141,7 +146,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     if kind == "json_invalid":
         detail = (errors[0].get("ctx") or {}).get("error", "")
         return error_response(
-            400, "bad_request",
+            400,
+            "bad_request",
             f"The request body must be JSON. It is not: {detail or 'it does not parse'}.",
         )
     return error_response(422, "invalid_parameter", message, field)
@@ -166,12 +172,14 @@ def _database_refusal(status: int, code: str, message: str) -> Any:
 
 
 _VALUE_OUT_OF_RANGE = _database_refusal(
-    422, "invalid_parameter",
+    422,
+    "invalid_parameter",
     "A value is out of the range the database can store (integers must fit in 64 bits, "
     "versions and counts in 32, names in their maximum length).",
 )
 _CONFLICT = _database_refusal(
-    409, "conflict",
+    409,
+    "conflict",
     "The request conflicts with what is stored (a duplicate, or a reference to something "
     "that does not exist).",
 )
@@ -273,7 +281,12 @@ class InternalErrorMiddleware:
             )
             if started:
                 raise
-            body = orjson.dumps({"error": "internal", "id": error_id,
-                                 "message": f"Internal server error (id {error_id})."})
+            body = orjson.dumps(
+                {
+                    "error": "internal",
+                    "id": error_id,
+                    "message": f"Internal server error (id {error_id}).",
+                }
+            )
             response = Response(body, status_code=500, media_type="application/json")
             await response(scope, receive, send)

@@ -32,6 +32,7 @@ from .errors import ERROR_RESPONSES
 
 __all__ = ["API_PREFIX", "load_store_classes", "store_router", "stores_router"]
 
+
 def load_store_classes(
     store_classes: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, type], list[str]]:
@@ -98,7 +99,9 @@ class _Serializer:
             return self.adapter.dump_json(self.adapter.validate_python(value))
 
 
-def _make_handler(info: EndpointInfo, get_store: Callable[[Request, str], Any]) -> Callable[..., Any]:
+def _make_handler(
+    info: EndpointInfo, get_store: Callable[[Request, str], Any]
+) -> Callable[..., Any]:
     method_name = info.spec.name
     body_model = _body_model(info) if info.body_names else None
     no_content = info.returns is type(None) and info.spec.status_code == 204
@@ -118,29 +121,35 @@ def _make_handler(info: EndpointInfo, get_store: Callable[[Request, str], Any]) 
 
     params = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
     for name in info.path_names:
-        params.append(inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, annotation=info.hints[name], default=Path(...)
-        ))
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, annotation=info.hints[name], default=Path(...)
+            )
+        )
     for name in info.query_names:
         default = info.signature.parameters[name].default
         query = Query(...) if default is inspect.Parameter.empty else Query(default)
-        params.append(inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, annotation=info.hints[name], default=query
-        ))
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, annotation=info.hints[name], default=query
+            )
+        )
     if body_model is not None:
         required = any(f.is_required() for f in body_model.model_fields.values())
-        params.append(inspect.Parameter(
-            "body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model,
-            default=Body(...) if required else Body(None),
-        ))
+        params.append(
+            inspect.Parameter(
+                "body",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=body_model,
+                default=Body(...) if required else Body(None),
+            )
+        )
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = info.operation_id
     return handler
 
 
-def store_router(
-    name: str, cls: type, get_store: Callable[[Request, str], Any]
-) -> APIRouter:
+def store_router(name: str, cls: type, get_store: Callable[[Request, str], Any]) -> APIRouter:
     """The routes of one store class (paths relative to ``/api/v1``)."""
     router = APIRouter(tags=[name])
     for fn, spec in endpoints_of(cls):

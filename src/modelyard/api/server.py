@@ -33,7 +33,9 @@ class BackgroundServer:
     returns; ``start`` also waits until uvicorn accepts connections.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -57,7 +59,9 @@ class BackgroundServer:
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
             name=f"modelyard-server-{self.port}",
         )
         self._thread.start()

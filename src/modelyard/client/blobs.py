@@ -48,7 +48,9 @@ class HttpBlobStore:
     def url(self) -> str:
         return f"{self.transport.base_url}/api/v1/blobs"
 
-    def _progress(self, description: str, total: int | None) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+    def _progress(
+        self, description: str, total: int | None
+    ) -> contextlib.AbstractContextManager[Callable[[int], None]]:
         return (self.progress or _no_progress)(description, total)
 
     # ---- writes ---------------------------------------------------------------------------
@@ -56,7 +58,9 @@ class HttpBlobStore:
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):
             self.transport.request(
-                "PUT", f"/blobs/{digest}", content=data,
+                "PUT",
+                f"/blobs/{digest}",
+                content=data,
                 headers={"Content-Type": "application/octet-stream"},
             )
         return digest
@@ -77,7 +81,9 @@ class HttpBlobStore:
                     yield chunk
 
             self.transport.request(
-                "PUT", f"/blobs/{digest}", content=chunks(),
+                "PUT",
+                f"/blobs/{digest}",
+                content=chunks(),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             )
         return digest

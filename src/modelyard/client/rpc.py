@@ -57,7 +57,9 @@ def raise_for_error(response: httpx.Response) -> None:
         # no JSON error body: a HEAD answer, or something in front of the server
         cls = _BY_STATUS.get(status, errors.RemoteError)
         text = body[:200].decode("utf-8", "replace")
-        raise cls(f"{request.method} {request.url} answered {status}" + (f": {text}" if text else "."))
+        raise cls(
+            f"{request.method} {request.url} answered {status}" + (f": {text}" if text else ".")
+        )
     if payload.get("error") == "internal":
         raise errors.RemoteError(
             f"The server failed on {request.method} {request.url.path} "
@@ -192,7 +194,9 @@ def _make_method(info: EndpointInfo) -> Callable[..., Any]:
         request: dict[str, Any] = {}
         if info.query_names:
             request["params"] = {
-                n: _query_value(dump(n, values[n])) for n in info.query_names if values[n] is not None
+                n: _query_value(dump(n, values[n]))
+                for n in info.query_names
+                if values[n] is not None
             }
         if info.body_names:
             body = {n: dump(n, values[n]) for n in info.body_names}
@@ -206,7 +210,8 @@ def _make_method(info: EndpointInfo) -> Callable[..., Any]:
     call.__name__ = info.spec.name
     call.__qualname__ = f"{info.store}.{info.spec.name}"
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    call.__signature__ = sig.replace(parameters=[self_param, *sig.parameters.values()])  # type: ignore[attr-defined]
+    with_self = sig.replace(parameters=[self_param, *sig.parameters.values()])
+    call.__signature__ = with_self  # type: ignore[attr-defined]
     return call
 
 

@@ -107,15 +107,20 @@ def _check_name(name: str) -> str:
 
 def _info(row: ApiTokenRow) -> TokenInfo:
     return TokenInfo(
-        id=row.id, name=row.name, role=row.role,  # type: ignore[arg-type]
-        created_at=row.created_at, revoked_at=row.revoked_at,
+        id=row.id,
+        name=row.name,
+        role=row.role,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
 
 
 class TokenStore:
     """Bearer tokens over the database. ``verify`` is deliberately not an endpoint."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, artifacts: ArtifactStore, settings: Settings, clock: Clock
+    ) -> None:
         self.db = db
         self.artifacts = artifacts
         self.settings = settings
@@ -141,8 +146,12 @@ class TokenStore:
                 )
             session.add(
                 ApiTokenRow(
-                    id=new_id(), name=name, role=role, token_hash=hash_token(token),
-                    created_at=self.clock.now(), revoked_at=None,
+                    id=new_id(),
+                    name=name,
+                    role=role,
+                    token_hash=hash_token(token),
+                    created_at=self.clock.now(),
+                    revoked_at=None,
                 )
             )
         return token

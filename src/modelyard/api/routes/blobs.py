@@ -64,7 +64,9 @@ class _Upload:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
 )
@@ -92,7 +94,9 @@ async def put_blob(request: Request, digest: str = _DIGEST) -> dict[str, Any]:
 
 
 @router.head(
-    "/{digest}", operation_id="blobs_exists", summary="Whether a blob is stored, and its size",
+    "/{digest}",
+    operation_id="blobs_exists",
+    summary="Whether a blob is stored, and its size",
     responses=ERROR_RESPONSES,
 )
 async def head_blob(request: Request, digest: str = _DIGEST) -> Response:
@@ -111,7 +115,11 @@ async def head_blob(request: Request, digest: str = _DIGEST) -> Response:
     summary="Download a blob (streamed)",
     responses={
         **ERROR_RESPONSES,
-        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        },
     },
     response_class=StreamingResponse,
 )
