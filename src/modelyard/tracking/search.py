@@ -43,6 +43,7 @@ __all__ = [
     "Not",
     "Or",
     "OrderKey",
+    "SearchTables",
     "compile_filter",
     "compile_order_by",
     "like_to_regex",
@@ -467,7 +468,9 @@ def _like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
-class _Tables:
+class SearchTables:
+    """The tables a filter reads: runs, and params, tags, latest metrics keyed by run."""
+
     def __init__(self, runs: sa.Table, params: sa.Table, tags: sa.Table, latest: sa.Table) -> None:
         self.runs, self.params, self.tags, self.latest = runs, params, tags, latest
 
@@ -504,7 +507,7 @@ def _number_condition(col: Any, op: str, value: Value, nan_is_null: bool) -> Any
     return sa.and_(col.is_not(None), cond)
 
 
-def _compile(node: Node, t: _Tables, dialect: str) -> Any:
+def _compile(node: Node, t: SearchTables, dialect: str) -> Any:
     if isinstance(node, And):
         return sa.and_(*(_compile(n, t, dialect) for n in node.items))
     if isinstance(node, Or):
@@ -533,12 +536,12 @@ def _compile(node: Node, t: _Tables, dialect: str) -> Any:
     return sa.exists().where(*where)
 
 
-def compile_filter(node: Node | None, tables: _Tables, dialect: str) -> Any:
+def compile_filter(node: Node | None, tables: SearchTables, dialect: str) -> Any:
     """The WHERE clause (over ``tables.runs``) for a parsed filter; None for no filter."""
     return None if node is None else _compile(node, tables, dialect)
 
 
-def compile_order_by(keys: Sequence[OrderKey], t: _Tables) -> list[Any]:
+def compile_order_by(keys: Sequence[OrderKey], t: SearchTables) -> list[Any]:
     """ORDER BY clauses; runs missing the key sort last either way; ties by start time, id."""
     clauses: list[Any] = []
     for k in keys:

@@ -41,7 +41,7 @@ from ..store.schema.tracking import (
 )
 from ..transport import endpoint
 from .entities import RUN_STATUSES, Experiment, Metric, Run, RunArtifact, RunEnvironment, RunInput
-from .search import _Tables, compile_filter, compile_order_by, parse_filter, parse_order_by
+from .search import SearchTables, compile_filter, compile_order_by, parse_filter, parse_order_by
 
 __all__ = ["MAX_KEY_LENGTH", "MAX_PARAM_LENGTH", "TrackingStore", "validate_key"]
 
@@ -58,7 +58,7 @@ _latest = LatestMetricRow.__table__
 _tags = RunTagRow.__table__
 _inputs = RunInputRow.__table__
 _artifacts = RunArtifactRow.__table__
-_TABLES = _Tables(_runs, _params, _tags, _latest)
+_TABLES = SearchTables(_runs, _params, _tags, _latest)
 _END_RUN = (
     _runs.update()
     .where(_runs.c.id == sa.bindparam("run_id"))
