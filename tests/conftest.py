@@ -142,3 +142,22 @@ def remote_yard(server: LiveServer, tmp_path: Path) -> Iterator[my.Yard]:
     y = my.connect(server.url, token=server.token, settings=Settings.load({}, home=tmp_path / "client"))
     yield y
     y.close()
+
+
+# ---- a yard whose clock only the test moves (datasets, lineage, retrain …) -------------------
+@pytest.fixture
+def fixed_clock() -> Any:
+    """A :class:`~modelyard.clock.FixedClock` at 2026-03-01T00:00:00Z."""
+    from datetime import datetime, timezone
+
+    from modelyard.clock import FixedClock
+
+    return FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def clocked_yard(db_url: str, tmp_path: Path, settings: Settings, fixed_clock: Any) -> Iterator[my.Yard]:
+    """Like ``yard`` (SQLite and PostgreSQL), with ``fixed_clock`` as its clock."""
+    y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings, clock=fixed_clock)
+    yield y
+    y.close()

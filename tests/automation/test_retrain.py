@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,15 +42,14 @@ def trainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
+def clock(fixed_clock: FixedClock) -> FixedClock:
+    assert fixed_clock.now() == T0
+    return fixed_clock
 
 
 @pytest.fixture
-def ryard(db_url: str, tmp_path: Path, settings: Settings, clock: FixedClock) -> Iterator[my.Yard]:
-    y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings, clock=clock)
-    yield y
-    y.close()
+def ryard(clocked_yard: my.Yard) -> my.Yard:
+    return clocked_yard
 
 
 @pytest.fixture

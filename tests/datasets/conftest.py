@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,22 +11,20 @@ import pytest
 
 import modelyard as my
 from modelyard.clock import FixedClock
-from modelyard.config import Settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
+def clock(fixed_clock: FixedClock) -> FixedClock:
+    assert fixed_clock.now() == T0
+    return fixed_clock
 
 
 @pytest.fixture
-def dyard(db_url: str, tmp_path: Path, settings: Settings, clock: FixedClock) -> Iterator[my.Yard]:
+def dyard(clocked_yard: my.Yard) -> my.Yard:
     """A yard on SQLite and PostgreSQL whose clock only moves when the test says so."""
-    y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings, clock=clock)
-    yield y
-    y.close()
+    return clocked_yard
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ class FragmentProfiler:
                 sample = self._sample_vals[f.name][0]
                 sample = sample[~np.isnan(sample)]
                 if sample.size:
-                    state["q"] = [float(v) for v in np.quantile(sample, _SKETCH_LEVELS)]
+                    state["q"] = [float(v) for v in _quantiles(sample)]
             if state["kind"] == "numeric" and not (
                 math.isfinite(state["mean"]) and math.isfinite(state["m2"])
             ):
@@ -155,6 +155,17 @@ class FragmentProfiler:
                     state["truncated"] = True
             columns[f.name] = state
         return {"n_rows": self._n_rows, "columns": columns}
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, _SKETCH_LEVELS)`` (linear), from one sort instead of 201
+    partitions."""
+    ordered = np.sort(values)
+    position = _SKETCH_LEVELS * (ordered.size - 1)
+    lo = np.floor(position).astype(np.int64)
+    hi = np.minimum(lo + 1, ordered.size - 1)
+    frac = position - lo
+    return ordered[lo] + frac * (ordered[hi] - ordered[lo])
 
 
 # ---- per kind ----------------------------------------------------------------------------------

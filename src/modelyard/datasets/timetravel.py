@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from ..artifacts.store import sha256_file
 from ..clock import parse_time
@@ -84,6 +85,10 @@ def _known_good(digest: str, path: str) -> bool:
     except FileNotFoundError:
         return False
     return (st.st_size, st.st_mtime_ns) == seen[1:]
+
+
+def _stamp(fragment: Fragment, n: int) -> pa.Array:
+    return pa.array([fragment.ingested_at] * n, TIME_TYPE)
 
 
 def _time(value: str | datetime | float, field: str) -> datetime:
@@ -182,10 +187,9 @@ class DatasetView:
             column < pa.scalar(self.window_end, TIME_TYPE)
         )
 
-    def _fragments(self) -> Iterator[tuple[Fragment, ds.Dataset]]:
+    def _fragments(self) -> Iterator[tuple[Fragment, str]]:
         fragments = self.source.fragments
-        for fragment, path in zip(fragments, fragment_paths(self._yard, fragments)):
-            yield fragment, ds.dataset(path, format="parquet")
+        yield from zip(fragments, fragment_paths(self._yard, fragments))
 
     def iter_batches(
         self, batch_size: int = 65_536, columns: list[str] | None = None,
@@ -194,32 +198,39 @@ class DatasetView:
         """Stream the rows as record batches, in stored order; memory stays bounded."""
         self._check_columns(columns)
         condition = self._filter()
-        for fragment, dataset in self._fragments():
-            scanner = dataset.scanner(columns=columns, filter=condition, batch_size=batch_size,
-                                      batch_readahead=2, fragment_readahead=1)
-            for batch in scanner.to_batches():
+        for fragment, path in self._fragments():
+            if condition is None:
+                reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+                batches = reader.iter_batches(batch_size=batch_size, columns=columns)
+            else:
+                scanner = ds.dataset(path, format="parquet").scanner(
+                    columns=columns, filter=condition, batch_size=batch_size,
+                    batch_readahead=2, fragment_readahead=1,
+                )
+                batches = scanner.to_batches()
+            for batch in batches:
                 if batch.num_rows == 0:
                     continue
                 if with_ingested_at:
-                    stamp = pa.array([fragment.ingested_at] * batch.num_rows, TIME_TYPE)
-                    batch = batch.append_column(INGESTED_AT, stamp)
+                    batch = batch.append_column(INGESTED_AT, _stamp(fragment, batch.num_rows))
                 yield batch
 
     def to_arrow(self, columns: list[str] | None = None,
                  with_ingested_at: bool = False) -> pa.Table:
         """All the rows as one Arrow table (``with_ingested_at`` adds each row's known-since
-        time as ``_ingested_at``)."""
+        time as ``_ingested_at``). A window is pushed down to row-group statistics."""
         self._check_columns(columns)
         condition = self._filter()
         tables = []
-        for fragment, dataset in self._fragments():
-            table = dataset.to_table(columns=columns, filter=condition)
+        for fragment, path in self._fragments():
+            if condition is None:
+                table = pq.ParquetFile(path).read(columns=columns)
+            else:
+                table = ds.dataset(path, format="parquet").to_table(columns=columns,
+                                                                     filter=condition)
             if with_ingested_at:
-                stamp = pa.array([fragment.ingested_at] * table.num_rows, TIME_TYPE)
-                table = table.append_column(INGESTED_AT, stamp)
+                table = table.append_column(INGESTED_AT, _stamp(fragment, table.num_rows))
             tables.append(table)
-        if not tables:
-            return pa.table({})
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
@@ -237,7 +248,8 @@ class DatasetView:
         condition = self._filter()
         if condition is None:
             return self.source.n_rows
-        return sum(dataset.count_rows(filter=condition) for _, dataset in self._fragments())
+        return sum(ds.dataset(path, format="parquet").count_rows(filter=condition)
+                   for _, path in self._fragments())
 
     def _check_columns(self, columns: list[str] | None) -> None:
         unknown = [c for c in columns or [] if c not in self.columns]
