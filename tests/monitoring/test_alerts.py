@@ -17,8 +17,8 @@ from modelyard.monitoring.alerts import deliver, transition
 class Receiver:
     """A loopback HTTP server that answers with the given status codes in turn (then 200)."""
 
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
         self.bodies: list[dict[str, Any]] = []
         receiver = self
 
