@@ -278,3 +278,18 @@ def test_arrow_dictionary_columns_are_categorical() -> None:
     table = pa.table({"c": pa.array(["a", "b", "a"] * 500).dictionary_encode()})
     report = my.drift(table, table)
     assert report["c"].kind == "categorical" and report["c"].statistic == pytest.approx(0)
+
+
+def test_drift_against_a_real_dataset_profile(local_yard: my.Yard) -> None:
+    ref, cur = _frames(20_000, shift=0.5, seed=4)
+    ref = ref.with_columns(pl.when(pl.int_range(pl.len()) % 50 == 0).then(None)
+                           .otherwise(pl.col("income")).alias("income"))
+    local_yard.datasets.add("ref", ref)
+    profile = local_yard.datasets.profile("ref")
+    report = my.drift(profile, cur)
+    exact = my.drift(ref, cur)
+    assert report.drifted_features == exact.drifted_features == ["age"]
+    assert report["income"].missing_reference == 400 and report["income"].n_reference == 19_600
+    assert report["age"].approximate and not report["city"].approximate
+    assert report["age"].stats["wasserstein"] == pytest.approx(exact["age"].stats["wasserstein"], rel=0.1)
+    assert report["city"].stats["jensenshannon"] == pytest.approx(exact["city"].stats["jensenshannon"], abs=1e-9)

@@ -373,45 +373,50 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def from_profile(column: Any) -> ColumnSummary | None:
-    """A reference summary from a stored dataset profile's column entry: counts, nulls,
-    min/max, mean/std, histogram (bin edges + counts) for numbers; top categories with counts
-    or frequencies for the rest. None when the entry carries neither."""
+    """A reference summary from a stored dataset profile's column entry
+    (``datasets.entities.ColumnProfile`` or a dict with the same names): ``count`` (non-null
+    values), ``nulls``, ``nan``, ``min``/``max``, ``mean``/``std`` and ``histogram`` (bin
+    ``edges`` + ``counts``) for numbers; ``top`` categories with counts (or frequencies) for
+    the rest. None when the entry carries neither a histogram nor categories (datetimes)."""
     count = _get(column, "count", "n", "n_rows")
     nulls = int(_get(column, "nulls", "null_count", "missing", default=0) or 0)
+    nan = int(_get(column, "nan", default=0) or 0)
     top = _get(column, "top", "categories", "top_categories", "frequencies")
     hist = _get(column, "histogram", "hist")
     edges = _get(hist, "edges", "bin_edges", "bins") if hist is not None else _get(column, "bin_edges", "edges")
     counts = _get(hist, "counts", "count") if hist is not None else _get(column, "bin_counts", "counts")
-    if edges is not None and counts is not None and len(counts) == len(edges) - 1:
+    if edges is not None and counts is not None and len(counts) == len(edges) - 1 and len(counts):
         e = np.asarray(edges, dtype=np.float64)
         c = np.asarray(counts, dtype=np.float64)
-        n = int(count - nulls) if count is not None and count - nulls >= c.sum() else int(c.sum())
-        n = max(n, 1)
-        cdf = np.concatenate(([0.0], np.cumsum(c))) / max(c.sum(), 1.0)
+        total = max(float(c.sum()), 1.0)
+        # histogram bins are [a, b): the CDF at the right edge of bin i is the mass up to it
+        cdf = np.concatenate(([0.0], np.cumsum(c))) / total
+        centers = (e[:-1] + e[1:]) / 2
+        w = c / total
         mean = _get(column, "mean")
         std = _get(column, "std")
-        centers = (e[:-1] + e[1:]) / 2
-        w = c / max(c.sum(), 1.0)
         mean = float(mean) if mean is not None else float(np.sum(centers * w))
         std = float(std) if std is not None else float(np.sqrt(np.sum(w * (centers - mean) ** 2)))
+        lo, hi = _get(column, "min", default=e[0]), _get(column, "max", default=e[-1])
         return NumericSummary(
-            n=n, missing=nulls, mean=mean, std=std,
-            min=float(_get(column, "min", default=e[0])), max=float(_get(column, "max", default=e[-1])),
-            values=None, edges=e, cdf=cdf, n_unique=_get(column, "n_unique", "distinct"),
+            n=int(c.sum()), missing=nulls + nan, mean=mean, std=std,
+            min=float(lo) if lo is not None else float(e[0]),
+            max=float(hi) if hi is not None else float(e[-1]),
+            values=None, edges=e, cdf=cdf, n_unique=_get(column, "n_unique", "n_distinct"),
         )
-    if top is not None:
+    if top:
         if isinstance(top, Mapping):
             items = list(top.items())
+        elif isinstance(top[0], (list, tuple)):
+            items = [(t[0], t[1]) for t in top]
         else:
             items = [(_get(t, "value", "category", "key"), _get(t, "count", "frequency", "n")) for t in top]
-            if items and isinstance(top[0], (list, tuple)):
-                items = [(t[0], t[1]) for t in top]
-        total = int(count - nulls) if count is not None else None
         values = [float(v) for _, v in items]
-        if values and total and sum(values) <= 1.0 + 1e-9:
+        total = int(count) if count is not None else None
+        if values and total and sum(values) <= 1.0 + 1e-9:  # frequencies
             values = [v * total for v in values]
         out = {str(k): round(v) for (k, _), v in zip(items, values)}
         if total is not None and total > sum(out.values()):
-            out["__other__"] = total - sum(out.values())
+            out["__other__"] = total - sum(out.values())  # categories past the profile's top list
         return CategoricalSummary(counts=out, missing=nulls)
     return None
