@@ -75,6 +75,6 @@ def test_rules_alerts_and_feedback_from_the_command_line(home: Path, tmp_path: P
 
 def test_bad_input_exits_non_zero_with_one_line(home: Path) -> None:
     code, out = _invoke("monitor", "report", "loans", "--format", "pdf", "--home", str(home))
-    assert code != 0
+    assert code != 0 and "--format must be html or json" in out
     code, _out = _invoke("monitor", "run", "loans", "--window", "soon", "--home", str(home))
     assert code != 0
