@@ -12,7 +12,7 @@ import pytest
 
 import modelyard as my
 from modelyard.errors import InvalidParameter, NotFittedError
-from modelyard.monitoring.drift import DriftDetector, default_test
+from modelyard.monitoring.drift import TESTS, DriftDetector, default_test
 
 
 def _frames(n: int, shift: float = 0.0, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -293,3 +293,43 @@ def test_drift_against_a_real_dataset_profile(local_yard: my.Yard) -> None:
     assert report["age"].approximate and not report["city"].approximate
     assert report["age"].stats["wasserstein"] == pytest.approx(exact["age"].stats["wasserstein"], rel=0.1)
     assert report["city"].stats["jensenshannon"] == pytest.approx(exact["city"].stats["jensenshannon"], abs=1e-9)
+
+
+# ---- one battery run on every drift test (STYLE: a conformance suite per plugin interface) -----
+
+_BATTERY = [(name, kind) for name, spec in TESTS.items() for kind in spec.kinds]
+
+
+def _pair(kind: str, n: int, shift: float, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    if kind == "numerical":
+        return (pl.DataFrame({"f": rng.normal(0, 1, n)}), pl.DataFrame({"f": rng.normal(shift, 1, n)}))
+    p0 = np.array([0.4, 0.3, 0.2, 0.1])
+    p1 = (1 - shift) * p0 + shift * np.array([0.1, 0.2, 0.3, 0.4])
+    cats = np.array(["a", "b", "c", "d"])
+    return (pl.DataFrame({"f": cats[rng.choice(4, n, p=p0)]}),
+            pl.DataFrame({"f": cats[rng.choice(4, n, p=p1)]}))
+
+
+@pytest.mark.parametrize(("test", "kind"), _BATTERY)
+def test_battery_same_distribution_does_not_drift(test: str, kind: str) -> None:
+    ref, cur = _pair(kind, 5000, 0.0, seed=21)
+    row = my.drift(ref, cur, tests=test)["f"]
+    assert (row.test, row.kind) == (test, kind)
+    assert row.drifted is False and np.isfinite(row.statistic)
+
+
+@pytest.mark.parametrize(("test", "kind"), _BATTERY)
+def test_battery_a_large_change_drifts(test: str, kind: str) -> None:
+    ref, cur = _pair(kind, 5000, 1.0, seed=22)
+    row = my.drift(ref, cur, tests=test)["f"]
+    assert row.drifted is True
+    assert (row.p_value is not None) == (test in ("ks", "chisquare"))
+
+
+@pytest.mark.parametrize(("test", "kind"), _BATTERY)
+def test_battery_identical_samples_score_zero(test: str, kind: str) -> None:
+    ref, _ = _pair(kind, 3000, 0.0, seed=23)
+    row = my.drift(ref, ref, tests=test)["f"]
+    expected = 1.0 if test in ("ks", "chisquare") else 0.0
+    assert (row.p_value if row.p_value is not None else row.statistic) == pytest.approx(expected, abs=1e-9)
