@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect",
+    "drift",
     "Yard",
     "Settings",
     "ModelyardError",
