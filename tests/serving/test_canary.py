@@ -64,7 +64,7 @@ def test_canary_steps_up_and_is_promoted(model_server: ServerFactory, iris: Any)
     with model_server("iris@production", poll_interval=0.1) as url:
         r = httpx.post(f"{url}/endpoints/iris/canary",
                        json={"model": "iris/2", "steps": [20, 60], "interval_s": 0.6,
-                             "min_requests": 5})
+                             "min_requests": 5, "latency_slack_ms": 10_000})
         assert r.status_code == 200, r.text
         t = threading.Thread(target=_load, args=(url, lambda i: ("iris", {"records": row}), stop, seen))
         t.start()
