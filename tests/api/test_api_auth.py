@@ -175,3 +175,30 @@ def test_the_principal_is_known_to_the_code_serving_the_request(
     token = local_yard.backend.auth.create("alice", "reader")
     assert _get(http, srv, "/api/v1/whoami", token).json() == {"context": "alice", "state": "alice"}
     assert _get(http, srv, "/api/v1/whoami", None).status_code == 401
+
+
+def test_a_browser_without_a_token_is_sent_to_the_login_page(
+    http: httpx.Client, local_yard: my.Yard, server_factory: Callable[..., LiveServer]
+) -> None:
+    def pages(app: FastAPI) -> None:
+        @app.get("/ui/login")
+        def login() -> dict[str, bool]:
+            return {"login": True}
+
+        @app.get("/ui/runs")
+        def runs() -> dict[str, bool]:
+            return {"runs": True}
+
+    srv = server_factory(
+        local_yard,
+        auth=True,
+        extensions=[pages],
+        public_paths={"/ui/login"},
+        login_path="/ui/login",
+    )
+    page = http.get(f"{srv.url}/ui/runs", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+    assert http.get(f"{srv.url}/ui/login").json() == {"login": True}
+    api = http.get(f"{srv.url}/api/v1/experiments", headers={"Accept": "text/html"})
+    assert api.status_code == 401  # the API never redirects
+    assert http.get(f"{srv.url}/ui/runs").status_code == 401  # nor does a script

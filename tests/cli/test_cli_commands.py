@@ -225,3 +225,15 @@ def test_transfer_progress_appears_only_for_slow_transfers() -> None:
         advance(50)
         advance(50)
     assert "upload slow" in screen.getvalue()
+
+
+def test_the_server_app_carries_the_dashboard_and_its_login_is_public(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelyard.cli.core import _build_server_app
+
+    settings = my.Settings.load({}, home=tmp_path / "yard", auth_enabled=True)
+    client = TestClient(_build_server_app(settings))
+    assert client.get("/ui/login").status_code == 200
+    assert client.get("/api/v1/experiments").status_code == 401
+    assert client.get("/healthz").status_code == 200

@@ -50,13 +50,15 @@ def create_app(
     *,
     extensions: Iterable[Extension] = (),
     public_paths: Iterable[str] = (),
+    login_path: str | None = None,
     store_classes: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The API over ``yard_or_backend`` (a :class:`~modelyard.yard.Yard` or a ``LocalBackend``).
 
     ``settings`` defaults to the yard's; ``settings.auth_enabled`` turns bearer-token auth on and
     ``settings.max_request_bytes`` bounds request bodies. ``public_paths`` are added to the paths
-    that need no token. ``store_classes`` (default ``backend.STORE_CLASSES``) names the stores
+    that need no token; ``login_path`` is where a browser without a token is sent (the
+    dashboard's login page) instead of a 401. ``store_classes`` (default ``backend.STORE_CLASSES``) names the stores
     whose endpoints are mounted; each is reached as ``getattr(backend, name)``.
     """
     backend = getattr(yard_or_backend, "backend", yard_or_backend)
@@ -102,6 +104,7 @@ def create_app(
             verify=backend.auth.verify,
             admin_prefixes=_admin_prefixes(),
             public_paths=PUBLIC_PATHS | set(public_paths),
+            login_path=login_path,
         )
     install_error_handlers(
         app, settings.max_request_bytes

@@ -9,6 +9,7 @@ role decides what it may do:
     admin    everything
 
 No or a bad token is 401; a role that may not do this is 403, both as the JSON error shape.
+With a ``login_path`` (the dashboard's), a browser asking for a page is sent there instead.
 The caller's :class:`~modelyard.governance.tokens.Principal` is in
 ``request.state.principal`` and in :data:`~modelyard.governance.tokens.current_principal`.
 """
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import Unauthorized
@@ -65,11 +67,13 @@ class AuthMiddleware:
         verify: Callable[[str | None], Principal],
         admin_prefixes: Iterable[str] = (),
         public_paths: Iterable[str] = PUBLIC_PATHS,
+        login_path: str | None = None,
     ) -> None:
         self.app = app
         self.verify = verify
         self.admin_prefixes = tuple(admin_prefixes)
         self.public_paths = frozenset(public_paths)
+        self.login_path = login_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.public_paths:
@@ -77,13 +81,16 @@ class AuthMiddleware:
             return
         from starlette.concurrency import run_in_threadpool
 
-        token = bearer_token(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        token = bearer_token(headers)
         try:
             principal = await run_in_threadpool(self.verify, token)
         except Unauthorized as exc:
-            response = error_response(
+            response: Response = error_response(
                 401, exc.code, exc.message, None, {"WWW-Authenticate": "Bearer"}
             )
+            if self._send_to_login(scope, headers):
+                response = RedirectResponse(self.login_path or "/", status_code=303)
             await response(scope, receive, send)
             return
         method = scope["method"]
@@ -97,10 +104,19 @@ class AuthMiddleware:
             )
             await response(scope, receive, send)
             return
-        state: dict[str, Any] = scope.setdefault("state", {})
+        state: dict[str, Any] = scope.setdefault("state", {})  # request.state.principal
         state["principal"] = principal
         reset = current_principal.set(principal)
         try:
             await self.app(scope, receive, send)
         finally:
             current_principal.reset(reset)
+
+    def _send_to_login(self, scope: Scope, headers: Headers) -> bool:
+        """A browser asking for a page (not the API) goes to the login page instead of a 401."""
+        return (
+            self.login_path is not None
+            and scope["method"] == "GET"
+            and not scope["path"].startswith("/api/")
+            and "text/html" in headers.get("accept", "")
+        )

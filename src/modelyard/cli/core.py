@@ -27,21 +27,27 @@ def _build_server_app(settings: Any) -> Any:
     from ..api.app import create_app
 
     yard = my.connect(settings=settings)
-    return create_app(yard, settings, extensions=_extensions())
+    return create_app(yard, settings, **_dashboard())
 
 
-def _extensions() -> list[Any]:
-    """Faces that plug into the server: ``modelyard.ui.app:install(app)`` when it exists."""
+def _dashboard() -> dict[str, Any]:
+    """How the dashboard plugs into the server, when it exists: ``modelyard.ui.app`` with
+    ``install(app)``, its ``PUBLIC_PATHS`` (the login page) and ``PREFIX``."""
     import importlib
 
     try:
         ui = importlib.import_module("modelyard.ui.app")
     except ModuleNotFoundError as exc:
         if exc.name in ("modelyard.ui.app", "modelyard.ui"):
-            return []
+            return {}
         raise
-    install = getattr(ui, "install", None)
-    return [install] if install is not None else []
+    public = frozenset(getattr(ui, "PUBLIC_PATHS", ()))
+    login = f"{getattr(ui, 'PREFIX', '/ui')}/login"
+    return {
+        "extensions": [ui.install],
+        "public_paths": public,
+        "login_path": login if login in public else None,
+    }
 
 
 def _where(settings: Any) -> dict[str, str]:
