@@ -38,5 +38,7 @@ def test_upgrade_is_idempotent_and_recorded(sqlite_url: str) -> None:
     open_database(sqlite_url).dispose()  # second open: nothing to do, nothing fails
     with engine.connect() as conn:
         versions = {r[0] for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
-    assert versions == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    # every head is recorded but `core`, which the other branches only depend on
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    assert versions and versions <= heads and heads - versions <= {"core_0001"}
     engine.dispose()

@@ -34,21 +34,35 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-_HEADS: set[str] | None = None
+_SCRIPT: ScriptDirectory | None = None
 
 
-def _heads() -> set[str]:
-    global _HEADS
-    if _HEADS is None:
-        _HEADS = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    return _HEADS
+def _script() -> ScriptDirectory:
+    global _SCRIPT
+    if _SCRIPT is None:
+        _SCRIPT = ScriptDirectory.from_config(alembic_config())
+    return _SCRIPT
 
 
 def pending(engine: Engine) -> bool:
-    """True when the database is not at every head (cheap: one query)."""
+    """True when some head revision is not applied yet (cheap: one query).
+
+    A branch that others only ``depends_on`` (``core``) is not recorded in ``alembic_version``
+    once a dependent head is, so "applied" means: the recorded heads and all their ancestors,
+    dependencies included."""
+    script = _script()
     with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    return current != _heads()
+        current = MigrationContext.configure(conn).get_current_heads()
+    if not current:
+        return True
+    applied = {
+        rev.revision
+        for rev in script.revision_map.iterate_revisions(
+            current, "base", implicit_base=True, inclusive=True,
+            assert_relative_length=False, select_for_downgrade=True,
+        )
+    }
+    return not set(script.get_heads()) <= applied
 
 
 @contextmanager
