@@ -15,7 +15,7 @@ __all__ = ["register", "server_app"]
 
 def server_app() -> Any:
     """The ASGI app of ``modelyard server`` built from ``MODELYARD_*`` settings: the factory each
-    uvicorn worker process calls (``--workers N``). Also plugs in the dashboard when present."""
+    uvicorn worker process calls (``--workers N``), with the dashboard at ``/ui``."""
     from ..config import Settings
 
     return _build_server_app(Settings.load())
@@ -31,22 +31,13 @@ def _build_server_app(settings: Any) -> Any:
 
 
 def _dashboard() -> dict[str, Any]:
-    """How the dashboard plugs into the server, when it exists: ``modelyard.ui.app`` with
-    ``install(app)``, its ``PUBLIC_PATHS`` (the login page) and ``PREFIX``."""
-    import importlib
+    """How the dashboard plugs into the server: ``install(app)``, its public login page."""
+    from ..ui import app as ui
 
-    try:
-        ui = importlib.import_module("modelyard.ui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("modelyard.ui.app", "modelyard.ui"):
-            return {}
-        raise
-    public = frozenset(getattr(ui, "PUBLIC_PATHS", ()))
-    login = f"{getattr(ui, 'PREFIX', '/ui')}/login"
     return {
         "extensions": [ui.install],
-        "public_paths": public,
-        "login_path": login if login in public else None,
+        "public_paths": ui.PUBLIC_PATHS,
+        "login_path": f"{ui.PREFIX}/login",
     }
 
 

@@ -229,7 +229,7 @@ def build_router() -> APIRouter:
         try:
             alert = _yard(request).monitoring.resolve_alert(alert_id)
         except ModelyardError as exc:
-            return HTMLResponse(f'<td colspan="7" class="error">{exc.message}</td>',
+            return HTMLResponse(f'<td colspan="8" class="error">{exc.message}</td>',
                                 status_code=exc.status_code)
         return _page(request, "alert_row.html", alert=alert)
 
