@@ -228,8 +228,9 @@ def main() -> None:
                          theirs["bytes"] / 1e6,
                          ratio(ours["seconds"], theirs["seconds"], higher_is_better=False)])
         shutil.rmtree(work, ignore_errors=True)
-    print_table("Snapshot (seconds; ratio = peer time / our time)", rows,
-                ["case", "seconds", "peak RSS MB", "stored MB", "ours faster by"])
+    if rows:
+        print_table("Snapshot (seconds; ratio = peer time / our time)", rows,
+                    ["case", "seconds", "peak RSS MB", "stored MB", "ours faster by"])
 
     parts_dir = DATA / f"parts-{args.append_rows}"
     for i in range(args.appends + 1):

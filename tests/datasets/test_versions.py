@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -165,3 +166,17 @@ def test_pandas_categories_are_kept(dyard: my.Yard, make_loans) -> None:
     assert grade.type == "dictionary<values=string, indices=int32, ordered=0>"
     assert grade.categories == sorted(df.grade.unique())
     assert dv.to_pandas().grade.tolist() == df.grade.tolist()
+
+
+def test_concurrent_appends_lose_nothing(dyard: my.Yard, make_loans) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    dyard.datasets.add("loans", make_loans(10), time_column="ts")
+    parts = [make_loans(7, seed=s, start=f"2026-0{s + 2}-01") for s in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda part: dyard.datasets.append("loans", part), parts))
+    assert sorted(v.version for v in versions) == [2, 3, 4, 5]
+    latest = dyard.datasets.get("loans")
+    assert latest.n_rows == 10 + 4 * 7 and len(latest.fragments) == 5
+    assert sorted(latest.to_pandas().amount) == sorted(
+        pd.concat([make_loans(10), *parts]).amount)

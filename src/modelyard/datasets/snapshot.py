@@ -71,30 +71,37 @@ class _FragmentWriter:
         )
         self.profiler = FragmentProfiler(schema, seed)
         self.n_rows = 0
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-fragment")
-        self._queued: deque[Future[None]] = deque()
+        # one thread encodes, one profiles: each sees the chunks in order
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-encode")
+        self._profiling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-profile")
+        self._queued: deque[tuple[Future[None], Future[None]]] = deque()
         self.closing: Future[WrittenFragment] | None = None
 
-    def _encode(self, chunk: pa.Table) -> None:
-        self.writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
+    def _profile(self, chunk: pa.Table) -> None:
         for batch in chunk.to_batches():
             self.profiler.update(batch)
 
     def write(self, chunk: pa.Table) -> None:
         while len(self._queued) >= QUEUED_CHUNKS:
-            self._queued.popleft().result()
-        self._queued.append(self._worker.submit(self._encode, chunk))
+            for queued in self._queued.popleft():
+                queued.result()
+        self._queued.append((
+            self._worker.submit(self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS),
+            self._profiling.submit(self._profile, chunk),
+        ))
         self.n_rows += chunk.num_rows
 
     def finish(self) -> None:
         """Close the file once its chunks are written (on the fragment's thread)."""
         self.closing = self._worker.submit(self._close)
         self._worker.shutdown(wait=False)
+        self._profiling.shutdown(wait=False)
 
     def _close(self) -> WrittenFragment:
         try:
-            for queued in self._queued:  # all done by now (one thread, in order)
-                queued.result()
+            for pair in self._queued:  # written by now (one thread, in order); profiled soon
+                for queued in pair:
+                    queued.result()
         finally:
             self.writer.close()
         return WrittenFragment(
@@ -107,6 +114,7 @@ class _FragmentWriter:
 
     def abandon(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+        self._profiling.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):  # the error that got us here matters more
             self.writer.close()
 

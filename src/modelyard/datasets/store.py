@@ -10,6 +10,8 @@ sketches into the version's profile. Every method marked ``@endpoint`` is also a
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +45,7 @@ from .snapshot import version_digest
 __all__ = ["DatasetStore", "check_append_schema", "check_name", "schema_differences"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
+_SKETCH_CACHE = 2048  # parsed fragment sketches kept per store
 _V = DatasetVersionRow.__table__.c
 _VERSION_COLUMNS = [c for c in DatasetVersionRow.__table__.c if c.name != "profile"]
 
@@ -93,6 +96,8 @@ class DatasetStore:
         self.artifacts = artifacts
         self.settings = settings
         self.clock = clock
+        self._sketch_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._sketch_lock = threading.Lock()
 
     # ---- writes ----------------------------------------------------------------------------
     @endpoint("POST", "/datasets/{name}/versions", status_code=201)
@@ -220,12 +225,24 @@ class DatasetStore:
             ))
 
     def _sketches(self, conn: Connection, digests: list[str]) -> list[dict[str, Any]]:
-        rows = conn.execute(
-            sa.select(DatasetFragmentRow.digest, DatasetFragmentRow.sketch)
-            .where(DatasetFragmentRow.digest.in_(set(digests)))
-        ).all()
-        by_digest = {d: s for d, s in rows}
-        return [by_digest[d] for d in digests]
+        # a fragment's sketch never changes (content-addressed): keep recent ones parsed
+        cache = self._sketch_cache
+        with self._sketch_lock:
+            found = {d: cache[d] for d in digests if d in cache}
+        missing = set(digests) - set(found)
+        if missing:
+            rows = conn.execute(
+                sa.select(DatasetFragmentRow.digest, DatasetFragmentRow.sketch)
+                .where(DatasetFragmentRow.digest.in_(missing))
+            ).all()
+            found.update(dict(rows))
+        with self._sketch_lock:
+            for digest in digests:
+                cache[digest] = found[digest]
+                cache.move_to_end(digest)
+            while len(cache) > _SKETCH_CACHE:
+                cache.popitem(last=False)
+        return [found[d] for d in digests]
 
     @endpoint("PUT", "/datasets/{name}/columns/{column}")
     def describe_column(
