@@ -36,36 +36,37 @@ def _run(*args: str) -> str:
 def test_add_append_show_profile_as_of(tmp_path: Path, files) -> None:
     home = str(tmp_path / "home")
     first, more = files
-    out = _run("datasets", "add", "loans", str(first), "--time-column", "ts", "--home", home)
+    out = _run("--home", home, "datasets", "add", "loans", str(first), "--time-column", "ts")
     assert out.startswith("loans/1  digest") and "48 rows" in out
-    assert _run("datasets", "append", "loans", str(more), "--home", home).startswith("loans/2")
-    _run("datasets", "describe", "loans", "amount", "--description", "Principal lent",
-         "--unit", "EUR", "--sensitivity", "confidential", "--home", home)
-    shown = _run("datasets", "show", "loans", "--home", home)
+    assert _run("--home", home, "datasets", "append", "loans", str(more)).startswith("loans/2")
+    _run("--home", home, "datasets", "describe", "loans", "amount",
+         "--description", "Principal lent", "--unit", "EUR", "--sensitivity", "confidential")
+    shown = _run("--home", home, "datasets", "show", "loans")
     assert "Principal lent" in shown and "EUR" in shown and "ts (time)" in shown
-    as_json = json.loads(_run("datasets", "show", "loans/1", "--json", "--home", home))
+    as_json = json.loads(_run("--home", home, "datasets", "show", "loans/1", "--json"))
     assert as_json["version"]["n_rows"] == 48
     assert as_json["dictionary"][1]["unit"] == "EUR"
-    listed = json.loads(_run("datasets", "list", "--json", "--home", home))
+    listed = json.loads(_run("--home", home, "datasets", "list", "--json"))
     assert [(d["name"], d["latest_version"]) for d in listed] == [("loans", 2)]
-    assert "amount" in _run("datasets", "profile", "loans", "--home", home)
-    profile = json.loads(_run("datasets", "profile", "loans/2", "--json", "--home", home))
+    assert "amount" in _run("--home", home, "datasets", "profile", "loans")
+    profile = json.loads(_run("--home", home, "datasets", "profile", "loans/2", "--json"))
     assert profile["columns"]["amount"]["count"] == 72
     out_file = tmp_path / "feb-rows.parquet"
-    text = _run("datasets", "as-of", "loans", "2100-01-01", "--start", "2026-02-01",
-                "--end", "2026-03-01", "--output", str(out_file), "--head", "2", "--home", home)
+    text = _run("--home", home, "datasets", "as-of", "loans", "2100-01-01",
+                "--start", "2026-02-01", "--end", "2026-03-01", "--output", str(out_file),
+                "--head", "2")
     assert "24 rows" in text
     assert pq.read_table(out_file).num_rows == 24
 
 
 def test_bad_input_exits_non_zero(tmp_path: Path, files, make_loans) -> None:
     home = str(tmp_path / "home")
-    result = runner.invoke(app, ["datasets", "add", "loans", str(tmp_path / "missing.parquet"),
-                                 "--home", home])
+    result = runner.invoke(app, ["--home", home, "datasets", "add", "loans",
+                                 str(tmp_path / "missing.parquet")])
     assert result.exit_code == 1 and "No file or folder at" in _failure(result)
     first, _ = files
-    _run("datasets", "add", "loans", str(first), "--time-column", "ts", "--home", home)
+    _run("--home", home, "datasets", "add", "loans", str(first), "--time-column", "ts")
     other = tmp_path / "other.parquet"
     make_loans(5).drop(columns=["grade"]).to_parquet(other)
-    result = runner.invoke(app, ["datasets", "append", "loans", str(other), "--home", home])
+    result = runner.invoke(app, ["--home", home, "datasets", "append", "loans", str(other)])
     assert result.exit_code == 1 and "'grade': missing" in _failure(result)

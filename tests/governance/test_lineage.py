@@ -123,11 +123,11 @@ def test_cli_prints_the_tree_and_json(tmp_path: Path) -> None:
     y.models.set_alias("tiny", "production", 1)
     y.close()
     runner = CliRunner()
-    result = runner.invoke(app, ["lineage", "tiny@production", "--home", str(home)])
+    result = runner.invoke(app, ["--home", str(home), "lineage", "tiny@production"])
     assert result.exit_code == 0, result.output
     assert "model tiny/1" in result.output and "dataset tiny/1" in result.output
-    result = runner.invoke(app, ["lineage", "dataset:tiny/1", "--json", "--home", str(home)])
+    result = runner.invoke(app, ["--home", str(home), "lineage", "dataset:tiny/1", "--json"])
     assert json.loads(result.output)["root"] == "dataset:tiny/1"
-    result = runner.invoke(app, ["lineage", "ghost/1", "--home", str(home)])
+    result = runner.invoke(app, ["--home", str(home), "lineage", "ghost/1"])
     assert result.exit_code == 1
     assert "ghost" in result.output + str(result.exception)
