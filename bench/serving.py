@@ -122,6 +122,25 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait()
 
 
+def fsync_latency(folder: Path, n: int = 200) -> tuple[float, float]:
+    """p50 and p99 (ms) of appending one record-sized write and fdatasync'ing it, in
+    ``folder``: the floor under the durable log's latency on this disk, right now."""
+    path = folder / ".fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    times = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 900)
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    times.sort()
+    return times[n // 2], times[min(n - 1, int(n * 0.99))]
+
+
 def wrk(url: str, body_file: Path, lua: Path, connections: int, duration: int) -> dict[str, Any]:
     out = subprocess.run(
         ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
@@ -206,6 +225,7 @@ def main() -> None:
                         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
              f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/invocations",
              mlflow_body, peer_env)
+    fsync_before = fsync_latency(home)
     for durability in ("durable", "off"):
         port = free_port()
         run_side(f"modelyard ({durability})",
@@ -215,6 +235,7 @@ def main() -> None:
                  ours_body, env)
 
     # ---- p99 at half of saturation (open loop) --------------------------------------------
+    fsync_after = fsync_latency(home)
     durable = results["modelyard (durable)"]
     half_rate = 0.5 * max(r["rps"] for r in durable.values())
     node_script = work / "open_loop.js"
@@ -246,14 +267,17 @@ def main() -> None:
     off = results["modelyard (off)"]
     cost = {c: 1 - durable[c]["rps"] / off[c]["rps"] for c in (8, 64)}
     print(f"\ndurable logging costs {cost[8]:.0%} of throughput at concurrency 8, "
-          f"{cost[64]:.0%} at 64 (goal <= 15%)")
+          f"{cost[64]:.0%} at 64 (goal <= 15%); fdatasync on this disk meanwhile: p50 "
+          f"{fsync_before[0]:.2f} / {fsync_after[0]:.2f} ms, p99 {fsync_before[1]:.2f} / "
+          f"{fsync_after[1]:.2f} ms (before / after)")
     print(f"open loop at {half_rate:.0f} req/s (half of saturation, durable): achieved "
           f"{open_loop['rate']:.0f} req/s, p50 {open_loop['p50_ms']:.2f} ms, p99 "
           f"{open_loop['p99_ms']:.2f} ms, errors {open_loop['errors']} (goal p99 < 10 ms)")
     (BENCH / "out").mkdir(exist_ok=True)
     (BENCH / "out" / "serving.json").write_text(json.dumps(
         {"results": {k: {str(c): r for c, r in v.items()} for k, v in results.items()},
-         "logging_cost": cost, "half_saturation": {"rate": half_rate, **open_loop}}, indent=2))
+         "logging_cost": cost, "fsync_ms": {"before": fsync_before, "after": fsync_after},
+         "half_saturation": {"rate": half_rate, **open_loop}}, indent=2))
     shutil.rmtree(work, ignore_errors=True)
 
 
