@@ -70,7 +70,7 @@ def run_command(
     start: str | None = typer.Option(None, help="Window start (ISO-8601)."),
     end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
     reference: str | None = typer.Option(
-        None, help="'dataset:NAME[/VERSION]' or 'window:START/END'; default: lineage."),
+        None, help="'dataset:NAME', 'dataset:NAME/VERSION' or 'window:START/END'; default: lineage."),
     segment_by: str | None = typer.Option(None, help="Feature to break performance down by."),
     alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Evaluate alert rules."),
     save: bool = typer.Option(True, "--save/--no-save", help="Store the results."),
@@ -106,7 +106,7 @@ def report_command(
     end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
     output: Path | None = typer.Option(None, "-o", "--output", help="File to write."),
     format: str = typer.Option("html", "--format", help="html or json."),
-    reference: str | None = typer.Option(None, help="'dataset:NAME[/VERSION]' or 'window:START/END'."),
+    reference: str | None = typer.Option(None, help="'dataset:NAME', 'dataset:NAME/VERSION' or 'window:START/END'."),
     history: str = typer.Option("30d", help="How much of the stored time series to plot."),
     home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
 ) -> None:
