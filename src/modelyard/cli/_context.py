@@ -68,6 +68,10 @@ def build_state(
 
 
 def _state(ctx: typer.Context | None) -> CliState:
+    if ctx is None:  # the command's own context, when the caller has none at hand
+        from typer._click.globals import get_current_context
+
+        ctx = get_current_context(silent=True)  # type: ignore[assignment]
     found = ctx.find_object(CliState) if ctx is not None else None
     if found is None:  # a command run without the root callback (tests of a sub-app)
         found = build_state()

@@ -16,16 +16,15 @@ from typing import Any
 
 import typer
 
+from ._context import open_yard
+
 monitor_app = typer.Typer(help="Drift, data quality, performance and alerts of served models.",
                           no_args_is_help=True)
 
 
 def _yard(home: Path | None) -> Any:
-    import modelyard as my
-
-    from ..config import Settings
-
-    return my.connect(settings=Settings.load(home=home))
+    """The yard the global options (``--home/--db/--remote``) point at; ``--home`` here wins."""
+    return open_yard(None, home=home)
 
 
 def _echo_json(value: Any) -> None:
