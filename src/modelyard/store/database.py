@@ -60,10 +60,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("modelyard_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # straight on the driver connection: the full execution path costs ~75 µs a write
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("modelyard_write") else "BEGIN"
+        conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
 
 
 class Database:
