@@ -74,7 +74,7 @@ const http = require("http"), fs = require("fs");
 const [url, bodyFile, rate, seconds] = process.argv.slice(2).map((v, i) => i > 1 ? Number(v) : v);
 const body = fs.readFileSync(bodyFile);
 const agent = new http.Agent({keepAlive: true, maxSockets: 128});
-const lat = []; let errors = 0, sent = 0, owed = 0;
+const lat = []; let errors = 0, sent = 0;
 const start = process.hrtime.bigint();
 function fire() {
   const t0 = process.hrtime.bigint(); sent++;
@@ -83,16 +83,18 @@ function fire() {
       if (res.statusCode !== 200) errors++; lat.push(Number(process.hrtime.bigint() - t0) / 1e6); }); });
   req.on("error", () => errors++); req.end(body);
 }
-const tick = 2, timer = setInterval(() => {
-  owed += rate * tick / 1000;
-  while (owed >= 1) { fire(); owed -= 1; }
-  if (Number(process.hrtime.bigint() - start) / 1e9 >= seconds) {
+let due = 0;
+const timer = setInterval(() => {
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  const target = Math.floor(Math.min(elapsed, seconds) * rate);  // by the clock, not by ticks
+  while (due < target) { fire(); due++; }
+  if (elapsed >= seconds) {
     clearInterval(timer);
     setTimeout(() => { lat.sort((a, b) => a - b); const q = p => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
       console.log(JSON.stringify({sent, answered: lat.length, errors, rate: lat.length / seconds,
         p50_ms: q(0.5), p99_ms: q(0.99)})); process.exit(0); }, 2000);
   }
-}, tick);
+}, 1);
 '''
 
 
