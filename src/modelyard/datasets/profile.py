@@ -300,27 +300,6 @@ def _coarsen(hist: dict[str, Any], steps: int) -> dict[str, Any]:
     return {"k": hist["k"] + steps, "lo": lo, "counts": [int(c) for c in counts]}
 
 
-def _hist_merge(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
-    if a is None or not a["counts"]:
-        return b
-    if b is None or not b["counts"]:
-        return a
-    k = max(a["k"], b["k"])
-    a, b = _coarsen(a, k - a["k"]), _coarsen(b, k - b["k"])
-    lo = min(a["lo"], b["lo"])
-    hi = max(a["lo"] + len(a["counts"]), b["lo"] + len(b["counts"])) - 1
-    steps = 0
-    while (hi >> steps) - (lo >> steps) + 1 > MAX_BINS:
-        steps += 1
-    a, b = _coarsen(a, steps), _coarsen(b, steps)
-    lo = min(a["lo"], b["lo"])
-    hi = max(a["lo"] + len(a["counts"]), b["lo"] + len(b["counts"])) - 1
-    counts = np.zeros(hi - lo + 1, dtype=np.int64)
-    for h in (a, b):
-        counts[h["lo"] - lo : h["lo"] - lo + len(h["counts"])] += np.asarray(h["counts"])
-    return {"k": k + steps, "lo": lo, "counts": counts.tolist()}
-
-
 def _hist_merge_all(hists: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """One histogram for many: align every one to the widest bins once, then add up."""
     present = [h for h in hists if h is not None and h["counts"]]
