@@ -101,3 +101,21 @@ def test_a_view_has_what_a_run_records(dyard: my.Yard, history) -> None:
     assert view.as_of == T0
     dv = dyard.datasets.get("loans")
     assert (dv.window_start, dv.window_end) == (None, None)
+
+
+def test_fragments_on_an_fsspec_store_are_fetched_verified_once(
+    sqlite_url: str, tmp_path, make_loans
+) -> None:
+    import uuid
+
+    from modelyard.config import Settings
+
+    settings = Settings.load({}, home=tmp_path / "home")
+    artifacts = f"memory://yard-{uuid.uuid4().hex}"
+    with my.connect(sqlite_url, artifacts=artifacts, settings=settings) as yard:
+        df = make_loans(30)
+        dv = yard.datasets.add("loans", df, time_column="ts")
+        pd.testing.assert_frame_equal(dv.to_pandas(), df, check_dtype=False)
+        cached = list((tmp_path / "home" / "cache" / "blobs").rglob("*.parquet"))
+        assert [p.name for p in cached] == [f"{dv.fragments[0].digest}.parquet"]
+        assert yard.datasets.window("loans", "2026-01-01", "2026-01-02").count() == 24
