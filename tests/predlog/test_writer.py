@@ -23,14 +23,15 @@ def test_append_sync_is_on_disk_before_it_returns(tmp_path: Path) -> None:
     w = WalWriter(tmp_path).start()
     try:
         w.append_sync([encode_record(_rec(i)) for i in range(3)])
-        assert w.segment_path is not None
-        assert [r["inputs"]["x"] for r in read_records(w.segment_path)] == [0, 1, 2]
+        on_disk = [r["inputs"]["x"] for p in w.segment_paths for r in read_records(p)]
+        assert on_disk == [0, 1, 2]
     finally:
         w.close()
 
 
-def test_concurrent_requests_share_fsyncs(tmp_path: Path) -> None:
-    w = WalWriter(tmp_path).start()
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_concurrent_requests_share_fsyncs(tmp_path: Path, lanes: int) -> None:
+    w = WalWriter(tmp_path, lanes=lanes).start()
 
     async def many() -> None:
         async def one(i: int) -> None:
@@ -46,8 +47,9 @@ def test_concurrent_requests_share_fsyncs(tmp_path: Path) -> None:
         assert w.fsyncs < 200
     finally:
         w.close()
-    (seg,) = list_segments(tmp_path)
-    assert seg.sealed and len(read_records(seg.path)) == 200
+    segs = list_segments(tmp_path)
+    assert 1 <= len(segs) <= 2 and all(s.sealed for s in segs)
+    assert sum(len(read_records(s.path)) for s in segs) == 200
 
 
 def test_async_durability_does_not_wait(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ def test_async_durability_does_not_wait(tmp_path: Path) -> None:
         assert asyncio.run(go()) is None
     finally:
         w.close()
-    assert len(read_records(list_segments(tmp_path)[0].path)) == 1
+    assert sum(len(read_records(s.path)) for s in list_segments(tmp_path)) == 1
 
 
 def test_segments_seal_by_size(tmp_path: Path) -> None:
@@ -107,5 +109,18 @@ def test_open_segment_is_locked_while_writing(tmp_path: Path) -> None:
             assert not try_lock(fd)
         finally:
             os.close(fd)
+    finally:
+        w.close()
+
+
+def test_each_lane_has_its_own_segment_and_seal_seals_them(tmp_path: Path) -> None:
+    w = WalWriter(tmp_path, lanes=3).start()
+    try:
+        assert len(set(w.segment_paths)) == 3
+        w.append_sync([encode_record(_rec(1))])
+        w.seal()
+        sealed = [s for s in list_segments(tmp_path) if s.sealed]
+        assert len(sealed) == 1 and len(read_records(sealed[0].path)) == 1
+        assert len([s for s in list_segments(tmp_path) if not s.sealed]) == 3
     finally:
         w.close()

@@ -53,6 +53,7 @@ class ServerOptions:
     compact_interval: float = 30.0
     seal_bytes: int = 64 << 20
     seal_seconds: float = 300.0
+    wal_lanes: int = 1
     log_dir: Path | None = None
     access_log: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -199,7 +200,8 @@ class ServingRuntime:
         if opts.durability != "off":
             self.writer = WalWriter(wal_dir(self.log_dir), durability=opts.durability,
                                     seal_bytes=opts.seal_bytes,
-                                    seal_seconds=opts.seal_seconds).start()
+                                    seal_seconds=opts.seal_seconds,
+                                    lanes=opts.wal_lanes).start()
             if not self.yard.backend.is_remote:
                 self.compactor = Compactor(wal_dir(self.log_dir), self.yard.backend.artifacts,
                                            interval=opts.compact_interval).start()
