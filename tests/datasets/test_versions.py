@@ -180,3 +180,16 @@ def test_concurrent_appends_lose_nothing(dyard: my.Yard, make_loans) -> None:
     assert latest.n_rows == 10 + 4 * 7 and len(latest.fragments) == 5
     assert sorted(latest.to_pandas().amount) == sorted(
         pd.concat([make_loans(10), *parts]).amount)
+
+
+def test_the_store_refuses_sketches_it_cannot_merge(dyard: my.Yard, make_loans) -> None:
+    from modelyard.datasets.entities import NewFragment
+    from modelyard.errors import InvalidParameter
+
+    dv = dyard.datasets.add("loans", make_loans(5), time_column="ts")
+    bogus = {"n_rows": 5, "columns": {c.name: {"kind": "numeric"} for c in dv.schema}}
+    digest = dyard.backend.blobs.put_bytes(b"uploaded, never profiled by the SDK")
+    fragment = NewFragment(digest=digest, n_rows=5, n_bytes=1, sketch=bogus)
+    with pytest.raises(InvalidParameter, match="fragment sketches must be"):
+        dyard.backend.datasets.commit_version("other", dv.schema, [fragment])
+    assert [d.name for d in dyard.datasets.list()] == ["loans"]

@@ -187,7 +187,14 @@ class DatasetStore:
             self._save_fragments(conn, fragments, now)
             sketches = self._sketches(conn, [f.digest for f in manifest])
             number = (latest.version if latest is not None else 0) + 1
-            profile = build_profile(name, number, merge_sketches(sketches))
+            try:
+                profile = build_profile(name, number, merge_sketches(sketches))
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                raise InvalidParameter(
+                    f"fragment sketches must be as modelyard's datasets SDK writes them "
+                    f"(datasets.profile.FragmentProfiler). Got one it cannot merge: {exc!r}",
+                    field="fragments",
+                ) from exc
             conn.execute(sa.insert(DatasetVersionRow).values(
                 name=name, version=number, digest=digest,
                 n_rows=sum(f.n_rows for f in manifest), n_bytes=sum(f.n_bytes for f in manifest),
