@@ -130,7 +130,7 @@ def test_cli_retrain(tmp_path: Path, trainer, cancer) -> None:
     run_training(y, trainer, model_name="cancer", data={"train": dv},
                  params={"n_estimators": 5, "random_state": 0})
     y.close()
-    result = CliRunner().invoke(app, ["--home", str(home), "retrain", "cancer/1",
+    result = CliRunner().invoke(app, ["--home", str(home), "retrain", "cancer@1",
                                       "--as-of", "2100-01-01"])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "registered cancer/2" in result.output and "reproduces cancer/1" in result.output

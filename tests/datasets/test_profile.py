@@ -14,7 +14,10 @@ from modelyard.datasets.profile import FragmentProfiler, build_profile, merge_sk
 def test_numbers_are_summarised_exactly(dyard: my.Yard, make_loans) -> None:
     df = make_loans(500)
     df.loc[::50, "amount"] = np.nan
-    profile = dyard.datasets.add("loans", df, time_column="ts").profile
+    dv = dyard.datasets.add("loans", df, time_column="ts")
+    assert {c.name: c.nullable for c in dv.schema}["amount"] is True
+    assert {c.name: c.nullable for c in dv.schema}["term"] is False
+    profile = dv.profile
     amount = profile["amount"]
     values = df.amount.dropna()
     assert (amount.kind, amount.count, amount.nulls) == ("numeric", 490, 10)

@@ -168,10 +168,17 @@ def _training_spec(yard: Any, version: Any) -> dict[str, Any]:
     return spec
 
 
+def _model_version(yard: Any, ref: str) -> Any:
+    name, at, number = ref.partition("@")
+    if at and number.isdigit():  # "loans@3": an alias cannot be all digits, so version 3
+        return yard.models.get(f"{name}/{number}")
+    return yard.models.get(ref)
+
+
 def knowledge_time(yard: Any, ref: str) -> datetime:
     """When the data a model version was trained on was known: the latest of its inputs'
     ``as_of`` (or, for a whole version, the time that version was added)."""
-    version = yard.models.get(ref)
+    version = _model_version(yard, ref)
     spec = _training_spec(yard, version)
     times = []
     for item in spec["inputs"].values():
@@ -187,8 +194,8 @@ def retrain(
 ) -> Any:
     """Re-run the training of model version ``ref`` ("loans/3", "loans@production") with its
     inputs as known at ``as_of``; registers and returns the new version (a new version of the
-    same model, ``source_version`` = the original)."""
-    version = yard.models.get(ref)
+    same model, ``source_version`` = the original). ``"loans@3"`` also means version 3."""
+    version = _model_version(yard, ref)
     spec = _training_spec(yard, version)
     moment = parse_time(as_of, field="as_of")
     data = {}

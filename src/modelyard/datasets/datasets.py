@@ -158,7 +158,7 @@ class Datasets:
                 if not blobs.exists(fragment.digest):
                     blobs.put_file(fragment.path)
         columns = _columns(schema)
-        _add_categories(columns, [w.sketch for w in written], base)
+        _observe_columns(columns, [w.sketch for w in written], base)
         version = self._store.commit_version(
             name,
             columns,
@@ -302,14 +302,18 @@ def _conform(schema: pa.Schema, batches: Any, base: DatasetVersion) -> tuple[pa.
     return target, conformed
 
 
-def _add_categories(columns: list[ColumnSchema], sketches: list[dict[str, Any]],
+def _observe_columns(columns: list[ColumnSchema], sketches: list[dict[str, Any]],
                     base: DatasetVersion | None) -> None:
-    """Record the categories of dictionary columns (those seen in the data, up to 1,000)."""
-    previous = {c.name: c.categories for c in base.schema} if base is not None else {}
+    """Record what the data shows of each column: whether it has missing values (nulls or
+    NaN) in this version, and the categories of dictionary columns (up to 1,000)."""
+    previous = {c.name: c for c in base.schema} if base is not None else {}
     for column in columns:
+        parts = [sketch["columns"][column.name] for sketch in sketches]
+        missing = any(p["nulls"] or p.get("nan") for p in parts)
+        column.nullable = missing or (column.name in previous and previous[column.name].nullable)
         if not column.type.startswith("dictionary"):
             continue
-        seen = set(previous.get(column.name) or [])
+        seen = set(previous[column.name].categories or []) if column.name in previous else set()
         for sketch in sketches:
             seen.update(sketch["columns"][column.name].get("top", {}))
         column.categories = sorted(seen)[:1000]
