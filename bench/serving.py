@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, peer_venv, print_table, ratio  # noqa: E402
+from _common import BENCH, peer_venv, print_table, ratio
 
 TRAIN = '''
 from sklearn.datasets import load_breast_cancer
@@ -153,7 +153,7 @@ def wrk(url: str, body_file: Path, lua: Path, connections: int, duration: int) -
     ).stdout
 
     def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         if not m:
             return float("nan")
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
@@ -181,7 +181,7 @@ def main() -> None:
 
     # ---- the model, on both sides ---------------------------------------------------------
     ns: dict[str, Any] = {}
-    exec(TRAIN, ns)
+    exec(TRAIN, ns)  # noqa: S102 - the same training code the MLflow side runs
     X, model = ns["X"], ns["model"]
     row = {k: float(v) for k, v in X.iloc[0].items()}
     ours_body, mlflow_body = work / "ours.json", work / "mlflow.json"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from modelyard.predlog.entities import PredictionRecord
 from modelyard.predlog.segments import encode_record, list_segments, wal_dir
 from modelyard.predlog.writer import WalWriter
 
-T0 = datetime(2026, 3, 1, 23, 59, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from modelyard.serving.endpoints import CanaryConfig
 
 from .conftest import ServerFactory, iris_rows
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _stats(requests: int, errors: int, latency: float) -> RouteStats:
@@ -105,7 +105,7 @@ def test_canary_is_rolled_back_on_errors(model_server: ServerFactory, serving_ya
                        json={"model": "colors/2", "steps": [50], "interval_s": 300,
                              "min_requests": 6})
         assert r.status_code == 200, r.text
-        body = lambda i: ("colors", {"records": [{"color": colors[i % 3], "size": float(i)}]})  # noqa: E731
+        body = lambda i: ("colors", {"records": [{"color": colors[i % 3], "size": float(i)}]})
         t = threading.Thread(target=_load, args=(url, body, stop, seen))
         t.start()
         deadline = time.monotonic() + 30

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import modelyard as my
 import pytest
 
+import modelyard as my
 from modelyard.errors import NotFound
 from modelyard.serving.repository import ServingRepository
 

@@ -5,26 +5,25 @@ from __future__ import annotations
 
 import json
 import os
-
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 _SPEC_ENV = "MODELYARD_SERVE_SPEC"
 
 
-def _settings(home: Optional[Path]) -> Any:
+def _settings(home: Path | None) -> Any:
     from ..config import Settings
 
     return Settings.load(home=home)
 
 
-def _server_spec(model: list[str], config: Optional[Path], durability: str, auth: Optional[bool],
-                 poll_interval: float, max_request_bytes: Optional[int], access_log: bool,
-                 home: Optional[Path], bundle: Optional[Path] = None,
-                 endpoint: Optional[str] = None) -> dict[str, Any]:
+def _server_spec(model: list[str], config: Path | None, durability: str, auth: bool | None,
+                 poll_interval: float, max_request_bytes: int | None, access_log: bool,
+                 home: Path | None, bundle: Path | None = None,
+                 endpoint: str | None = None) -> dict[str, Any]:
     from ..serving.endpoints import endpoint_from_ref, load_endpoints
 
     endpoints = [endpoint_from_ref(m) for m in model]
@@ -87,23 +86,23 @@ def register(app: typer.Typer) -> None:
         model: list[str] = typer.Option([], "--model", "-m", help="A model to serve: "
                                         "'loans@production', 'loans/3', or 'endpoint=loans/3'. "
                                         "Repeat for more endpoints."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c",
+        config: Path | None = typer.Option(None, "--config", "-c",
                                               help="An endpoints YAML file."),
         host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         port: int = typer.Option(8000, help="Port to listen on."),
         workers: int = typer.Option(1, min=1, help="Worker processes."),
         durability: str = typer.Option("durable", help="durable (answer after the prediction "
                                        "is fsync'd), async, or off (no prediction log)."),
-        auth: Optional[bool] = typer.Option(None, "--auth/--no-auth", help="Require a bearer "
+        auth: bool | None = typer.Option(None, "--auth/--no-auth", help="Require a bearer "
                                             "token (default: the yard's auth_enabled)."),
         poll_interval: float = typer.Option(2.0, help="Seconds between alias/canary checks."),
-        max_request_bytes: Optional[int] = typer.Option(None, help="Largest request body."),
+        max_request_bytes: int | None = typer.Option(None, help="Largest request body."),
         access_log: bool = typer.Option(False, help="Log every request (JSON)."),
-        bundle: Optional[Path] = typer.Option(None, help="Serve the model folder of a bundle "
+        bundle: Path | None = typer.Option(None, help="Serve the model folder of a bundle "
                                               "made by `modelyard build`."),
-        endpoint: Optional[str] = typer.Option(None, help="Endpoint name for --bundle."),
+        endpoint: str | None = typer.Option(None, help="Endpoint name for --bundle."),
         log_level: str = typer.Option("info", help="debug, info, warning, error."),
-        home: Optional[Path] = typer.Option(None, help="The yard's home folder."),
+        home: Path | None = typer.Option(None, help="The yard's home folder."),
     ) -> None:
         """Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol
         (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz."""
@@ -117,9 +116,10 @@ def register(app: typer.Typer) -> None:
         spec = _server_spec(model, config, durability, auth, poll_interval, max_request_bytes,
                             access_log, home, bundle, endpoint)
         log_config = logging_config(log_level)
-        common: dict[str, Any] = dict(host=host, port=port, log_config=log_config,
-                                      access_log=False, lifespan="on", loop="auto",
-                                      http="auto", timeout_graceful_shutdown=10)
+        common: dict[str, Any] = {
+            "host": host, "port": port, "log_config": log_config, "access_log": False,
+            "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 10,
+        }
         if workers == 1:
             uvicorn.run(build_app(spec), **common)
             return
@@ -132,10 +132,10 @@ def register(app: typer.Typer) -> None:
     def build(
         ref: str = typer.Argument(..., help="The model to bundle, e.g. loans@production."),
         output: Path = typer.Option(..., "--output", "-o", help="The folder to write."),
-        endpoint: Optional[str] = typer.Option(None, help="Endpoint name (default: the "
+        endpoint: str | None = typer.Option(None, help="Endpoint name (default: the "
                                                "model name)."),
         port: int = typer.Option(8080, help="Port the bundled server listens on."),
-        home: Optional[Path] = typer.Option(None, help="The yard's home folder."),
+        home: Path | None = typer.Option(None, help="The yard's home folder."),
     ) -> None:
         """Write a deployable bundle: the model, pinned requirements, a Dockerfile running
         `modelyard serve`, Kubernetes manifests (Deployment + Service, KServe)."""
@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(predictions, name="predictions")
 
     @predictions.command("compact")
-    def compact_cmd(home: Optional[Path] = typer.Option(None, help="The yard's home.")) -> None:
+    def compact_cmd(home: Path | None = typer.Option(None, help="The yard's home.")) -> None:
         """Turn sealed (and orphaned) log segments into Parquet partitions."""
         import modelyard as my
 
@@ -163,7 +163,7 @@ def register(app: typer.Typer) -> None:
 
     @predictions.command("get")
     def get_cmd(prediction_id: str,
-                home: Optional[Path] = typer.Option(None, help="The yard's home.")) -> None:
+                home: Path | None = typer.Option(None, help="The yard's home.")) -> None:
         """Print one logged prediction as JSON."""
         import modelyard as my
 
@@ -176,11 +176,11 @@ def register(app: typer.Typer) -> None:
         endpoint: str,
         start: str = typer.Option(..., help="ISO time or date."),
         end: str = typer.Option(..., help="ISO time or date."),
-        model_version: Optional[int] = typer.Option(None),
+        model_version: int | None = typer.Option(None),
         limit: int = typer.Option(100, min=1),
-        output: Optional[Path] = typer.Option(None, "--output", "-o",
+        output: Path | None = typer.Option(None, "--output", "-o",
                                               help="Write Parquet or CSV here instead."),
-        home: Optional[Path] = typer.Option(None, help="The yard's home."),
+        home: Path | None = typer.Option(None, help="The yard's home."),
     ) -> None:
         """Print (or write) the predictions of an endpoint in a time window."""
         import modelyard as my

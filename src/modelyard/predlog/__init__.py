@@ -8,4 +8,4 @@ Readers: ``reader.scan(yard, endpoint, start, end)`` (polars LazyFrame), ``reade
 
 from .entities import CompactionResult, PredictionRecord
 
-__all__ = ["PredictionRecord", "CompactionResult"]
+__all__ = ["CompactionResult", "PredictionRecord"]

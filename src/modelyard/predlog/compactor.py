@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from .entities import CompactionResult
 from .records import to_table
 from .segments import SEALED, Segment, fsync_dir, list_segments, read_records, try_lock
 
-__all__ = ["compact", "Compactor", "PREFIX", "partition_path"]
+__all__ = ["PREFIX", "Compactor", "compact", "partition_path"]
 
 PREFIX = "predlog"
 log = logging.getLogger("modelyard.predlog")
@@ -71,7 +71,7 @@ def _compact_one(seg: Segment, artifacts: ArtifactStore) -> tuple[int, list[str]
     records = read_records(seg.path)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        day = datetime.fromtimestamp(r["time"] / 1_000_000, tz=timezone.utc).date().isoformat()
+        day = datetime.fromtimestamp(r["time"] / 1_000_000, tz=UTC).date().isoformat()
         groups[(r["endpoint"], day)].append(r)
     files = []
     for (endpoint, day), rows in sorted(groups.items()):

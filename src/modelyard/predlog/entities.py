@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["PredictionRecord", "CompactionResult"]
+__all__ = ["CompactionResult", "PredictionRecord"]
 
 
 class PredictionRecord(BaseModel):

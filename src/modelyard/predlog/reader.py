@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from .entities import PredictionRecord
 from .records import TIME_TYPE, from_flat, to_table
 from .segments import list_segments, read_records, wal_dir
 
-__all__ = ["scan", "batches", "get", "partition_files", "endpoints"]
+__all__ = ["batches", "endpoints", "get", "partition_files", "scan"]
 
 Source = Any  # a Yard, or an ArtifactStore
 
@@ -213,6 +213,6 @@ def get(
 
 
 def _us(t: datetime) -> int:
-    return int(t.astimezone(timezone.utc).timestamp() * 1_000_000)
+    return int(t.astimezone(UTC).timestamp() * 1_000_000)
 
 

@@ -9,7 +9,7 @@ request_key``, then ``input.<feature>`` per feature and ``output.prediction`` (+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,11 +21,11 @@ from .entities import PredictionRecord
 
 __all__ = [
     "BASE_COLUMNS",
-    "new_prediction_id",
-    "to_table",
     "from_flat",
     "from_payload",
+    "new_prediction_id",
     "to_payload",
+    "to_table",
 ]
 
 BASE_COLUMNS = (
@@ -64,7 +64,7 @@ def to_payload(record: PredictionRecord | Mapping[str, Any]) -> dict[str, Any]:
     t = data["time"]
     if isinstance(t, datetime):
         if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
+            t = t.replace(tzinfo=UTC)
         data["time"] = int(t.timestamp() * 1_000_000)
     return data
 
@@ -72,7 +72,7 @@ def to_payload(record: PredictionRecord | Mapping[str, Any]) -> dict[str, Any]:
 def from_payload(p: Mapping[str, Any]) -> PredictionRecord:
     return PredictionRecord(
         id=p["id"],
-        time=datetime.fromtimestamp(p["time"] / 1_000_000, tz=timezone.utc),
+        time=datetime.fromtimestamp(p["time"] / 1_000_000, tz=UTC),
         endpoint=p["endpoint"],
         route=p["route"],
         model_name=p["model_name"],
@@ -147,14 +147,13 @@ def from_flat(row: Mapping[str, Any]) -> PredictionRecord:
         elif key.startswith("output.proba."):
             if value is not None:
                 proba[key[13:]] = value
-        elif key.startswith("output."):
-            if value is not None or key == "output.prediction":
-                outputs[key[7:]] = value
+        elif key.startswith("output.") and (value is not None or key == "output.prediction"):
+            outputs[key[7:]] = value
     if proba:
         outputs["proba"] = proba
     t = row["time"]
     if isinstance(t, datetime) and t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return PredictionRecord(
         id=row["id"],
         time=t,

@@ -19,7 +19,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,13 @@ __all__ = [
     "Segment",
     "encode",
     "encode_record",
-    "iter_payloads",
-    "read_records",
-    "list_segments",
-    "try_lock",
     "fsync_dir",
-    "wal_dir",
+    "iter_payloads",
+    "list_segments",
     "micros_to_datetime",
+    "read_records",
+    "try_lock",
+    "wal_dir",
 ]
 
 OPEN = ".open"
@@ -135,4 +135,4 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
 
 
 def micros_to_datetime(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=timezone.utc)
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)

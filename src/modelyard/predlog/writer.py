@@ -32,7 +32,7 @@ from ..errors import InvalidParameter
 from ..ids import new_id
 from .segments import OPEN, SEALED, fsync_dir, try_lock
 
-__all__ = ["WalWriter", "LogUnavailable"]
+__all__ = ["LogUnavailable", "WalWriter"]
 
 DURABILITY = ("durable", "async")
 
@@ -42,7 +42,7 @@ class LogUnavailable(RuntimeError):
 
 
 class _SyncWaiter:
-    __slots__ = ("event", "error")
+    __slots__ = ("error", "event")
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -289,8 +289,16 @@ class WalWriter:
 class _Lane:
     """One writer thread and its open segment."""
 
-    __slots__ = ("thread", "fd", "path", "segment_bytes", "started", "last_sync", "dirty",
-                 "seal_waiter")
+    __slots__ = (
+        "dirty",
+        "fd",
+        "last_sync",
+        "path",
+        "seal_waiter",
+        "segment_bytes",
+        "started",
+        "thread",
+    )
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None

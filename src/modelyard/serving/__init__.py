@@ -19,13 +19,13 @@ from .endpoints import (
 from .runtime import ServerOptions
 
 __all__ = [
-    "create_app",
-    "ModelServerApp",
-    "ServerOptions",
-    "EndpointConfig",
-    "RouteConfig",
-    "ShadowConfig",
     "CanaryConfig",
+    "EndpointConfig",
+    "ModelServerApp",
+    "RouteConfig",
+    "ServerOptions",
+    "ShadowConfig",
+    "create_app",
     "endpoint_from_ref",
     "load_endpoints",
     "parse_endpoints",

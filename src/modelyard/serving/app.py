@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -111,7 +112,7 @@ class ModelServerApp:
             if msg["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.exception("model server failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -216,7 +217,7 @@ class ModelServerApp:
         if key is not None and not isinstance(key, str):
             raise HTTPError(422, "invalid_parameter", "request_key must be a string. Got "
                             f"{type(key).__name__}.", "request_key")
-        ep, res = await self._run(name, kind, data, key, t0)
+        _, res = await self._run(name, kind, data, key, t0)
         out: dict[str, Any] = {"predictions": res.predictions, "ids": res.ids,
                                "model": res.handle.label, "route": res.route.name}
         if body.get("proba") and res.proba is not None:

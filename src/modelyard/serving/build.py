@@ -27,7 +27,7 @@ from .. import __version__
 from ..artifacts.store import check_relative_path, sha256_file
 from ..errors import IntegrityError, InvalidParameter
 
-__all__ = ["Bundle", "build_bundle", "load_bundle", "requirements_of", "BUNDLE_PREFIX"]
+__all__ = ["BUNDLE_PREFIX", "Bundle", "build_bundle", "load_bundle", "requirements_of"]
 
 BUNDLE_PREFIX = "bundle:"
 VERSION_FILE = "version.json"
@@ -100,7 +100,7 @@ def build_bundle(yard: Any, ref: str, output: str | Path, *, endpoint: str | Non
                                                        port=port, endpoint=name))
     k8s = out / "k8s"
     k8s.mkdir(exist_ok=True)
-    labels = dict(app=f"modelyard-{name}", model=version.name, version=version.version)
+    labels = {"app": f"modelyard-{name}", "model": version.name, "version": version.version}
     (k8s / "deployment.yaml").write_text(_DEPLOYMENT.format(name=name, image=image, port=port,
                                                             **labels))
     (k8s / "kserve.yaml").write_text(_KSERVE.format(name=name, image=image, port=port,

@@ -11,13 +11,13 @@ from typing import Any
 
 from .endpoints import CanaryConfig
 
-__all__ = ["RouteStats", "Decision", "decide"]
+__all__ = ["Decision", "RouteStats", "decide"]
 
 
 class RouteStats:
     """Requests, model errors and recent latencies of one route since the last reset."""
 
-    __slots__ = ("requests", "errors", "latencies")
+    __slots__ = ("errors", "latencies", "requests")
 
     def __init__(self, keep: int = 4096) -> None:
         self.requests = 0

@@ -30,16 +30,16 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from ..errors import InvalidParameter
 
 __all__ = [
-    "RouteConfig",
-    "ShadowConfig",
     "CanaryConfig",
     "EndpointConfig",
-    "load_endpoints",
-    "parse_endpoints",
-    "endpoint_from_ref",
-    "pick",
+    "RouteConfig",
+    "ShadowConfig",
     "bucket",
     "effective_weights",
+    "endpoint_from_ref",
+    "load_endpoints",
+    "parse_endpoints",
+    "pick",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")

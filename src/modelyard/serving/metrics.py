@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,7 +17,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["ServerMetrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             5.0, 10.0)
@@ -26,7 +25,7 @@ _LABELS = ("endpoint", "route", "model", "model_version")
 
 
 class _RouteMetrics:
-    __slots__ = ("requests", "rows", "latency", "errors")
+    __slots__ = ("errors", "latency", "requests", "rows")
 
     def __init__(self, m: ServerMetrics, labels: tuple[str, str, str, str]) -> None:
         self.requests = m.requests.labels(*labels)

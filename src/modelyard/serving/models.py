@@ -31,7 +31,7 @@ class Prepared:
     """One request's rows, checked: ``x`` (a float64 matrix in signature order, or a
     DataFrame), the row count and each row's inputs for the log."""
 
-    __slots__ = ("x", "n", "inputs")
+    __slots__ = ("inputs", "n", "x")
 
     def __init__(self, x: Any, n: int, inputs: list[dict[str, Any]]) -> None:
         self.x = x
@@ -203,8 +203,8 @@ class ModelHandle:
         if len(batch) > 1 and all(isinstance(p.x, np.ndarray) for p, _ in batch):
             try:
                 preds, proba = self.run(np.concatenate([p.x for p, _ in batch]))
-            except Exception:  # noqa: BLE001 - find the request that fails, alone
-                pass
+            except Exception as exc:  # noqa: BLE001 - find the request that fails, alone
+                log.debug("batch of %d failed (%s); predicting one by one", len(batch), exc)
             else:
                 start = 0
                 for p, fut in batch:

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SchemaMismatch
 from .models import ModelHandle
 
-__all__ = ["parse_infer", "infer_response", "model_metadata", "DATATYPES"]
+__all__ = ["DATATYPES", "infer_response", "model_metadata", "parse_infer"]
 
 DATATYPES = {"float": "FP64", "int": "INT64", "bool": "BOOL", "string": "BYTES",
              "category": "BYTES", "datetime": "BYTES"}

@@ -17,7 +17,7 @@ from ..ids import new_id
 from ..store.database import Database
 from ..store.schema.serving import CanaryRow, CanaryStepRow, ServingEndpointRow
 
-__all__ = ["ServingRepository", "Canary", "CanaryStep", "StoredEndpoint"]
+__all__ = ["Canary", "CanaryStep", "ServingRepository", "StoredEndpoint"]
 
 TERMINAL = ("promoted", "rolled_back", "aborted")
 

@@ -16,10 +16,11 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -35,8 +36,15 @@ from .metrics import ServerMetrics
 from .models import ModelHandle, Prepared, load_handle
 from .repository import Canary, ServingRepository
 
-__all__ = ["ServerOptions", "ServingRuntime", "LiveEndpoint", "Route", "ModelFailure",
-           "Unavailable", "Result"]
+__all__ = [
+    "LiveEndpoint",
+    "ModelFailure",
+    "Result",
+    "Route",
+    "ServerOptions",
+    "ServingRuntime",
+    "Unavailable",
+]
 
 log = logging.getLogger("modelyard.serving")
 
@@ -79,7 +87,7 @@ class Unavailable(Exception):
 
 
 class Route:
-    __slots__ = ("name", "ref", "weight", "kind", "handle", "stats", "metrics", "loading")
+    __slots__ = ("handle", "kind", "loading", "metrics", "name", "ref", "stats", "weight")
 
     def __init__(self, name: str, ref: str, weight: float, kind: str) -> None:
         self.name = name
@@ -315,7 +323,7 @@ class ServingRuntime:
                 await self.poll_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("serving control loop failed; retrying")
 
     async def poll_once(self) -> None:
@@ -497,7 +505,7 @@ class ServingRuntime:
                                    f"endpoint {ep.name!r}. Got {prepared.n}.", field=kind)
         try:
             preds, proba = await handle.submit(prepared)
-        except Exception as exc:  # noqa: BLE001 - the model raised: 500 with an error id
+        except Exception as exc:
             latency = (time.perf_counter() - t0) * 1000.0
             route.stats.record(latency, True)
             route.metrics.errors["model"].inc()

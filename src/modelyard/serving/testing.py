@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["serve_in_thread", "free_port", "wait_ready"]
+__all__ = ["free_port", "serve_in_thread", "wait_ready"]
 
 
 def free_port() -> int:
