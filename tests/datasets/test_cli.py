@@ -43,6 +43,7 @@ def test_add_append_show_profile_as_of(tmp_path: Path, files) -> None:
          "--description", "Principal lent", "--unit", "EUR", "--sensitivity", "confidential")
     shown = _run("--home", home, "datasets", "show", "loans")
     assert "Principal lent" in shown and "EUR" in shown and "ts (time)" in shown
+    assert "timestamp[us, tz=UTC]" in shown
     as_json = json.loads(_run("--home", home, "datasets", "show", "loans/1", "--json"))
     assert as_json["version"]["n_rows"] == 48
     assert as_json["dictionary"][1]["unit"] == "EUR"

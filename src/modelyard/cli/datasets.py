@@ -15,6 +15,7 @@ __all__ = ["register"]
 
 
 def _schema_table(dv: Any, dictionary: list[Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     entries = {c.column: c for c in dictionary}
@@ -24,10 +25,9 @@ def _schema_table(dv: Any, dictionary: list[Any]) -> Any:
     for column in dv.schema:
         entry = entries.get(column.name)
         name = column.name + (" (time)" if column.name == dv.time_column else "")
-        table.add_row(
-            name, column.type, *(getattr(entry, f, None) or "" for f in
-                                  ("description", "unit", "owner", "sensitivity"))
-        )
+        cells = [name, column.type, *(getattr(entry, f, None) or "" for f in
+                                      ("description", "unit", "owner", "sensitivity"))]
+        table.add_row(*(escape(str(c)) for c in cells))  # "timestamp[us, tz=UTC]" is not markup
     return table
 
 
