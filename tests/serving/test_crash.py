@@ -24,11 +24,11 @@ from .conftest import iris_rows
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 
 
-def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def _start(home: Path, port: int, workers: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     return subprocess.Popen(
         [MODELYARD, "serve", "--model", "iris@production", "--port", str(port), "--workers",
-         str(workers), "--home", str(home), "--log-level", "warning"],
+         str(workers), "--home", str(home), "--log-level", "warning", *extra],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
@@ -97,3 +97,23 @@ def test_kill_9_under_load_loses_no_answered_prediction(serving_yard: my.Yard, i
     assert not missing, f"{len(missing)} of {len(answered)} answered predictions were lost"
     df = serving_yard.predictions.query("iris", start, end)
     assert df["id"].n_unique() == df.height  # replay wrote nothing twice
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_endpoint_put_to_one_worker_is_served_by_all(serving_yard: my.Yard, iris: Any) -> None:
+    home = Path(serving_yard.settings.home)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _start(home, port, 2, "--poll-interval", "0.2")
+    try:
+        wait_ready(url, timeout=120)
+        r = httpx.put(f"{url}/endpoints/tree", json={"routes": [{"model": "iris/2"}]}, timeout=60)
+        assert r.status_code == 200, r.text
+        time.sleep(1.5)  # several polls: the other worker loads it too
+        codes = [httpx.post(f"{url}/predict/tree", json={"records": iris_rows(iris, 1)},
+                            timeout=30).status_code for _ in range(40)]  # new connection each
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert codes == [200] * 40
