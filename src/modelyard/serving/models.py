@@ -60,13 +60,9 @@ class ModelHandle:
         self.has_proba = callable(getattr(loaded, "predict_proba", None))
         # The flavor's own predictor takes the frame as is: this module has already checked it
         # against the signature, so going through LoadedModel.predict would check it twice.
-        predictor = getattr(loaded, "_predictor", None)
-        if predictor is not None and callable(getattr(predictor, "predict", None)):
-            self._predict = predictor.predict
-            self._proba = getattr(predictor, "predict_proba", None) if self.has_proba else None
-        else:
-            self._predict = loaded.predict
-            self._proba = loaded.predict_proba if self.has_proba else None
+        predictor = loaded.predictor
+        self._predict = predictor.predict
+        self._proba = getattr(predictor, "predict_proba", None) if self.has_proba else None
         self.classes: list[str] | None = None
         self._np = _numpy_estimator(loaded, self.names) if self.float_only else None
         if self._np is not None:  # the estimator itself, fed the checked float matrix
