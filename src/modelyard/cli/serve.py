@@ -15,9 +15,10 @@ _SPEC_ENV = "MODELYARD_SERVE_SPEC"
 
 
 def _settings(home: Path | None) -> Any:
-    from ..config import Settings
+    """The settings of this invocation: the global --home/--db/--remote, this command's --home."""
+    from ._context import settings_of
 
-    return Settings.load(home=home)
+    return settings_of(None, home=home)
 
 
 def _server_spec(model: list[str], config: Path | None, durability: str, auth: bool | None,
@@ -47,7 +48,8 @@ def _server_spec(model: list[str], config: Path | None, durability: str, auth: b
         "endpoints": [e.model_dump(mode="json") for e in endpoints],
         "durability": durability, "auth": auth, "poll_interval": poll_interval,
         "max_request_bytes": max_request_bytes, "access_log": access_log,
-        "home": str(home) if home is not None else None,
+        # every worker process rebuilds exactly these settings (global options included)
+        "settings": _settings(home).model_dump(mode="json"),
     }
 
 
@@ -59,7 +61,9 @@ def build_app(spec: dict[str, Any]) -> Any:
     from ..serving.endpoints import EndpointConfig
     from ..serving.runtime import ServerOptions
 
-    settings = _settings(Path(spec["home"]) if spec.get("home") else None)
+    from ..config import Settings
+
+    settings = Settings.model_validate(spec["settings"])
     yard = my.connect(settings=settings)
     options = ServerOptions(
         durability=spec.get("durability") or settings.durability,
