@@ -22,6 +22,7 @@ from ..artifacts.store import ArtifactStore, check_digest
 from ..clock import Clock, to_utc
 from ..config import Settings
 from ..errors import InvalidParameter, NotFound, SchemaMismatch
+from ..store.base import DomainStore
 from ..store.database import Database
 from ..store.schema.datasets import (
     DatasetColumnRow,
@@ -87,15 +88,12 @@ def check_append_schema(base: DatasetVersion, got: list[ColumnSchema]) -> None:
         )
 
 
-class DatasetStore:
+class DatasetStore(DomainStore):
     """Dataset versions over the metadata database (see the module docstring)."""
 
     def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
                  clock: Clock) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
+        super().__init__(db, artifacts, settings, clock)
         self._sketch_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._sketch_lock = threading.Lock()
 

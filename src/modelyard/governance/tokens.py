@@ -22,12 +22,9 @@ from typing import Literal, get_args
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from ..artifacts.store import ArtifactStore
-from ..clock import Clock
-from ..config import Settings
 from ..errors import AlreadyExists, InvalidParameter, NotFound, Unauthorized
 from ..ids import new_id
-from ..store.database import Database
+from ..store.base import DomainStore
 from ..store.schema.auth import ApiTokenRow
 from ..transport import endpoint
 
@@ -115,16 +112,8 @@ def _info(row: ApiTokenRow) -> TokenInfo:
     )
 
 
-class TokenStore:
+class TokenStore(DomainStore):
     """Bearer tokens over the database. ``verify`` is deliberately not an endpoint."""
-
-    def __init__(
-        self, db: Database, artifacts: ArtifactStore, settings: Settings, clock: Clock
-    ) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
 
     @endpoint("POST", "/tokens", status_code=201)
     def create(self, name: str, role: Role = "reader") -> str:

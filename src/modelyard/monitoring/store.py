@@ -17,12 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..artifacts.store import ArtifactStore
-from ..clock import Clock, parse_time
-from ..config import Settings
+from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id, uuid7_time
-from ..store.database import Database
+from ..store.base import DomainStore
 from ..store.schema.monitoring import (
     AlertRow,
     AlertRuleRow,
@@ -101,14 +99,8 @@ def _opt_time(value: datetime | str | None, field: str) -> datetime | None:
     return None if value is None else parse_time(value, field=field)
 
 
-class MonitorStore:
+class MonitorStore(DomainStore):
     """Feedback, monitor results, monitors and alerts over one database."""
-
-    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings, clock: Clock) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
 
     # ---- feedback --------------------------------------------------------------------------
     @endpoint("POST", "/feedback")

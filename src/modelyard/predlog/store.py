@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..artifacts.store import ArtifactStore
-from ..clock import Clock
-from ..config import Settings
 from ..errors import InvalidParameter
-from ..store.database import Database
+from ..store.base import DomainStore
 from ..transport import endpoint
 from . import reader
 from .compactor import compact
@@ -22,15 +19,8 @@ __all__ = ["PredictionStore"]
 MAX_QUERY_ROWS = 100_000
 
 
-class PredictionStore:
+class PredictionStore(DomainStore):
     """Reads of the prediction log (compacted Parquet + this machine's pending segments)."""
-
-    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
-                 clock: Clock) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
 
     @property
     def log_dir(self) -> Path:

@@ -18,11 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ..artifacts.store import ArtifactStore, check_digest, check_relative_path
-from ..clock import Clock
-from ..config import Settings
+from ..artifacts.store import check_digest, check_relative_path
 from ..errors import AlreadyExists, InvalidParameter, NotFound
-from ..store.database import Database
+from ..store.base import DomainStore
 from ..store.schema.registry import (
     AliasEventRow,
     AliasRow,
@@ -80,19 +78,12 @@ def _check_text(text: object, *, field: str) -> str:
     return text
 
 
-class RegistryStore:
+class RegistryStore(DomainStore):
     """Registered models, versions, aliases and journal entries in one database.
 
     Build it as ``RegistryStore(db, artifacts, settings, clock)`` (``backend.registry``); the
     constructor only stores its arguments.
     """
-
-    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
-                 clock: Clock) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
 
     # ---- registered models ---------------------------------------------------------------
     @endpoint("POST", "/models", status_code=201)

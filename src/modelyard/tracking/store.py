@@ -28,6 +28,7 @@ from ..clock import Clock, to_utc
 from ..config import Settings
 from ..errors import AlreadyExists, InvalidParameter, NotFound
 from ..ids import new_id
+from ..store.base import DomainStore
 from ..store.database import Database
 from ..store.schema.tracking import (
     ExperimentRow,
@@ -174,15 +175,13 @@ class _Compiled:
             cursor.close()
 
 
-class TrackingStore:
+class TrackingStore(DomainStore):
     """Experiments and runs over one database. Build as ``TrackingStore(db, artifacts, settings,
     clock)``; the SDK (``yard.runs``) reaches it as ``yard.backend.tracking``."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings, clock: Clock) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.settings = settings
-        self.clock = clock
+    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
+                 clock: Clock) -> None:
+        super().__init__(db, artifacts, settings, clock)
         self._experiment_ids: dict[str, int] = {}
 
     # ---- statements, built once --------------------------------------------------------

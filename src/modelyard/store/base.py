@@ -1,0 +1,25 @@
+"""The base of every domain store listed in ``backend.STORE_CLASSES``."""
+
+from __future__ import annotations
+
+from ..artifacts.store import ArtifactStore
+from ..clock import Clock
+from ..config import Settings
+from .database import Database
+
+__all__ = ["DomainStore"]
+
+
+class DomainStore:
+    """A domain's store over the database (and the artifact store, settings and clock).
+
+    Built as ``Store(db, artifacts, settings, clock)``; the constructor only keeps them. Methods
+    marked with :func:`modelyard.transport.endpoint` become REST routes and client methods.
+    """
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings,
+                 clock: Clock) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.settings = settings
+        self.clock = clock
