@@ -59,9 +59,8 @@ def build_app(spec: dict[str, Any]) -> Any:
 
     from ..serving.app import create_app
     from ..serving.endpoints import EndpointConfig
-    from ..serving.runtime import ServerOptions
-
     from ..config import Settings
+    from ..serving.runtime import ServerOptions
 
     settings = Settings.model_validate(spec["settings"])
     yard = my.connect(settings=settings)
@@ -71,6 +70,7 @@ def build_app(spec: dict[str, Any]) -> Any:
         auth_enabled=settings.auth_enabled if spec.get("auth") is None else bool(spec["auth"]),
         poll_interval=float(spec.get("poll_interval") or 2.0),
         access_log=bool(spec.get("access_log")),
+        multiprocess_metrics=bool(spec.get("multiprocess_metrics")),
     )
     endpoints = [EndpointConfig.model_validate(e) for e in spec["endpoints"]]
     return create_app(yard, endpoints, options)
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         if workers == 1:
             uvicorn.run(build_app(spec), **common)
             return
-        os.environ[_SPEC_ENV] = json.dumps(spec)
+        os.environ[_SPEC_ENV] = json.dumps({**spec, "multiprocess_metrics": True})
         metrics_dir = tempfile.mkdtemp(prefix="modelyard-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("modelyard.cli.serve:worker_app", factory=True, workers=workers, **common)

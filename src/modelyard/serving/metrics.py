@@ -1,12 +1,12 @@
 """Prometheus metrics of the model server.
 
-With several worker processes the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers
-start, and ``/metrics`` aggregates every worker's values.
+With several worker processes the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` (read by
+prometheus-client) before the workers start and turns ``ServerOptions.multiprocess_metrics`` on;
+``/metrics`` then aggregates every worker's values.
 """
 
 from __future__ import annotations
 
-import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -38,8 +38,8 @@ class ServerMetrics:
     """The server's metrics on a registry of its own (one per server, so tests that start
     several servers in one process do not collide)."""
 
-    def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    def __init__(self, *, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("modelyard_predict_requests", "Prediction requests answered",

@@ -64,6 +64,9 @@ class ServerOptions:
     wal_lanes: int = 1
     log_dir: Path | None = None
     access_log: bool = False
+    # several worker processes share metrics through prometheus-client's multiprocess files
+    # (the CLI sets PROMETHEUS_MULTIPROC_DIR, which the library itself reads)
+    multiprocess_metrics: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -191,7 +194,7 @@ class ServingRuntime:
         self.options = options
         self.loader = loader or (lambda y, ref: load_handle(y, ref))
         self.endpoints: dict[str, LiveEndpoint] = {}
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(multiprocess=options.multiprocess_metrics)
         backend = yard.backend
         self.repo = None if backend.is_remote else ServingRepository(backend.db, yard.clock)
         self.log_dir = options.log_dir or yard.settings.resolved_prediction_log_dir
