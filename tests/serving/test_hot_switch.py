@@ -49,3 +49,23 @@ def test_alias_move_switches_under_load_without_a_failed_request(
         first_two = models.index("iris/2")
         assert set(models[:first_two]) == {"iris/1"} and set(models[first_two:]) == {"iris/2"}
     assert described["routes"][0]["serving"] == "iris/2"
+
+
+def test_a_route_whose_first_load_failed_is_retried(serving_yard: my.Yard, iris: Any) -> None:
+    """An alias that does not exist yet: the endpoint is not ready (503), and it becomes ready
+    once the alias is set, without a restart."""
+    from modelyard.serving.app import create_app
+    from modelyard.serving.endpoints import endpoint_from_ref
+    from modelyard.serving.runtime import ServerOptions
+    from modelyard.serving.testing import serve_in_thread, wait_ready
+
+    app = create_app(serving_yard, [endpoint_from_ref("iris@staging")],
+                     ServerOptions(poll_interval=0.1))
+    with serve_in_thread(app, ready=False) as url:
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        assert httpx.post(f"{url}/predict/iris", json={"records": iris_rows(iris, 1)}
+                          ).status_code == 503
+        serving_yard.models.set_alias("iris", "staging", 2)
+        wait_ready(url, timeout=30)
+        r = httpx.post(f"{url}/predict/iris", json={"records": iris_rows(iris, 1)})
+        assert r.status_code == 200 and r.json()["model"] == "iris/2"

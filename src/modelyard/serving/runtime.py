@@ -89,6 +89,9 @@ class Unavailable(Exception):
     """503: an endpoint still loading, or the prediction log could not be written."""
 
 
+_FIRST_LOAD = -1  # Route.loading while a route's first model is loading
+
+
 class Route:
     __slots__ = ("handle", "kind", "loading", "metrics", "name", "ref", "stats", "weight")
 
@@ -282,8 +285,10 @@ class ServingRuntime:
                                           _served(ep)))
 
     async def _load_endpoint(self, ep: LiveEndpoint) -> None:
-        await asyncio.gather(*(self._load_route(ep, r) for r in ep.all_routes()
-                               if r.handle is None))
+        routes = [r for r in ep.all_routes() if r.handle is None]
+        for r in routes:
+            r.loading = _FIRST_LOAD  # the control loop leaves it alone meanwhile
+        await asyncio.gather(*(self._switch(ep, r, r.ref) for r in routes))
 
     async def add_endpoint(self, cfg: EndpointConfig, source: str, revision: int = 0) -> LiveEndpoint:
         """Load every model of ``cfg`` in the background, then serve it (replacing an endpoint
@@ -379,7 +384,11 @@ class ServingRuntime:
         registry = self.yard.backend.registry
         for ep in list(self.endpoints.values()):
             for route in ep.all_routes():
-                if route.handle is None or route.loading is not None:
+                if route.loading is not None:
+                    continue
+                if route.handle is None:  # its first load failed: try again on every poll
+                    route.loading = _FIRST_LOAD
+                    self._spawn(self._switch(ep, route, route.ref))
                     continue
                 if "/" in route.ref or route.ref.startswith("bundle:"):  # fixed versions
                     continue

@@ -9,6 +9,7 @@ nothing in the file is executed.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from .base import Predictor
 __all__ = ["SAFE_NAMES", "SAFE_PREFIXES", "SklearnFlavor", "flavor", "trusted_types"]
 
 FILE = "model.skops"
+# skops walks the file with ``ast``; on CPython 3.11 two threads doing that at once can fail
+# with "AST constructor recursion depth mismatch" (a model server loading two routes, say), so
+# every skops call here takes this lock.
+_SKOPS_LOCK = threading.Lock()
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "collections.")
 SAFE_NAMES = frozenset({
     *(f"builtins.{t}" for t in ("int", "float", "complex", "bool", "str", "bytes", "bytearray",
@@ -57,7 +62,8 @@ def trusted_types(file: str | Path) -> list[str]:
     raises :class:`UnsafeModelError` naming the first that is not."""
     import skops.io as sio
 
-    names = sio.get_untrusted_types(file=file)
+    with _SKOPS_LOCK:
+        names = sio.get_untrusted_types(file=file)
     unsafe = [n for n in names if not _is_safe(n)]
     if unsafe:
         raise UnsafeModelError(
@@ -104,7 +110,8 @@ class SklearnFlavor:
              **kwargs: Any) -> dict[str, Any]:
         import skops.io as sio
 
-        sio.dump(model, path / FILE)
+        with _SKOPS_LOCK:
+            sio.dump(model, path / FILE)
         # refuse at registration what would be refused at load
         trusted_types(path / FILE)
         return {"file": FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
@@ -113,7 +120,10 @@ class SklearnFlavor:
         import skops.io as sio
 
         file = path / options.get("file", FILE)
-        return _SklearnPredictor(sio.load(file, trusted=trusted_types(file)))
+        trusted = trusted_types(file)
+        with _SKOPS_LOCK:
+            model = sio.load(file, trusted=trusted)
+        return _SklearnPredictor(model)
 
 
 flavor = SklearnFlavor()
