@@ -134,3 +134,66 @@ def test_cli_retrain(tmp_path: Path, trainer, cancer) -> None:
                                       "--as-of", "2100-01-01"])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "registered cancer/2" in result.output and "reproduces cancer/1" in result.output
+
+
+PROJECT_TRAINING = textwrap.dedent('''
+    from sklearn.linear_model import LogisticRegression
+
+    def train(params, data, run):
+        frame = data["train"].to_pandas()
+        X = frame.drop(columns=["ts", "target"])
+        return LogisticRegression(max_iter=200).fit(X, frame["target"])
+''')
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                         cwd=repo, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_cli_retrain_from_a_project_folder_records_the_projects_commit(tmp_path: Path,
+                                                                       cancer) -> None:
+    """Issue 17: `modelyard retrain` run in the project folder imports the project's module
+    (as `python -m` would) and records the commit of the entry point's file, not modelyard's."""
+    import os
+    import subprocess
+    import sys
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "loans_model.py").write_text(PROJECT_TRAINING)
+    _git(project, "init", "-q")
+    _git(project, "add", "loans_model.py")
+    _git(project, "commit", "-q", "-m", "model code")
+    commit = _git(project, "rev-parse", "HEAD")
+    home = tmp_path / "home"
+    rows, _ = cancer
+    script = project / "first.py"
+    rows.to_parquet(tmp_path / "rows.parquet")
+    script.write_text(textwrap.dedent(f'''
+        import pandas as pd, modelyard as my
+        from modelyard.automation.retrain import run_training
+        yard = my.connect(home={str(home)!r})
+        dv = yard.datasets.add("cancer", pd.read_parquet({str(tmp_path / "rows.parquet")!r}),
+                               time_column="ts")
+        mv = run_training(yard, "loans_model:train", model_name="cancer", data={{"train": dv}})
+        print(mv.ref)
+    '''))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    first = subprocess.run([sys.executable, str(script)], check=False, cwd=project, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    cli = str(Path(sys.executable).parent / "modelyard")
+    out = subprocess.run([cli, "--home", str(home), "retrain", "cancer/1", "--as-of",
+                          "2100-01-01"], check=False, cwd=project, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "registered cancer/2" in out.stdout
+    with my.connect(home=home) as yard:
+        run = yard.runs.get(yard.models.get("cancer/2").run_id)
+        assert yard.models.get("cancer/2").code_commit == commit
+    assert run.code_commit == commit and run.code_repo == str(project.resolve())
+    assert run.source == str((project / "loans_model.py").resolve())

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..clock import parse_time, to_utc
@@ -36,6 +38,7 @@ from ..errors import InvalidParameter, NotFound
 __all__ = [
     "TRAINING_TAG",
     "TrainingResult",
+    "code_root",
     "knowledge_time",
     "load_entry_point",
     "retrain",
@@ -53,19 +56,39 @@ class TrainingResult:
     example: Any = None
 
 
-def load_entry_point(entry_point: str) -> Callable[..., Any]:
-    """The function named by ``"package.module:function"``."""
+def load_entry_point(entry_point: str, code_path: str | Path | None = None) -> Callable[..., Any]:
+    """The function named by ``"package.module:function"``.
+
+    ``code_path``: a folder to import it from (put first on ``sys.path``, as ``python -m``
+    does with the current directory) — the project folder the entry point was declared in.
+    """
     module_name, sep, attr = entry_point.partition(":")
     if not sep or not module_name or not attr:
         raise InvalidParameter(
             f"entry_point must look like 'package.module:function'. Got {entry_point!r} instead.",
             field="entry_point",
         )
+    if code_path is not None:
+        folder = str(Path(code_path).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+            where = f"{code_path} and " if code_path is not None else ""
+            hint = (f" (looked in {where}sys.path; run from the folder that holds it, or "
+                    "give its folder as code_path)")
         raise InvalidParameter(
-            f"entry_point module {module_name!r} cannot be imported: {exc}", field="entry_point"
+            f"entry_point module {module_name!r} cannot be imported: {exc}{hint}.",
+            field="entry_point",
+        ) from exc
+    except Exception as exc:  # the user's module failed while importing
+        raise InvalidParameter(
+            f"entry_point module {module_name!r} raised while importing: "
+            f"{type(exc).__name__}: {exc}",
+            field="entry_point",
         ) from exc
     for part in attr.split("."):
         target = getattr(target, part, None)
@@ -78,6 +101,21 @@ def load_entry_point(entry_point: str) -> Callable[..., Any]:
         raise InvalidParameter(f"entry_point {entry_point!r} must be a function.",
                                field="entry_point")
     return target  # type: ignore[no-any-return]
+
+
+def code_root(entry_point: str) -> str | None:
+    """The folder the entry point's top-level package or module is imported from (what must
+    be on ``sys.path`` to import it again), once it is imported; None if unknown."""
+    module_name = entry_point.partition(":")[0]
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve().parent
+    depth = module_name.count(".") + (1 if Path(file).name == "__init__.py" else 0)
+    for _ in range(depth):
+        path = path.parent
+    return str(path)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -94,10 +132,12 @@ def run_training(
     experiment: str | None = None,
     source_version: str | None = None,
     tags: Mapping[str, str] | None = None,
+    code_path: str | Path | None = None,
 ) -> Any:
     """Run ``entry_point`` inside a new run and register its model as ``model_name``.
 
     ``data``: role -> dataset version or view (``yard.datasets.window(…, as_of=…)``).
+    ``code_path``: the folder to import the entry point from (default: ``sys.path``).
     Returns the registered ``ModelVersion``.
     """
     params = dict(params or {})
@@ -109,9 +149,10 @@ def run_training(
     if not data:
         raise InvalidParameter("data must name at least one dataset version or view.",
                                field="data")
-    fn = load_entry_point(entry_point)
+    fn = load_entry_point(entry_point, code_path)
     spec = {
         "entry_point": entry_point,
+        "code_path": code_root(entry_point),
         "params": params,
         "model_name": model_name,
         "inputs": {
@@ -143,6 +184,10 @@ def run_training(
             result.model, model_name, example=result.example, run_id=run.id,
             code_commit=run.code_commit, source_version=source_version,
         )
+
+
+def _existing_folder(path: str | None) -> str | None:
+    return path if path and Path(path).is_dir() else None
 
 
 def _when(view: Any, attr: str) -> datetime | None:
@@ -214,6 +259,7 @@ def retrain(
     return run_training(
         yard, spec["entry_point"], model_name=version.name, data=data,
         params=spec["params"], experiment=experiment, source_version=version.ref,
+        code_path=_existing_folder(spec.get("code_path")),
         tags={"modelyard.retrain.as_of": moment.isoformat(),
               "modelyard.retrain.source": version.ref},
     )

@@ -59,8 +59,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-run the training recorded for a model version on its data as known at a date,
         and register the result (linked to the original)."""
+        import sys
+        from pathlib import Path
+
         from ..automation.retrain import retrain as do_retrain
 
+        # the project folder's modules import as with `python -m` (a console script's
+        # sys.path starts at its own bin/ folder, not at the current directory)
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
         with open_yard(ctx) as yard, console(stderr=True).status(f"Retraining {ref} as of {as_of}…"):
             mv = do_retrain(yard, ref, as_of=as_of, experiment=experiment)
         typer.echo(f"registered {mv.ref} (run {mv.run_id}, reproduces {mv.source_version})")

@@ -8,6 +8,7 @@ imported) and the user. Cheap after the first call.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import subprocess
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from .entities import RunEnvironment
 
-__all__ = ["TRACKED_PACKAGES", "capture", "git_info", "package_versions", "source_of_process"]
+__all__ = [
+    "TRACKED_PACKAGES",
+    "capture",
+    "entry_point_file",
+    "git_info",
+    "package_versions",
+    "source_of_process",
+]
 
 TRACKED_PACKAGES: tuple[str, ...] = (
     "numpy",
@@ -33,8 +41,13 @@ TRACKED_PACKAGES: tuple[str, ...] = (
 
 
 def capture(entry_point: str | None = None) -> RunEnvironment:
-    """The environment of the current process, for a run starting now."""
-    source = source_of_process()
+    """The environment of the current process, for a run starting now.
+
+    With an ``entry_point`` (``"package.module:function"``) the code is that function's: the
+    source and the git commit are those of the module's file, wherever the process was started
+    from (``modelyard retrain`` runs inside modelyard's own console script)."""
+    source = entry_point_file(entry_point) if entry_point else None
+    source = source or source_of_process()
     folder = _code_folder(source)
     commit, dirty, repo = git_info(str(folder)) if folder is not None else (None, None, None)
     return RunEnvironment(
@@ -73,6 +86,29 @@ def git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
         return None, None, None
 
 
+def entry_point_file(entry_point: str) -> str | None:
+    """The source file of the module an entry point names (absolute), or None when it cannot
+    be found. An imported module gives its ``__file__``; otherwise the top-level package is
+    located without importing anything."""
+    module_name = entry_point.partition(":")[0].strip()
+    if not module_name:
+        return None
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None) if module is not None else None
+    if path is None:
+        top = module_name.split(".")[0]
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            if spec.origin and spec.origin not in ("built-in", "frozen"):
+                path = spec.origin
+            elif spec.submodule_search_locations:
+                path = next(iter(spec.submodule_search_locations), None)
+    return str(Path(path).resolve()) if path else None
+
+
 def source_of_process() -> str | None:
     """The script that is running (absolute path), ``notebook[:path]`` in Jupyter, or None."""
     ipython = sys.modules.get("IPython")
@@ -92,6 +128,8 @@ def _code_folder(source: str | None) -> Path | None:
         path = Path(source)
         if path.is_file():
             return path.parent
+        if path.is_dir():  # a namespace package
+            return path
     try:
         return Path.cwd()
     except OSError:
