@@ -54,7 +54,7 @@ def test_parquet_layout_and_flat_columns(clocked_yard: my.Yard) -> None:
 
     assert pq.read_schema(files[0]).names == [
         "id", "time", "endpoint", "route", "model_name", "model_version", "latency_ms",
-        "shadow", "request_key", "input.x", "output.prediction", "output.proba.0",
+        "shadow", "request_key", "request_id", "input.x", "output.prediction", "output.proba.0",
         "output.proba.1",
     ]
 

@@ -4,7 +4,9 @@ The window is read in Arrow batches (``predlog.reader.batches``: one file at a t
 memory is bounded by a batch plus the per-group accumulators, whatever the window's size.
 Rows are grouped by model version, route and shadow flag, so the champion, a challenger and a
 shadow serving the same traffic get their own figures. Ground truth is joined by prediction
-id; late labels count whenever the window is evaluated (again).
+id, then by ``request_id`` (the id the caller got for the same request row), so a label given
+for the answered prediction counts for the shadows of that row too; late labels count
+whenever the window is evaluated (again).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .references import INPUT, Reference, ReferenceResolver
 __all__ = ["MAX_SEGMENTS", "WindowEvaluation", "metric_points"]
 
 MAX_SEGMENTS = 50
+# how long after the answered prediction a shadow's record of the same row may be logged
+SHADOW_LAG = timedelta(minutes=5)
 _LABEL = "__label"
 _LABEL_NUM = "__label_num"
 
@@ -121,10 +125,26 @@ class WindowEvaluation:
             if col not in df.columns:
                 df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
         if self.labels is not None and "id" in df.columns:
-            df = df.join(self.labels, on="id", how="left")
+            df = self._join_labels(df)
         keys = ["model_name", "model_version", "route", "shadow"]
         for key, part in df.partition_by(keys, as_dict=True, maintain_order=True).items():
             self._update_group(self._group(*key), part)
+
+    def _join_labels(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Labels by the record's own id, else by its ``request_id``: the id the caller got
+        for the same request row, so a label given for the answered prediction also applies
+        to every shadow's prediction of that row."""
+        assert self.labels is not None
+        df = df.join(self.labels, on="id", how="left")
+        if "request_id" not in df.columns:
+            return df
+        by_request = self.labels.rename({"id": "request_id", _LABEL: "__req_label",
+                                         _LABEL_NUM: "__req_label_num"})
+        df = df.join(by_request, on="request_id", how="left")
+        return df.with_columns(
+            pl.coalesce(_LABEL, "__req_label").alias(_LABEL),
+            pl.coalesce(_LABEL_NUM, "__req_label_num").alias(_LABEL_NUM),
+        ).drop("__req_label", "__req_label_num")
 
     def _features(self, part: pl.DataFrame) -> pl.DataFrame:
         cols = [pl.col(f"{INPUT}{f}").alias(f) for f in self.inputs if f"{INPUT}{f}" in part.columns]
@@ -264,5 +284,6 @@ def metric_points(endpoint: str, start: datetime, end: datetime, groups: list[Gr
 
 def window_slack() -> timedelta:
     """Labels are looked up by the time in their prediction's id, which is the record time to
-    the millisecond."""
-    return timedelta(milliseconds=1)
+    the millisecond; a shadow's record is logged after the answered prediction whose id (and
+    label) it shares, so the lookup reaches that far back."""
+    return SHADOW_LAG

@@ -15,7 +15,11 @@ class PredictionRecord(BaseModel):
 
     ``inputs`` holds one row's features by name; ``outputs`` holds ``prediction`` and, for a
     classifier, ``proba`` (class label -> probability). ``shadow`` is true for a shadow model's
-    prediction, which the client never saw.
+    prediction, which the client never saw. ``request_id`` ties the records of one request
+    row together: it is the id the caller got back for that row, so it equals ``id`` on the
+    route that answered and names the answered prediction on every shadow's record of the same
+    row (ground truth given for that id applies to them all). Records logged before it existed
+    have none.
     """
 
     id: str
@@ -29,6 +33,7 @@ class PredictionRecord(BaseModel):
     latency_ms: float = 0.0
     shadow: bool = False
     request_key: str | None = None
+    request_id: str | None = None
 
 
 class CompactionResult(BaseModel):

@@ -103,6 +103,7 @@ class Predictions:
             data.setdefault("latency_ms", 0.0)
             data.setdefault("shadow", False)
             data.setdefault("request_key", None)
+            data.setdefault("request_id", None)
             ids.append(data["id"])
             frames.append(encode_record(data))
         directory = wal_dir(self._yard.settings.resolved_prediction_log_dir)

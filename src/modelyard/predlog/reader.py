@@ -115,6 +115,7 @@ def _empty() -> pl.LazyFrame:
         "id": pl.String, "time": pl.Datetime("us", "UTC"), "endpoint": pl.String,
         "route": pl.String, "model_name": pl.String, "model_version": pl.Int64,
         "latency_ms": pl.Float64, "shadow": pl.Boolean, "request_key": pl.String,
+        "request_id": pl.String,
     }
     return pl.LazyFrame(schema=schema)
 

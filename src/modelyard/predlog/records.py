@@ -2,7 +2,7 @@
 :class:`~modelyard.predlog.entities.PredictionRecord` entity.
 
 Flat columns: ``id, time, endpoint, route, model_name, model_version, latency_ms, shadow,
-request_key``, then ``input.<feature>`` per feature and ``output.prediction`` (+
+request_key, request_id``, then ``input.<feature>`` per feature and ``output.prediction`` (+
 ``output.proba.<class>``, and ``output.<name>`` for any other output).
 """
 
@@ -30,7 +30,7 @@ __all__ = [
 
 BASE_COLUMNS = (
     "id", "time", "endpoint", "route", "model_name", "model_version", "latency_ms", "shadow",
-    "request_key",
+    "request_key", "request_id",
 )
 _BASE_TYPES = {
     "id": pa.string(),
@@ -41,6 +41,7 @@ _BASE_TYPES = {
     "latency_ms": pa.float64(),
     "shadow": pa.bool_(),
     "request_key": pa.string(),
+    "request_id": pa.string(),
 }
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 
@@ -82,6 +83,7 @@ def from_payload(p: Mapping[str, Any]) -> PredictionRecord:
         latency_ms=p.get("latency_ms") or 0.0,
         shadow=bool(p.get("shadow")),
         request_key=p.get("request_key"),
+        request_id=p.get("request_id"),
     )
 
 
@@ -166,4 +168,5 @@ def from_flat(row: Mapping[str, Any]) -> PredictionRecord:
         latency_ms=float(row.get("latency_ms") or 0.0),
         shadow=bool(row.get("shadow")),
         request_key=row.get("request_key"),
+        request_id=row.get("request_id"),
     )

@@ -7,7 +7,8 @@ record as JSON. A frame cut short by a crash (a torn tail) fails its length or C
 ends the segment: everything before it was written whole.
 
 A record payload holds ``id, time`` (epoch microseconds), ``endpoint, route, model_name,
-model_version, inputs, outputs, latency_ms, shadow, request_key``.
+model_version, inputs, outputs, latency_ms, shadow, request_key,
+request_id``.
 """
 
 from __future__ import annotations

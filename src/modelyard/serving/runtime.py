@@ -530,7 +530,7 @@ class ServingRuntime:
                                          f"({type(exc).__name__}).") from exc
         latency = (time.perf_counter() - t0) * 1000.0
         ids, frames = self._records(ep, route, handle, prepared, preds, proba, latency, key,
-                                    False)
+                                    None)
         if self.writer is not None:
             try:
                 fut = self.writer.append_wait(frames)
@@ -545,12 +545,16 @@ class ServingRuntime:
         m.rows.inc(prepared.n)
         m.latency.observe(time.perf_counter() - t0)
         if ep.shadows:
-            self._spawn(self._shadows(ep, kind, data, key))
+            self._spawn(self._shadows(ep, kind, data, key, ids))
         return Result(route, handle, preds, proba, ids)
 
     def _records(self, ep: LiveEndpoint, route: Route, handle: ModelHandle, prepared: Prepared,
                  preds: list[Any], proba: np.ndarray | None, latency: float, key: str | None,
-                 shadow: bool) -> tuple[list[str], list[bytes]]:
+                 answered: list[str] | None) -> tuple[list[str], list[bytes]]:
+        """The ids and log frames of a request's rows; ``answered``: for a shadow, the ids the
+        caller got for the same rows (each record's ``request_id``; on the answering route a
+        record's own id)."""
+        shadow = answered is not None
         ids: list[str] = []
         frames: list[bytes] = []
         classes = handle.classes
@@ -568,12 +572,14 @@ class ServingRuntime:
             outputs: dict[str, Any] = {"prediction": preds[i]}
             if probas is not None and classes is not None:
                 outputs["proba"] = dict(zip(classes, probas[i]))
-            rec = {"id": pid, "time": t_us, **base, "inputs": prepared.inputs[i],
-                   "outputs": outputs}
+            rec = {"id": pid, "time": t_us, **base,
+                   "request_id": answered[i] if answered is not None else pid,
+                   "inputs": prepared.inputs[i], "outputs": outputs}
             frames.append(encode(dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)))
         return ids, frames
 
-    async def _shadows(self, ep: LiveEndpoint, kind: str, data: Any, key: str | None) -> None:
+    async def _shadows(self, ep: LiveEndpoint, kind: str, data: Any, key: str | None,
+                       answered: list[str]) -> None:
         for route in ep.shadows:
             handle = route.handle
             if handle is None:
@@ -585,7 +591,7 @@ class ServingRuntime:
                 preds, proba = await handle.submit(prepared)
                 latency = (time.perf_counter() - t0) * 1000.0
                 _, frames = self._records(ep, route, handle, prepared, preds, proba, latency,
-                                          key, True)
+                                          key, answered)
                 if self.writer is not None and frames:
                     self.writer.append(frames)
             except SchemaMismatch:
