@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from .config import Settings
+from typing import TYPE_CHECKING
+
 from .errors import (
     AlreadyExists,
     FilterSyntaxError,
@@ -18,7 +19,10 @@ from .errors import (
     SchemaMismatch,
     UnsafeModelError,
 )
-from .yard import Yard, connect
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .yard import Yard, connect
 
 __version__ = "0.1.0"
 
@@ -40,10 +44,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # Heavier parts load on first use, so `import modelyard` stays fast.
-    if name == "drift":
-        from .monitoring.drift import drift
+# name -> module: these load on first use, so `import modelyard` (and `modelyard --help`) stays
+# fast; pydantic and the settings come with the first `connect`.
+_LAZY = {"connect": ".yard", "Yard": ".yard", "Settings": ".config", "drift": ".monitoring.drift"}
 
-        return drift
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'modelyard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

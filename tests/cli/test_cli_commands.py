@@ -176,9 +176,10 @@ def test_db_and_remote_together_are_refused(tmp_path: Path) -> None:
 
 def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):  # the root loads its commands lazily
+        command = group.get_command(None, name)
         out.append((*path, name))
-        if hasattr(command, "commands"):
+        if hasattr(command, "list_commands"):
             out.extend(_commands(command, (*path, name)))
     return out
 

@@ -12,29 +12,44 @@ domain refused, 2 for a command line that does not parse), never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 # Typer >= 0.20 carries its own copy of click; its exceptions live here.
+from typer._click.core import Command, Context, HelpFormatter
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from ..config import Settings
 from ..errors import InvalidParameter, ModelyardError
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 __all__ = ["CliState", "ModelyardGroup", "build_state", "command_group", "open_yard", "settings_of"]
 
 
 @dataclass(frozen=True)
 class CliState:
-    """What the global options chose: the settings every command of this invocation uses."""
+    """What the global options chose: the settings every command of this invocation uses.
 
-    settings: Settings
+    The settings are built on first use, so ``modelyard COMMAND --help`` costs no settings."""
+
+    options: Mapping[str, Any]
+    environ: Mapping[str, str] | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        from ..config import Settings
+
+        return Settings.load(self.environ, **self.options)
 
     @property
     def is_remote(self) -> bool:
@@ -61,10 +76,9 @@ def build_state(
             f"--remote must be a server URL such as http://127.0.0.1:8080. Got {remote!r} instead.",
             field="remote",
         )
-    settings = Settings.load(
-        environ, home=home, database_url=remote or db, artifacts_url=artifacts, token=token
-    )
-    return CliState(settings)
+    options = {"home": home, "database_url": remote or db, "artifacts_url": artifacts,
+               "token": token}
+    return CliState(options, environ)
 
 
 def _state(ctx: typer.Context | None) -> CliState:
@@ -114,7 +128,70 @@ def _one_line(text: str) -> str:
 
 
 class ModelyardGroup(TyperGroup):
-    """The root command: errors as one ``error: …`` line on stderr, never a traceback."""
+    """The root command: errors as one ``error: …`` line on stderr, never a traceback.
+
+    Its commands load lazily: ``lazy_commands`` maps a command name to ``("module:attr",
+    "one-line help")`` and the module is imported only when that command runs (or its own
+    ``--help`` is asked); ``modelyard --help`` lists the names with the help given here.
+    ``attr`` is a ``typer.Typer`` (mounted as the group NAME) or a ``register(app)`` function
+    that adds commands to ``app`` (the one called NAME is taken; one call serves every name
+    it adds).
+    """
+
+    lazy_commands: Mapping[str, tuple[str, str]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: dict[str, TyperGroup] = {}
+        self._listing = False
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx),
+                *(name for name in self.lazy_commands if name not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in self.lazy_commands:
+            return command
+        spec, help_line = self.lazy_commands[cmd_name]
+        if self._listing:  # `modelyard --help`: the name and its line, nothing imported
+            return TyperCommand(cmd_name, help=help_line, short_help=help_line)
+        return self._load(spec).get_command(ctx, cmd_name)
+
+    def _load(self, spec: str) -> TyperGroup:
+        """The commands that ``spec`` adds, built once per spec."""
+        group = self._loaded.get(spec)
+        if group is None:
+            module, _, attr = spec.partition(":")
+            target = getattr(importlib.import_module(module), attr)
+            holder = typer.Typer()
+            if isinstance(target, typer.Typer):
+                names = [n for n, (s, _) in self.lazy_commands.items() if s == spec]
+                for name in names:
+                    holder.add_typer(target, name=name)
+            else:
+                target(holder)
+            group = self._loaded[spec] = typer.main.get_group(holder)
+        return group
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

@@ -1,4 +1,10 @@
-"""``modelyard`` — one Typer app; each module under ``cli/`` adds its commands in ``register``."""
+"""``modelyard`` — the root command. Each command loads its module only when it runs.
+
+To add a command group: write ``app = typer.Typer(help="…", no_args_is_help=True)`` in a module
+of ``cli/`` and add one line to :data:`COMMANDS` below. ``modelyard --help`` lists the table
+without importing anything, so a command's heavy imports (pandas, sklearn, fastapi …) cost only
+that command.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,51 @@ from typing import Annotated
 
 import typer
 
-from . import core, datasets, demo, lineage, models, monitor, runs, serve, tokens
 from ._context import ModelyardGroup, build_state
+
+__all__ = ["COMMANDS", "app", "main"]
+
+#: command name -> ("module:attr", the one line ``modelyard --help`` shows for it). ``attr`` is
+#: a ``typer.Typer`` (the group ``modelyard NAME …``) or a ``register(app)`` function that adds
+#: commands to ``app``. ``tests/cli/test_cli_registry.py`` checks each line against the command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "version": ("modelyard.cli.core:register", "Print the modelyard version."),
+    "init": ("modelyard.cli.core:register",
+             "Create the yard (its folder, database schema and artifact store) and say where."),
+    "server": ("modelyard.cli.core:register",
+               "Run the REST API (and the dashboard) over this yard's database and artifacts."),
+    "lineage": ("modelyard.cli.lineage:register",
+                "Data versions -> run -> model version -> aliases, or a dataset version's models."),
+    "retrain": ("modelyard.cli.lineage:register",
+                ("Re-run the training recorded for a model version on its data as known at a date, "
+                 "and register the result (linked to the original).")),
+    "serve": ("modelyard.cli.serve:register",
+              ("Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol "
+               "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),
+    "build": ("modelyard.cli.serve:register",
+              ("Write a deployable bundle: the model, pinned requirements, a Dockerfile running "
+               "`modelyard serve`, Kubernetes manifests (Deployment + Service, KServe).")),
+    "demo": ("modelyard.cli.demo:register",
+             ("Run the whole lifecycle on generated data: datasets, runs, registry, serving, "
+              "monitoring, trace and a reproducible retrain.")),
+    "db": ("modelyard.cli.core:register", "The metadata database."),
+    "runs": ("modelyard.cli.runs:register",
+             "Training runs: list, search, show, download artifacts."),
+    "models": ("modelyard.cli.models:register",
+               "The model registry: models, versions, aliases and the journal."),
+    "datasets": ("modelyard.cli.datasets:register",
+                 "Versioned datasets with event time, time travel and profiles."),
+    "predictions": ("modelyard.cli.serve:register", "The prediction log."),
+    "monitor": ("modelyard.cli.monitor:monitor_app",
+                "Drift, data quality, performance and alerts of served models."),
+    "tokens": ("modelyard.cli.tokens:register",
+               "API tokens of modelyard server (stored only as hashes)."),
+}
+
+
+class _Root(ModelyardGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="modelyard",
@@ -16,9 +65,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=ModelyardGroup,
+    cls=_Root,
 )
-
 
 
 @app.callback()
@@ -40,10 +88,6 @@ def _root(
 ) -> None:
     """Track, version, register, serve and monitor machine-learning models."""
     ctx.obj = build_state(home, db, artifacts, remote, token)
-
-
-for module in (core, runs, models, datasets, lineage, serve, monitor, tokens, demo):
-    module.register(app)
 
 
 def main() -> None:
