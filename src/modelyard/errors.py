@@ -18,6 +18,9 @@ an optional ``field`` naming the input that was wrong.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "ModelyardError",
     "NotFound",
@@ -30,6 +33,7 @@ __all__ = [
     "IntegrityError",
     "Unauthorized",
     "RemoteError",
+    "did_you_mean",
 ]
 
 
@@ -96,6 +100,13 @@ class Unauthorized(ModelyardError, PermissionError):
 class RemoteError(ModelyardError):
     code = "remote"
     status_code = 502
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` naming the closest of ``choices`` to a mistyped ``value``, or an
+    empty string when none is close (for the end of an error message)."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 _BY_CODE = {

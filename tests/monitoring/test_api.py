@@ -45,6 +45,15 @@ def test_the_sdk_on_a_remote_yard(server: Any, remote_yard: my.Yard) -> None:
     assert remote_yard.monitoring.alerts() == []
 
 
+def test_a_mistyped_alert_metric_is_a_422_naming_the_field(server: Any) -> None:
+    r = httpx.put(f"{server.url}/api/v1/monitoring/alert-rules/drift",
+                  json={"metric": "drift_shar", "threshold": 0.3})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "metric"
+    assert "Did you mean 'drift_share'?" in r.json()["message"]
+    assert server.yard.monitoring.alert_rules() == []
+
+
 def test_a_monitor_run_from_a_remote_yard(server: Any, remote_yard: my.Yard) -> None:
     import polars as pl
 

@@ -73,6 +73,17 @@ def test_rules_alerts_and_feedback_from_the_command_line(home: Path, tmp_path: P
     assert "updated 1" in out, out
 
 
+def test_a_mistyped_rule_metric_exits_1_with_a_suggestion(home: Path) -> None:
+    result = CliRunner().invoke(app, ["monitor", "rule", "drift", "--metric", "drift_shar",
+                                      "--threshold", "0.3", "--home", str(home)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "Did you mean 'drift_share'?" in lines[0]
+    with my.connect(settings=Settings.load({}, home=home)) as yard:
+        assert yard.monitoring.alert_rules() == []
+
+
 def test_bad_input_exits_non_zero_with_one_line(home: Path) -> None:
     code, out = _invoke("monitor", "report", "loans", "--format", "pdf", "--home", str(home))
     assert code != 0 and "--format must be html or json" in out

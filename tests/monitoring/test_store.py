@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
 import pytest
 
 import modelyard as my
@@ -11,6 +12,8 @@ from modelyard.clock import FixedClock
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.ids import new_id
 from modelyard.monitoring.entities import MetricPoint, MonitorRun
+
+from .conftest import records
 
 
 def _store(yard: my.Yard):  # type: ignore[no-untyped-def]
@@ -148,12 +151,57 @@ def test_alert_rules_are_validated_and_stored(clocked_yard: my.Yard) -> None:
     with pytest.raises(InvalidParameter, match="op"):
         clocked_yard.monitoring.alert_rule("bad", metric="m", threshold=1, op="!=")
     with pytest.raises(InvalidParameter, match="webhooks must be http"):
-        clocked_yard.monitoring.alert_rule("bad", metric="m", threshold=1, webhooks=["ftp://x"])
+        clocked_yard.monitoring.alert_rule("bad", metric="drift_share", threshold=1,
+                                           webhooks=["ftp://x"])
     with pytest.raises(InvalidParameter, match="cooldown must be a duration"):
-        clocked_yard.monitoring.alert_rule("bad", metric="m", threshold=1, cooldown="later")
+        clocked_yard.monitoring.alert_rule("bad", metric="drift_share", threshold=1,
+                                           cooldown="later")
     clocked_yard.monitoring.delete_alert_rule("drift")
     with pytest.raises(NotFound):
         clocked_yard.monitoring.delete_alert_rule("drift")
+
+
+def test_a_mistyped_metric_is_refused_with_a_suggestion(clocked_yard: my.Yard) -> None:
+    mon = clocked_yard.monitoring
+    with pytest.raises(InvalidParameter, match=r"Got 'drift_shar' instead\. Did you mean "
+                                               r"'drift_share'\?") as err:
+        mon.alert_rule("drift", metric="drift_shar", threshold=0.3)
+    assert err.value.field == "metric"
+    with pytest.raises(InvalidParameter, match="Got 'latency_p99' instead. Did you mean "
+                                               "'latency_p99_ms'"):
+        mon.alert_rule("slow", metric="latency_p99", threshold=100)
+    # a per-column figure needs a column; a per-version figure takes none
+    with pytest.raises(InvalidParameter, match="feature must be given for metric 'psi'") as err:
+        mon.alert_rule("psi", metric="psi", threshold=0.2)
+    assert err.value.field == "feature"
+    with pytest.raises(InvalidParameter, match="feature must be left out for metric 'drift_share'"):
+        mon.alert_rule("drift", metric="drift_share", threshold=0.3, feature="age")
+    with pytest.raises(InvalidParameter, match="'segment:<column>=<value>'"):
+        mon.alert_rule("acc", metric="accuracy", threshold=0.8, op="<", feature="city")
+    mon.alert_rule("acc", metric="accuracy", threshold=0.8, op="<", feature="segment:city=a")
+    assert [r.name for r in mon.alert_rules()] == ["acc"]
+
+
+def test_every_stored_figure_can_be_watched(clocked_yard: my.Yard, clock: FixedClock) -> None:
+    """The catalogue rules are checked against holds every name a run stores, with its scope."""
+    from modelyard.monitoring.evaluation import METRICS
+
+    ids = clocked_yard.predictions.log(records(400, seed=3, shift=0.5))
+    clocked_yard.monitoring.feedback(ids[:200], [i % 2 for i in range(200)])
+    ref = pl.DataFrame({"x": [r["inputs"]["x"] for r in records(500, seed=4)],
+                        "city": [r["inputs"]["city"] for r in records(500, seed=4)]})
+    clocked_yard.monitoring.run("loans", window="1h", reference=ref, segment_by="city",
+                                alerts=False)
+    points = clocked_yard.monitoring.results("loans")
+    for name, feature in points.select("name", "feature").unique().iter_rows():
+        scope = METRICS.get(name)
+        assert scope is not None, name
+        if feature is None:
+            assert scope in ("group", "segment"), name
+        elif feature.startswith("segment:"):
+            assert scope == "segment", name
+        else:
+            assert scope == "feature", name
 
 
 def test_an_alert_opens_deduplicates_resolves_and_respects_the_cooldown(

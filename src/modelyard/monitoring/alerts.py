@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, did_you_mean
 from .entities import Alert, AlertRule
 from .windows import parse_duration
 
@@ -57,9 +57,7 @@ def validate_rule(rule: AlertRule) -> AlertRule:
     if not rule.name or len(rule.name) > 256 or "|" in rule.name:
         raise InvalidParameter(
             f"name must be 1-256 characters without '|'. Got {rule.name!r} instead.", field="name")
-    if not rule.metric:
-        raise InvalidParameter("metric must name a monitored figure such as 'drift_share'. "
-                               "Got an empty string instead.", field="metric")
+    _check_metric(rule)
     parse_duration(rule.window, field="window")
     parse_duration(rule.cooldown, field="cooldown")
     if not math.isfinite(rule.threshold):
@@ -70,6 +68,32 @@ def validate_rule(rule: AlertRule) -> AlertRule:
             raise InvalidParameter(f"webhooks must be http(s) URLs. Got {url!r} instead.",
                                    field="webhooks")
     return rule
+
+
+def _check_metric(rule: AlertRule) -> None:
+    """The metric is a figure monitor runs store, and ``feature`` fits it: a rule on a name
+    no run stores, or on a per-feature figure without a feature, could never fire."""
+    from .evaluation import METRICS
+
+    scope = METRICS.get(rule.metric)
+    if scope is None:
+        raise InvalidParameter(
+            f"metric must name a figure monitor runs store, one of {', '.join(sorted(METRICS))}. "
+            f"Got {rule.metric!r} instead.{did_you_mean(rule.metric, METRICS)}", field="metric")
+    feature = rule.feature
+    if scope == "feature" and feature is None:
+        raise InvalidParameter(
+            f"feature must be given for metric {rule.metric!r}, which is computed per column "
+            "(a feature name, or '*' for each). Got none.", field="feature")
+    if scope == "group" and feature is not None:
+        raise InvalidParameter(
+            f"feature must be left out for metric {rule.metric!r}, which has one value per "
+            f"model version. Got {feature!r} instead.", field="feature")
+    if scope == "segment" and feature not in (None, "*") and not feature.startswith("segment:"):
+        raise InvalidParameter(
+            f"feature must be left out for metric {rule.metric!r}, or name a segment as "
+            f"'segment:<column>=<value>' (see segment_by). Got {feature!r} instead.",
+            field="feature")
 
 
 def alert_key(rule: str, endpoint: str, model_version: str | None, feature: str | None) -> str:

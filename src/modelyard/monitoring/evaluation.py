@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .drift import DriftStream
+from .drift import TESTS, DriftStream
 from .entities import DriftReport, Finding, GroupResult, MetricPoint
 from .outliers import TopK
 from .performance import (
@@ -33,7 +33,7 @@ from .performance import (
 )
 from .references import INPUT, Reference, ReferenceResolver
 
-__all__ = ["MAX_SEGMENTS", "WindowEvaluation", "metric_points"]
+__all__ = ["MAX_SEGMENTS", "METRICS", "WindowEvaluation", "metric_points"]
 
 MAX_SEGMENTS = 50
 # how long after the answered prediction a shadow's record of the same row may be logged
@@ -237,6 +237,24 @@ class WindowEvaluation:
             ))
         out.sort(key=lambda r: (r.shadow, -r.n_rows))
         return out, findings
+
+
+_REALISED = ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc", "mae", "rmse", "r2")
+# Every figure name :func:`metric_points` stores, by what its ``feature`` holds: ``group``
+# none (one value per model version and route), ``feature`` an input or output column,
+# ``segment`` none, or ``segment:<column>=<value>`` for the realised figures of a segment.
+# Alert rules may watch only these (a typo would make a rule that can never fire).
+METRICS: dict[str, str] = {
+    **dict.fromkeys(("n_rows", "label_coverage", "drift_share", "dataset_drift", "n_drifted",
+                     "outlier_share", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
+                     "latency_p99_ms", "latency_max_ms", "estimated_accuracy",
+                     "estimated_precision", "estimated_recall", "estimated_f1",
+                     "estimated_roc_auc"), "group"),
+    **dict.fromkeys(("n_labeled", *_REALISED), "segment"),
+    **dict.fromkeys(("drift", "drifted", "p_value", *TESTS, "missing_rate",
+                     "missing_rate_reference", "out_of_range_share", "unseen_share",
+                     "unreadable"), "feature"),
+}
 
 
 def metric_points(endpoint: str, start: datetime, end: datetime, groups: list[GroupResult]
