@@ -43,7 +43,7 @@ def run_demo(settings: Any, *, n_requests: int = 300) -> dict[str, Any]:
     from ..examples.loans import FEATURES, generate
     from ..serving.app import create_app
     from ..serving.endpoints import EndpointConfig, RouteConfig, ShadowConfig
-    from ..serving.runtime import ServerOptions
+    from ..serving.options import ServerOptions
     from ..serving.testing import serve_in_thread
 
     console = Console()

@@ -57,10 +57,10 @@ def build_app(spec: dict[str, Any]) -> Any:
     """The model server app for a spec made by ``modelyard serve`` (one per worker)."""
     import modelyard as my
 
+    from ..config import Settings
     from ..serving.app import create_app
     from ..serving.endpoints import EndpointConfig
-    from ..config import Settings
-    from ..serving.runtime import ServerOptions
+    from ..serving.options import ServerOptions
 
     settings = Settings.model_validate(spec["settings"])
     yard = my.connect(settings=settings)

@@ -16,7 +16,7 @@ from .endpoints import (
     load_endpoints,
     parse_endpoints,
 )
-from .runtime import ServerOptions
+from .options import ServerOptions
 
 __all__ = [
     "CanaryConfig",

@@ -28,9 +28,12 @@ import orjson
 from .. import __version__
 from ..errors import InvalidParameter, ModelyardError, Unauthorized
 from .endpoints import CanaryConfig, EndpointConfig, parse_endpoints
+from .live import Unavailable
 from .metrics import CONTENT_TYPE_LATEST
+from .options import ServerOptions
 from .protocol import infer_response, model_metadata, parse_infer
-from .runtime import ModelFailure, ServerOptions, ServingRuntime, Unavailable
+from .request_path import ModelFailure
+from .runtime import ServingRuntime
 
 __all__ = ["ModelServerApp", "create_app"]
 
@@ -163,7 +166,7 @@ class ModelServerApp:
             raise HTTPError(401, "unauthorized", "This server needs 'Authorization: Bearer "
                             "<token>'. Got no bearer token.")
         try:
-            return await self.runtime.verify(token.strip())
+            return await self.runtime.tokens.verify(token.strip())
         except Unauthorized as exc:
             raise HTTPError(401, "unauthorized", exc.message) from exc
 
@@ -185,8 +188,8 @@ class ModelServerApp:
     async def _run(self, name: str, kind: str, data: Any, key: str | None, t0: float) -> Any:
         rt = self.runtime
         try:
-            ep = rt.endpoint(name)
-            return ep, await rt.predict(ep, kind, data, key, t0)
+            ep = rt.requests.endpoint(name)
+            return ep, await rt.requests.predict(ep, kind, data, key, t0)
         except ModelyardError as exc:
             rt.metrics.rejected.labels(name, str(exc.status_code)).inc()
             raise _error_from(exc) from None
@@ -321,10 +324,10 @@ class ModelServerApp:
                     except Exception as exc:  # noqa: BLE001
                         raise HTTPError(422, "invalid_parameter",
                                         f"Invalid canary: {exc}", "canary") from None
-                    canary = await rt.start_canary(name, spec)
+                    canary = await rt.canaries.start(rt.endpoint(name), spec)
                     return 200, orjson.dumps(canary.model_dump(mode="json")), _JSON
                 if method == "DELETE":
-                    canary = await rt.abort_canary(name, None)
+                    canary = await rt.canaries.abort(rt.endpoint(name), None)
                     return 200, orjson.dumps(canary.model_dump(mode="json")), _JSON
             if len(parts) == 3 and parts[2] == "canaries" and method == "GET":
                 rt.endpoint(name)

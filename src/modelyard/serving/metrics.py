@@ -7,7 +7,6 @@ prometheus-client) before the workers start and turns ``ServerOptions.multiproce
 
 from __future__ import annotations
 
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,

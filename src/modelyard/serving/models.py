@@ -1,15 +1,14 @@
 """A loaded model as the server uses it: input checks against the signature, a lean path from
-JSON rows to the model's frame, micro-batching of concurrent requests, and outputs as lists.
+JSON rows to the model's frame, and outputs as lists.
 
 The registry's ``LoadedModel`` (``yard.models.load(ref)``) does the flavor work; this module
 only avoids per-request overhead around it: for an all-numeric signature a request becomes one
-float64 numpy array in signature order (no pandas per row), and requests that arrive in the
-same event-loop turn are stacked into one ``predict`` call.
+float64 numpy array in signature order (no pandas per row). Gathering concurrent requests into
+one call is ``batching.py``'s job.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Mapping, Sequence
@@ -70,8 +69,6 @@ class ModelHandle:
             if self._proba is not None:
                 self._proba = self._np.predict_proba
         self._argmax_classes = _argmax_classes(loaded) if self._proba is not None else None
-        self._pending: list[tuple[Prepared, asyncio.Future[Any]]] = []
-        self._scheduled = False
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare_records(self, records: Any) -> Prepared:
@@ -182,43 +179,6 @@ class ModelHandle:
             elif self.classes is None:
                 self.classes = _classes(self.loaded, proba.shape[1])
         return _to_list(preds), proba
-
-    def submit(self, prepared: Prepared) -> asyncio.Future[Any]:
-        """Predict ``prepared`` together with whatever else is submitted in this loop turn;
-        the future gives ``(predictions, proba)`` or raises the model's error."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((prepared, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        return fut
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        self._scheduled = False
-        if len(batch) > 1 and all(isinstance(p.x, np.ndarray) for p, _ in batch):
-            try:
-                preds, proba = self.run(np.concatenate([p.x for p, _ in batch]))
-            except Exception as exc:  # noqa: BLE001 - find the request that fails, alone
-                log.debug("batch of %d failed (%s); predicting one by one", len(batch), exc)
-            else:
-                start = 0
-                for p, fut in batch:
-                    end = start + p.n
-                    if not fut.done():
-                        fut.set_result((preds[start:end],
-                                        None if proba is None else proba[start:end]))
-                    start = end
-                return
-        for p, fut in batch:
-            try:
-                result = self.run(p.x)
-            except Exception as exc:  # noqa: BLE001 - the caller answers 500 with an error id
-                if not fut.done():
-                    fut.set_exception(exc)
-            else:
-                if not fut.done():
-                    fut.set_result(result)
 
     def warm(self) -> None:
         """One prediction on a made-up row, so the first request pays no lazy setup."""

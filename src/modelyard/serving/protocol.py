@@ -38,7 +38,7 @@ def _flat(data: Any, field: str) -> list[Any]:
 
 
 def parse_infer(body: Any, handle: ModelHandle) -> tuple[str, Any]:
-    """``(kind, data)`` for :meth:`ServingRuntime.predict` from a V2 infer request."""
+    """``(kind, data)`` for :meth:`RequestPath.predict` from a V2 infer request."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) \
             or not body["inputs"]:
         raise SchemaMismatch("An infer request must have a non-empty 'inputs' list of tensors.",

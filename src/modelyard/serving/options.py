@@ -1,0 +1,39 @@
+"""How a model server behaves: one object, built at the entry point (the CLI, a test) and
+passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidParameter
+
+__all__ = ["ServerOptions"]
+
+
+@dataclass
+class ServerOptions:
+    """How a model server behaves. ``durability``: ``durable`` (answer after fsync),
+    ``async`` (log without waiting) or ``off`` (no prediction log)."""
+
+    durability: str = "durable"
+    max_request_bytes: int = 64 * 1024 * 1024
+    auth_enabled: bool = False
+    poll_interval: float = 2.0
+    compact_interval: float = 30.0
+    seal_bytes: int = 64 << 20
+    seal_seconds: float = 300.0
+    wal_lanes: int = 1
+    log_dir: Path | None = None
+    access_log: bool = False
+    # several worker processes share metrics through prometheus-client's multiprocess files
+    # (the CLI sets PROMETHEUS_MULTIPROC_DIR, which the library itself reads)
+    multiprocess_metrics: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.durability not in ("durable", "async", "off"):
+            raise InvalidParameter(
+                "durability must be 'durable', 'async' or 'off'. "
+                f"Got {self.durability!r} instead.", field="durability")
