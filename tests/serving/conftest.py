@@ -3,10 +3,11 @@ servers on loopback."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 import modelyard as my
 from modelyard.serving.app import create_app
 from modelyard.serving.endpoints import EndpointConfig, endpoint_from_ref, parse_endpoints
-from modelyard.serving.runtime import ServerOptions
+from modelyard.serving.options import ServerOptions
 from modelyard.serving.testing import serve_in_thread
 
 
@@ -85,3 +86,19 @@ def model_server(serving_yard: my.Yard) -> ServerFactory:
 def iris_rows(iris: tuple[pd.DataFrame, np.ndarray], n: int, start: int = 0) -> list[dict[str, Any]]:
     X, _ = iris
     return X.iloc[start:start + n].to_dict(orient="records")
+
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout``
+    seconds saying ``what`` was awaited: tests wait on conditions, never on fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {value!r}")
+        time.sleep(0.02)

@@ -18,7 +18,7 @@ from modelyard.errors import IntegrityError
 from modelyard.serving.app import create_app
 from modelyard.serving.build import build_bundle, load_bundle
 from modelyard.serving.endpoints import endpoint_from_ref
-from modelyard.serving.runtime import ServerOptions
+from modelyard.serving.options import ServerOptions
 from modelyard.serving.testing import free_port, serve_in_thread, wait_ready
 
 from .conftest import iris_rows

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ import modelyard as my
 from modelyard.serving.canary import RouteStats, decide
 from modelyard.serving.endpoints import CanaryConfig
 
-from .conftest import ServerFactory, iris_rows
+from .conftest import ServerFactory, eventually, iris_rows
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -57,6 +56,22 @@ def _load(url: str, body_of: Any, stop: threading.Event, out: list[tuple[int, st
             i += 1
 
 
+def _ended(url: str, endpoint: str) -> str | None:
+    """The status of the endpoint's newest canary once it is no longer running."""
+    status = httpx.get(f"{url}/endpoints/{endpoint}/canaries").json()[0]["status"]
+    return None if status == "running" else str(status)
+
+
+def _settled(url: str, endpoint: str, seen: list[tuple[int, str]]) -> int:
+    """Wait until the server applies the ended canary and 10 more requests are answered;
+    the index of the first request sent after it was applied (one may have been in flight)."""
+    eventually(lambda: httpx.get(f"{url}/endpoints/{endpoint}").json()["canary"]["status"]
+               != "running", "the server to apply the canary's end")
+    n = len(seen) + 1
+    eventually(lambda: len(seen) >= n + 10, "requests after the canary ended")
+    return n
+
+
 def test_canary_steps_up_and_is_promoted(model_server: ServerFactory, iris: Any) -> None:
     row = iris_rows(iris, 1)
     stop = threading.Event()
@@ -68,15 +83,9 @@ def test_canary_steps_up_and_is_promoted(model_server: ServerFactory, iris: Any)
         assert r.status_code == 200, r.text
         t = threading.Thread(target=_load, args=(url, lambda i: ("iris", {"records": row}), stop, seen))
         t.start()
-        deadline = time.monotonic() + 30
-        status = "running"
-        while status == "running" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            status = httpx.get(f"{url}/endpoints/iris/canaries").json()[0]["status"]
+        status = eventually(lambda: _ended(url, "iris"), "the canary to end", timeout=60)
         after = [m for _, m in seen[-1:]]
-        time.sleep(0.3)
-        n = len(seen)
-        time.sleep(0.5)
+        n = _settled(url, "iris", seen)
         stop.set()
         t.join()
         history = httpx.get(f"{url}/endpoints/iris/canaries").json()[0]
@@ -108,14 +117,9 @@ def test_canary_is_rolled_back_on_errors(model_server: ServerFactory, serving_ya
         body = lambda i: ("colors", {"records": [{"color": colors[i % 3], "size": float(i)}]})
         t = threading.Thread(target=_load, args=(url, body, stop, seen))
         t.start()
-        deadline = time.monotonic() + 30
-        history: dict[str, Any] = {"status": "running"}
-        while history["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            history = httpx.get(f"{url}/endpoints/colors/canaries").json()[0]
-        time.sleep(0.3)
-        n = len(seen)
-        time.sleep(0.5)
+        eventually(lambda: _ended(url, "colors"), "the canary to end", timeout=60)
+        history = httpx.get(f"{url}/endpoints/colors/canaries").json()[0]
+        n = _settled(url, "colors", seen)
         stop.set()
         t.join()
     assert history["status"] == "rolled_back"
@@ -132,13 +136,12 @@ def test_a_canary_declared_in_the_configuration_starts_with_the_server(
           "canary": {"model": "iris/2", "steps": [50], "interval_s": 300, "min_requests": 1000}}
     row = iris_rows(iris, 1)
     with model_server(ep, poll_interval=0.1) as url:
-        deadline = time.monotonic() + 20
-        described: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+        def canary_serving() -> dict[str, Any] | None:
             described = httpx.get(f"{url}/endpoints/iris").json()
-            if any(r["kind"] == "canary" and r["serving"] for r in described["routes"]):
-                break
-            time.sleep(0.1)
+            return described if any(r["kind"] == "canary" and r["serving"]
+                                    for r in described["routes"]) else None
+
+        described = eventually(canary_serving, "the canary route to serve")
         models = {httpx.post(f"{url}/predict/iris", json={"records": row}).json()["model"]
                   for _ in range(60)}
     assert described["canary"]["status"] == "running"

@@ -19,7 +19,7 @@ import modelyard as my
 from modelyard.predlog import reader
 from modelyard.serving.testing import free_port, wait_ready
 
-from .conftest import iris_rows
+from .conftest import eventually, iris_rows
 
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 
@@ -110,7 +110,17 @@ def test_an_endpoint_put_to_one_worker_is_served_by_all(serving_yard: my.Yard, i
         wait_ready(url, timeout=120)
         r = httpx.put(f"{url}/endpoints/tree", json={"routes": [{"model": "iris/2"}]}, timeout=60)
         assert r.status_code == 200, r.text
-        time.sleep(1.5)  # several polls: the other worker loads it too
+        # every worker loads it within a few polls: wait until 10 requests in a row succeed
+        # (a new connection each, so they spread over the workers), then count 40 more
+        streak: list[int] = []
+
+        def ten_in_a_row() -> bool:
+            code = httpx.post(f"{url}/predict/tree", json={"records": iris_rows(iris, 1)},
+                              timeout=30).status_code
+            streak[:] = [*streak, code] if code == 200 else []
+            return len(streak) >= 10
+
+        eventually(ten_in_a_row, "every worker to serve the new endpoint", timeout=60)
         codes = [httpx.post(f"{url}/predict/tree", json={"records": iris_rows(iris, 1)},
                             timeout=30).status_code for _ in range(40)]  # new connection each
     finally:

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import httpx
 
 import modelyard as my
 
-from .conftest import ServerFactory, iris_rows
+from .conftest import ServerFactory, eventually, iris_rows
 
 
 def test_alias_move_switches_under_load_without_a_failed_request(
@@ -30,14 +29,13 @@ def test_alias_move_switches_under_load_without_a_failed_request(
         threads = [threading.Thread(target=client, args=(out,)) for out in results]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        eventually(lambda: all(len(out) >= 5 for out in results), "every client to be answered")
         serving_yard.models.set_alias("iris", "production", 2)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if all(out and out[-1][1] == "iris/2" for out in results):
-                break
-            time.sleep(0.05)
-        time.sleep(0.3)
+        eventually(lambda: all(out and out[-1][1] == "iris/2" for out in results),
+                   "every client to be answered by iris/2")
+        counts = [len(out) for out in results]
+        eventually(lambda: all(len(out) >= n + 5 for out, n in zip(results, counts)),
+                   "more answers after the switch")
         stop.set()
         for t in threads:
             t.join()
@@ -56,7 +54,7 @@ def test_a_route_whose_first_load_failed_is_retried(serving_yard: my.Yard, iris:
     once the alias is set, without a restart."""
     from modelyard.serving.app import create_app
     from modelyard.serving.endpoints import endpoint_from_ref
-    from modelyard.serving.runtime import ServerOptions
+    from modelyard.serving.options import ServerOptions
     from modelyard.serving.testing import serve_in_thread, wait_ready
 
     app = create_app(serving_yard, [endpoint_from_ref("iris@staging")],
