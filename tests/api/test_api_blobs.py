@@ -154,3 +154,22 @@ def test_a_corrupt_blob_on_the_server_is_refused_and_nothing_is_written(
     with pytest.raises((IntegrityError, RemoteError)):
         remote_yard.backend.blobs.get_file(digest, tmp_path / "model.bin")
     assert list(tmp_path.glob("*model.bin*")) == []
+
+
+def test_a_blob_found_corrupt_on_the_server_is_replaced_by_the_next_upload(
+    server: LiveServer, remote_yard: my.Yard, tmp_path: Path
+) -> None:
+    artifacts = server.yard.backend.artifacts
+    src = tmp_path / "model.bin"
+    src.write_bytes(os.urandom(2 * 1024 * 1024 + 5))
+    digest = remote_yard.backend.blobs.put_file(src)
+    with open(artifacts.blob_path(digest), "r+b") as fh:  # flip one byte at rest
+        fh.seek(1000)
+        byte = fh.read(1)
+        fh.seek(1000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises((IntegrityError, RemoteError)):
+        remote_yard.backend.blobs.get_bytes(digest)
+    assert remote_yard.backend.blobs.put_file(src) == digest  # uploaded again, not skipped
+    out = remote_yard.backend.blobs.get_file(digest, tmp_path / "out.bin")
+    assert out.read_bytes() == src.read_bytes()

@@ -115,3 +115,19 @@ def test_a_corrupt_stored_fragment_is_refused(dyard: my.Yard, make_loans, tmp_pa
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(IntegrityError, match="is corrupt"):
         dyard.datasets.get("loans").to_pandas()
+
+
+def test_a_corrupt_fragment_is_stored_again_by_the_next_add_of_the_same_rows(
+    dyard: my.Yard, make_loans, tmp_path: Path
+) -> None:
+    from modelyard.errors import IntegrityError
+
+    rows = make_loans(20)
+    dv = dyard.datasets.add("loans", rows, time_column="ts")
+    [blob] = [p for p in (tmp_path / "artifacts" / "blobs").rglob(dv.fragments[0].digest)]
+    blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        dyard.datasets.get("loans").to_pandas()
+    assert dyard.datasets.add("loans", rows).version == dv.version  # same content, same version
+    pd.testing.assert_frame_equal(dyard.datasets.get("loans").to_pandas(), rows,
+                                  check_dtype=False)

@@ -1,23 +1,26 @@
 """Blobs addressed by sha256 on any fsspec URL (local folder, ``memory://``, s3, gcs …).
 
-Layout: ``{root}/blobs/sha256/ab/abcdef…``. A write goes to a temporary name, then is renamed
-into place, so a reader never sees half a blob; the same content is stored once. Every read
-checks the digest and raises :class:`~modelyard.errors.IntegrityError` on a mismatch.
-Files that are not blobs (Parquet datasets, prediction-log partitions) live under other
-prefixes of the same root and are reached with :meth:`ArtifactStore.path`.
+Layout: ``{root}/blobs/sha256/ab/abcdef…``. A write streams to a temporary name while it is
+hashed (:class:`BlobWriter`), is fsync'd (on a local folder), then renamed into place, so a
+reader never sees half a blob and a crash never leaves a renamed blob whose bytes were not on
+disk; the same content is stored once. Every read checks the digest and raises
+:class:`~modelyard.errors.IntegrityError` on a mismatch, after moving the corrupt file to
+``{root}/quarantine/`` so that the next upload of the same content stores it again (and a
+write that finds a stored blob checks it before trusting it). Files that are not blobs
+(Parquet datasets, prediction-log partitions) live under other prefixes of the same root and
+are reached with :meth:`ArtifactStore.path`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO, Self
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -25,7 +28,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ..errors import IntegrityError, InvalidParameter, NotFound
 from ..ids import new_id
 
-__all__ = ["ArtifactStore", "open_artifact_store", "sha256_file", "CHUNK"]
+__all__ = ["CHUNK", "ArtifactStore", "BlobWriter", "open_artifact_store", "sha256_file"]
 
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -62,6 +65,91 @@ def check_relative_path(path: str, *, field: str = "path") -> str:
     return path
 
 
+class BlobWriter:
+    """One blob being written: bytes are hashed as they are written to a temporary file under
+    the store's root, and :meth:`commit` checks the digest, fsyncs and renames the file into
+    place. Memory stays bounded whatever the size. Use as a context manager: leaving it without
+    a commit (or with an error) removes the temporary file, so nothing is left behind.
+
+    A file-like object (``write``, ``tell``, ``closed``, ``flush``): pyarrow's ParquetWriter
+    can write straight into it.
+    """
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self.tmp = f"{store.root}/blobs/tmp/.tmp-{new_id()}"
+        store.fs.makedirs(f"{store.root}/blobs/tmp", exist_ok=True)
+        # held open across write() calls; closed by commit() or abort()
+        self._fh: Any = (
+            open(self.tmp, "wb") if store.is_local  # noqa: SIM115
+            else store.fs.open(self.tmp, "wb")
+        )
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+        self.digest: str | None = None
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> int:
+        self._sha.update(chunk)
+        self._fh.write(chunk)
+        n = memoryview(chunk).nbytes
+        self.size += n
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        """Closing is not committing: :meth:`commit` stores the blob."""
+        if not self.closed:
+            self.closed = True
+            self._fh.close()
+
+    def commit(self, expected: str | None = None) -> str:
+        """Store the bytes written as a blob; returns its digest. With ``expected``, bytes that
+        hash to anything else raise :class:`InvalidParameter` and nothing is stored."""
+        try:
+            digest = self._sha.hexdigest()
+            if expected is not None and digest != expected:
+                raise InvalidParameter(
+                    f"The uploaded content must hash to {expected}. Got {digest} instead "
+                    f"({self.size} bytes).",
+                    field="digest",
+                )
+            if self.store.verified(digest):
+                self.abort()  # the same bytes are stored and intact: keep those
+            else:
+                if self.store.is_local and not self.closed:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())  # the bytes are on disk before the name is
+                self.close()
+                self.store._move_into_place(self.tmp, self.store.blob_path(digest))
+            self.digest = digest
+            return digest
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Drop what was written (nothing is stored)."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            if self.store.is_local:
+                os.unlink(self.tmp)
+            elif self.store.fs.exists(self.tmp):
+                self.store.fs.rm(self.tmp)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.digest is None:
+            self.abort()
+
+
 class ArtifactStore:
     """Content-addressed blob store rooted at ``url``. Build with :func:`open_artifact_store`."""
 
@@ -89,41 +177,34 @@ class ArtifactStore:
         return f"{protocol}://{full.lstrip('/')}" if protocol != "memory" else f"memory://{full}"
 
     # ---- writes ---------------------------------------------------------------------------
+    def writer(self) -> BlobWriter:
+        """A :class:`BlobWriter` streaming a new blob into this store."""
+        return BlobWriter(self)
+
+    def put_chunks(self, chunks: Iterable[bytes], expected: str | None = None) -> tuple[str, int]:
+        """Store the concatenation of ``chunks``; returns (digest, size). With ``expected``,
+        content that hashes to anything else is refused and nothing is stored."""
+        with self.writer() as out:
+            for chunk in chunks:
+                out.write(chunk)
+            return out.commit(expected), out.size
+
     def put_bytes(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        if not self.exists(digest):
-            self._atomic_write(self.blob_path(digest), [data])
-        return digest
+        return self.put_chunks([data])[0]
 
     def put_stream(self, stream: BinaryIO | IO[bytes]) -> tuple[str, int]:
         """Store everything read from ``stream``; returns (digest, size). Memory stays bounded."""
-        with tempfile.NamedTemporaryFile(prefix="modelyard-", delete=False) as tmp:
-            h = hashlib.sha256()
-            size = 0
-            for chunk in iter(lambda: stream.read(CHUNK), b""):
-                h.update(chunk)
-                tmp.write(chunk)
-                size += len(chunk)
-        try:
-            digest = h.hexdigest()
-            if not self.exists(digest):
-                self._put_local_file(tmp.name, self.blob_path(digest))
-            return digest, size
-        finally:
-            if os.path.exists(tmp.name):
-                os.unlink(tmp.name)
+        return self.put_chunks(iter(lambda: stream.read(CHUNK), b""))
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
         src = Path(path)
         if not src.is_file():
             raise NotFound(f"No file at {str(src)!r}.", field="path")
-        digest = sha256_file(src)
-        if not self.exists(digest):
-            self._put_local_file(str(src), self.blob_path(digest), copy=True)
-        return digest
+        with open(src, "rb") as fh:
+            return self.put_stream(fh)[0]
 
     def write_file(self, relative: str, data: bytes) -> str:
-        """Write a non-blob file atomically (temporary name, then rename); returns its path."""
+        """Write a non-blob file atomically (temporary name, fsync, rename); returns its path."""
         full = self.path(relative)
         self._atomic_write(full, [data])
         return full
@@ -131,37 +212,57 @@ class ArtifactStore:
     def put_local_file_at(self, local: str | os.PathLike[str], relative: str) -> str:
         """Copy a local file to ``relative`` atomically; returns its full path."""
         full = self.path(relative)
-        self._put_local_file(str(local), full, copy=True)
+        with open(local, "rb") as fh:
+            self._atomic_write(full, iter(lambda: fh.read(CHUNK), b""))
         return full
 
     def _atomic_write(self, dest: str, chunks: Iterable[bytes]) -> None:
         parent = dest.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/.tmp-{new_id()}"
-        with self.fs.open(tmp, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-        self._rename(tmp, dest)
+        try:
+            if self.is_local:
+                with open(tmp, "wb") as fh:
+                    fh.writelines(chunks)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            else:
+                with self.fs.open(tmp, "wb") as fh:
+                    fh.writelines(chunks)
+            self._move_into_place(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                if self.is_local:
+                    os.unlink(tmp)
+                elif self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            raise
 
-    def _put_local_file(self, src: str, dest: str, copy: bool = False) -> None:
+    def _move_into_place(self, tmp: str, dest: str) -> None:
+        """Rename a complete (and, locally, fsync'd) file to ``dest``; on a local folder the
+        directory entry is fsync'd too, so the rename survives a crash."""
         parent = dest.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{new_id()}"
         if self.is_local:
-            shutil.copyfile(src, tmp)
-        else:
-            self.fs.put_file(src, tmp)
-        self._rename(tmp, dest)
-
-    def _rename(self, tmp: str, dest: str) -> None:
-        if self.is_local:
+            os.makedirs(parent, exist_ok=True)
             os.replace(tmp, dest)
+            _fsync_dir(parent)
         else:
+            self.fs.makedirs(parent, exist_ok=True)
             self.fs.mv(tmp, dest)
 
     # ---- reads ----------------------------------------------------------------------------
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self.blob_path(digest)))
+
+    def verified(self, digest: str) -> bool:
+        """Whether the blob is stored and intact; a corrupt one is quarantined (so this and
+        :meth:`exists` answer False until the content is uploaded again)."""
+        try:
+            for _ in self.iter_chunks(digest):
+                pass
+        except (NotFound, IntegrityError):
+            return False
+        return True
 
     def size(self, digest: str) -> int:
         try:
@@ -170,34 +271,53 @@ class ArtifactStore:
             raise NotFound(f"No blob with digest {digest}.", field="digest") from exc
 
     def get_bytes(self, digest: str) -> bytes:
-        try:
-            with self.fs.open(self.blob_path(digest), "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError as exc:
-            raise NotFound(f"No blob with digest {digest}.", field="digest") from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest:
-            raise IntegrityError(
-                f"Blob {digest} is corrupt: its content hashes to {actual}. "
-                "Refusing to use it."
-            )
-        return data
+        return b"".join(self.iter_chunks(digest))
 
     def iter_chunks(self, digest: str) -> Iterator[bytes]:
-        """Stream a blob; the digest is checked when the last chunk has been read."""
+        """Stream a blob, verified: the last chunk is handed out only once the digest has been
+        checked, so a reader (an HTTP client too) never gets the whole of a corrupt blob. A
+        corrupt blob is quarantined, then :class:`IntegrityError` raised."""
         h = hashlib.sha256()
+        with self._open(digest) as fh:
+            identity = _identity(fh) if self.is_local else None
+            held = fh.read(CHUNK)
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                h.update(held)
+                yield held
+                held = chunk
+        h.update(held)
+        if h.hexdigest() != digest:
+            raise self.corrupt(digest, h.hexdigest(), identity)
+        if held:
+            yield held
+
+    def _open(self, digest: str) -> Any:
+        path = self.blob_path(digest)
         try:
-            fh = self.fs.open(self.blob_path(digest), "rb")
+            return open(path, "rb") if self.is_local else self.fs.open(path, "rb")
         except FileNotFoundError as exc:
             raise NotFound(f"No blob with digest {digest}.", field="digest") from exc
-        with fh:
-            for chunk in iter(lambda: fh.read(CHUNK), b""):
-                h.update(chunk)
-                yield chunk
-        if h.hexdigest() != digest:
-            raise IntegrityError(
-                f"Blob {digest} is corrupt: its content hashes to {h.hexdigest()}."
-            )
+
+    def corrupt(self, digest: str, actual: str, identity: tuple[int, int] | None = None
+                ) -> IntegrityError:
+        """Quarantine the stored blob ``digest`` whose bytes hash to ``actual``; returns the
+        error to raise. ``identity`` (device, inode) of the file that was read keeps a good
+        blob renamed into place meanwhile from being moved."""
+        path = self.blob_path(digest)
+        target = f"{self.root}/quarantine/sha256/{digest}.{new_id()}"
+        with contextlib.suppress(FileNotFoundError):
+            if self.is_local:
+                st = os.stat(path)
+                if identity is None or (st.st_dev, st.st_ino) == identity:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    os.replace(path, target)
+            else:
+                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.mv(path, target)
+        return IntegrityError(
+            f"Blob {digest} is corrupt: its content hashes to {actual}. Refusing to use it; "
+            f"it was moved to {target} and the next upload of the same content replaces it."
+        )
 
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
         """Copy a blob to a local file, verified; nothing is left at ``dest`` on a mismatch."""
@@ -206,8 +326,7 @@ class ArtifactStore:
         tmp = out.with_name(f".{out.name}.tmp-{new_id()}")
         try:
             with open(tmp, "wb") as fh:
-                for chunk in self.iter_chunks(digest):
-                    fh.write(chunk)
+                fh.writelines(self.iter_chunks(digest))
             os.replace(tmp, out)
         finally:
             if tmp.exists():
@@ -218,10 +337,23 @@ class ArtifactStore:
         return io.BytesIO(self.get_bytes(digest))
 
 
+def _identity(fh: Any) -> tuple[int, int]:
+    st = os.fstat(fh.fileno())
+    return st.st_dev, st.st_ino
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def open_artifact_store(url: str) -> ArtifactStore:
     """An artifact store for a local folder or any fsspec URL."""
     if "://" not in url or url.startswith("file://"):
-        local = url[len("file://"):] if url.startswith("file://") else url
+        local = url.removeprefix("file://")
         root = str(Path(local).expanduser().resolve())
         fs: fsspec.AbstractFileSystem = LocalFileSystem()
         fs.makedirs(root, exist_ok=True)

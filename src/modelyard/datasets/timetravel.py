@@ -62,6 +62,9 @@ def fragment_paths(yard: Any, fragments: list[Fragment]) -> list[str]:
                 blobs.get_bytes(digest)  # raises NotFound naming the digest
             actual = sha256_file(path)
             if actual != digest:
+                if local:  # quarantined: adding the same rows again stores the fragment again
+                    raise blobs.corrupt(digest, actual)
+                os.unlink(path)  # a bad cached copy: the next read downloads it again
                 raise IntegrityError(
                     f"Fragment {digest} is corrupt: its content hashes to {actual}. "
                     "Refusing to read it."

@@ -4,23 +4,21 @@
     GET  /api/v1/blobs/{digest}   the bytes, streamed; header ``X-Content-SHA256``
     HEAD /api/v1/blobs/{digest}   200 with Content-Length if stored, 404 if not
 
-An upload is streamed to a temporary file while it is hashed, so memory stays bounded; a body
-over ``Settings.max_request_bytes`` is 413.
+An upload is streamed into the artifact store's temporary file while it is hashed, so memory
+stays bounded, and is renamed into place only when it hashes to ``{digest}``: a mismatch or a
+dropped connection leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from ...artifacts.store import ArtifactStore, check_digest
-from ...errors import InvalidParameter, NotFound
+from ...artifacts.store import CHUNK, ArtifactStore, check_digest
+from ...errors import NotFound
 from ..errors import ERROR_RESPONSES
 
 __all__ = ["DIGEST_HEADER", "router"]
@@ -33,26 +31,6 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 def _artifacts(request: Request) -> ArtifactStore:
     return request.app.state.backend.artifacts  # type: ignore[no-any-return]
-
-
-class _Upload:
-    """A request body spooled to a temporary file while it is hashed."""
-
-    def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="modelyard-upload-")
-        self.fh = os.fdopen(fd, "wb")
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> None:
-        self.sha.update(chunk)
-        self.fh.write(chunk)
-        self.size += len(chunk)
-
-    def discard(self) -> None:
-        self.fh.close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 @router.put(
@@ -73,24 +51,18 @@ class _Upload:
 async def put_blob(request: Request, digest: str = _DIGEST) -> dict[str, Any]:
     check_digest(digest)
     store = _artifacts(request)
-    upload = _Upload()
-    try:
+    writer = await run_in_threadpool(store.writer)
+    with writer:  # anything but a commit removes the temporary file
+        pending = bytearray()
         async for chunk in request.stream():
-            if chunk:
-                upload.write(chunk)
-        upload.fh.close()
-        actual = upload.sha.hexdigest()
-        if actual != digest:
-            raise InvalidParameter(
-                f"The uploaded content must hash to {digest}. Got {actual} instead "
-                f"({upload.size} bytes).",
-                field="digest",
-            )
-        if not await run_in_threadpool(store.exists, digest):
-            await run_in_threadpool(store.put_file, upload.path)
-    finally:
-        upload.discard()
-    return {"digest": digest, "size": upload.size}
+            pending += chunk
+            if len(pending) >= CHUNK:
+                await run_in_threadpool(writer.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await run_in_threadpool(writer.write, bytes(pending))
+        await run_in_threadpool(writer.commit, digest)  # 422 if the bytes hash to another digest
+    return {"digest": digest, "size": writer.size}
 
 
 @router.head(
