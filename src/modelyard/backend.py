@@ -26,7 +26,7 @@ STORE_CLASSES: dict[str, str] = {
     "tracking": "modelyard.tracking.store:TrackingStore",
     "registry": "modelyard.registry.store:RegistryStore",
     "datasets": "modelyard.datasets.store:DatasetStore",
-    "predictions": "modelyard.predlog.store:PredictionStore",
+    "predictions": "modelyard.predictions.store:PredictionStore",
     "monitoring": "modelyard.monitoring.store:MonitorStore",
     "auth": "modelyard.governance.tokens:TokenStore",
 }

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .datasets.datasets import Datasets
     from .governance.lineage import Lineage
     from .monitoring.monitors import Monitoring
-    from .predlog.predictions import Predictions
+    from .predictions.predictions import Predictions
     from .registry.models import Models
     from .tracking.runs import ActiveRun, Experiments, Runs
 
@@ -61,7 +61,7 @@ class Yard:
 
     @cached_property
     def predictions(self) -> Predictions:
-        from .predlog.predictions import Predictions
+        from .predictions.predictions import Predictions
 
         return Predictions(self)
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import modelyard as my
-from modelyard.predlog import reader
+from modelyard.predictions import reader
 from modelyard.serving.testing import free_port, wait_ready
 
 from .conftest import eventually, iris_rows

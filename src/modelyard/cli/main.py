@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The model registry: models, versions, aliases and the journal."),
     "datasets": ("modelyard.cli.datasets:register",
                  "Versioned datasets with event time, time travel and profiles."),
-    "predictions": ("modelyard.cli.serve:register", "The prediction log."),
+    "predictions": ("modelyard.cli.predictions:predictions_app", "The prediction log."),
     "monitor": ("modelyard.cli.monitor:monitor_app",
                 "Drift, data quality, performance and alerts of served models."),
     "tokens": ("modelyard.cli.tokens:register",

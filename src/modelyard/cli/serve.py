@@ -1,5 +1,4 @@
-"""``modelyard serve`` (the model server), ``modelyard build`` (a deployable bundle) and
-``modelyard predictions compact|get|query`` (the prediction log)."""
+"""``modelyard serve`` (the model server) and ``modelyard build`` (a deployable bundle)."""
 
 from __future__ import annotations
 
@@ -152,55 +151,3 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {bundle.model} as endpoint {bundle.endpoint!r} to {bundle.path}")
         for f in bundle.files:
             typer.echo(f"  {f}")
-
-    predictions = typer.Typer(help="The prediction log.", no_args_is_help=True)
-    app.add_typer(predictions, name="predictions")
-
-    @predictions.command("compact")
-    def compact_cmd(home: Path | None = typer.Option(None, help="The yard's home.")) -> None:
-        """Turn sealed (and orphaned) log segments into Parquet partitions."""
-        import modelyard as my
-
-        with my.connect(settings=_settings(home)) as yard:
-            result = yard.predictions.compact()
-        typer.echo(f"compacted {result.segments} segments, {result.records} predictions")
-
-    @predictions.command("get")
-    def get_cmd(prediction_id: str,
-                home: Path | None = typer.Option(None, help="The yard's home.")) -> None:
-        """Print one logged prediction as JSON."""
-        import modelyard as my
-
-        with my.connect(settings=_settings(home)) as yard:
-            rec = yard.predictions.get(prediction_id)
-        typer.echo(rec.model_dump_json(indent=2))
-
-    @predictions.command("query")
-    def query_cmd(
-        endpoint: str,
-        start: str = typer.Option(..., help="ISO time or date."),
-        end: str = typer.Option(..., help="ISO time or date."),
-        model_version: int | None = typer.Option(None),
-        limit: int = typer.Option(100, min=1),
-        output: Path | None = typer.Option(None, "--output", "-o",
-                                              help="Write Parquet or CSV here instead."),
-        home: Path | None = typer.Option(None, help="The yard's home."),
-    ) -> None:
-        """Print (or write) the predictions of an endpoint in a time window."""
-        import modelyard as my
-
-        with my.connect(settings=_settings(home)) as yard:
-            df = yard.predictions.query(endpoint, start, end, model_version=model_version,
-                                        limit=limit)
-        if output is None:
-            import polars as pl
-
-            with pl.Config(tbl_rows=limit, tbl_cols=12):
-                typer.echo(str(df))
-        elif output.suffix == ".csv":
-            df.write_csv(output)
-        else:
-            df.write_parquet(output)
-        if output is not None:
-            typer.echo(f"wrote {df.height} predictions to {output}")
-

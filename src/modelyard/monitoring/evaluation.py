@@ -1,6 +1,6 @@
 """One monitor run over one window of one endpoint's prediction log, streamed.
 
-The window is read in Arrow batches (``predlog.reader.batches``: one file at a time), so
+The window is read in Arrow batches (``predictions.reader.window``: one file at a time), so
 memory is bounded by a batch plus the per-group accumulators, whatever the window's size.
 Rows are grouped by model version, route and shadow flag, so the champion, a challenger and a
 shadow serving the same traffic get their own figures. Ground truth is joined by prediction

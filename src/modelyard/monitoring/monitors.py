@@ -258,13 +258,12 @@ class Monitoring:
             frame = self._yard.predictions.query(endpoint, s, e, model_version=model_version,
                                                  limit=REMOTE_QUERY_LIMIT)
             return list(frame.columns), lambda columns: [frame]
-        from .logwindow import window_batches, window_columns
+        win = self._yard.predictions.window(endpoint, s, e, model_version=model_version)
 
         def read(columns: list[str]) -> Any:
-            return window_batches(self._yard, endpoint, s, e, model_version=model_version,
-                                  batch_size=batch_size, columns=columns)
+            return win.batches(columns=columns, batch_size=batch_size)
 
-        return window_columns(self._yard, endpoint, s, e), read
+        return win.columns, read
 
     def _labels(self, endpoint: str, s: datetime, e: datetime) -> pl.DataFrame | None:
         lo, hi = s - window_slack(), e + window_slack()

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..predlog.compactor import Compactor
-from ..predlog.records import new_prediction_id
-from ..predlog.segments import encode, wal_dir
-from ..predlog.writer import LogUnavailable, WalWriter
+from ..wal.compactor import Compactor
+from ..wal.records import new_prediction_id
+from ..wal.segments import encode, wal_dir
+from ..wal.writer import LogUnavailable, WalWriter
 from .models import ModelHandle, Prepared
 from .options import ServerOptions
 

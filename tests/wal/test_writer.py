@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import InvalidParameter
-from modelyard.predlog.records import new_prediction_id
-from modelyard.predlog.segments import encode, encode_record, list_segments, read_records
-from modelyard.predlog.writer import LogUnavailable, WalWriter
+from modelyard.wal.records import new_prediction_id
+from modelyard.wal.segments import encode, encode_record, list_segments, read_records
+from modelyard.wal.writer import LogUnavailable, WalWriter
 
 
 def _rec(i: int) -> dict:
@@ -99,7 +99,7 @@ def test_unknown_durability_is_rejected(tmp_path: Path) -> None:
 
 
 def test_open_segment_is_locked_while_writing(tmp_path: Path) -> None:
-    from modelyard.predlog.segments import try_lock
+    from modelyard.wal.segments import try_lock
 
     w = WalWriter(tmp_path).start()
     try:

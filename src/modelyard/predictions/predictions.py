@@ -3,6 +3,7 @@
     rec = yard.predictions.get(prediction_id)                 # PredictionRecord
     df = yard.predictions.query("loans", start, end)           # polars.DataFrame, flat columns
     lf = yard.predictions.scan("loans", start, end)            # polars.LazyFrame (any window)
+    w = yard.predictions.window("loans", start, end)           # .columns, .batches(columns=…)
     for batch in yard.predictions.batches("loans", start, end): ...   # pyarrow.RecordBatch
     yard.predictions.log(records)                              # write records (backfills, tests)
     yard.predictions.compact()
@@ -17,12 +18,14 @@ import polars as pl
 import pyarrow as pa
 
 from ..errors import InvalidParameter
+from ..wal.compactor import compact
+from ..wal.records import new_prediction_id, to_table
+from ..wal.segments import encode_record, wal_dir
+from ..wal.writer import WalWriter
 from . import reader
-from .compactor import compact
 from .entities import CompactionResult, PredictionRecord
-from .records import new_prediction_id, to_payload, to_table
-from .segments import encode_record, wal_dir
-from .writer import WalWriter
+from .records import to_payload
+from .window import Window
 
 if TYPE_CHECKING:
     from ..yard import Yard
@@ -80,6 +83,14 @@ class Predictions:
         self._local_only("batches")
         return reader.batches(self._yard, endpoint, start, end, model_version=model_version,
                               batch_size=batch_size)
+
+    def window(self, endpoint: str, start: Any, end: Any, *,
+               model_version: int | None = None) -> Window:
+        """The rows of a window as a :class:`~modelyard.predictions.window.Window` (its
+        ``columns`` and ``batches(columns=…)``), read once in bounded memory: what monitoring
+        reads (local yards only)."""
+        self._local_only("window")
+        return reader.window(self._yard, endpoint, start, end, model_version=model_version)
 
     def compact(self) -> CompactionResult:
         """Turn the sealed segments of the local log into Parquet partitions."""

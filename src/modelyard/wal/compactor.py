@@ -21,21 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
 from ..artifacts.store import ArtifactStore
 from ..ids import new_id
-from .entities import CompactionResult
+from .partitions import partition_path
 from .records import to_table
 from .segments import SEALED, Segment, fsync_dir, list_segments, read_records, try_lock
 
-__all__ = ["PREFIX", "Compactor", "compact", "partition_path"]
+__all__ = ["CompactionResult", "Compactor", "compact"]
 
-PREFIX = "predlog"
-log = logging.getLogger("modelyard.predlog")
+log = logging.getLogger("modelyard.wal")
 
 
-def partition_path(endpoint: str, date: str) -> str:
-    return f"{PREFIX}/endpoint={endpoint}/date={date}"
+class CompactionResult(BaseModel):
+    """What one compaction pass did."""
+
+    segments: int = 0
+    records: int = 0
+    files: list[str] = Field(default_factory=list)
 
 
 def compact(directory: str | os.PathLike[str], artifacts: ArtifactStore) -> CompactionResult:

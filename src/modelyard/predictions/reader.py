@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,15 @@ from ..artifacts.store import ArtifactStore
 from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import uuid7_time
-from .compactor import PREFIX
+from ..wal.partitions import endpoints as _partition_endpoints
+from ..wal.partitions import partition_files
+from ..wal.records import TIME_TYPE, to_table
+from ..wal.segments import list_segments, read_records, wal_dir
 from .entities import PredictionRecord
-from .records import TIME_TYPE, from_flat, to_table
-from .segments import list_segments, read_records, wal_dir
+from .records import from_flat, from_payload
+from .window import Window
 
-__all__ = ["batches", "endpoints", "get", "partition_files", "scan"]
+__all__ = ["batches", "endpoints", "get", "partition_files", "scan", "window"]
 
 Source = Any  # a Yard, or an ArtifactStore
 
@@ -60,36 +63,7 @@ def _window(start: Any, end: Any) -> tuple[datetime, datetime]:
 def endpoints(source: Source) -> list[str]:
     """The endpoints that have compacted partitions."""
     artifacts, _ = _resolve(source, None)
-    root = f"{artifacts.root}/{PREFIX}"
-    if not artifacts.fs.exists(root):
-        return []
-    names = []
-    for entry in artifacts.fs.ls(root, detail=False):
-        base = str(entry).rstrip("/").rsplit("/", 1)[-1]
-        if base.startswith("endpoint="):
-            names.append(base[len("endpoint="):])
-    return sorted(names)
-
-
-def partition_files(artifacts: ArtifactStore, endpoint: str, first: date, last: date) -> list[str]:
-    """Parquet files of ``endpoint`` for the dates ``first``..``last`` (inclusive)."""
-    base = artifacts.path(f"{PREFIX}/endpoint={endpoint}")
-    fs = artifacts.fs
-    if not fs.exists(base):
-        return []
-    files: list[str] = []
-    lo, hi = first.isoformat(), last.isoformat()
-    for entry in sorted(str(e).rstrip("/") for e in fs.ls(base, detail=False)):
-        name = entry.rsplit("/", 1)[-1]
-        if not name.startswith("date="):
-            continue
-        day = name[5:]
-        if lo <= day <= hi:
-            files.extend(
-                sorted(str(f) for f in fs.ls(entry, detail=False)
-                       if str(f).endswith(".parquet") and "/.tmp-" not in str(f))
-            )
-    return files
+    return _partition_endpoints(artifacts)
 
 
 def _frame_of_file(artifacts: ArtifactStore, path: str) -> pl.LazyFrame:
@@ -181,6 +155,26 @@ def batches(
             yield from to_table(payloads).to_batches(max_chunksize=batch_size)
 
 
+def window(
+    source: Source,
+    endpoint: str,
+    start: Any,
+    end: Any,
+    *,
+    model_version: int | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> Window:
+    """The rows of ``endpoint`` in ``[start, end]`` as a :class:`Window`: its columns and its
+    batches, read once, one row group at a time (what monitoring reads)."""
+    artifacts, ldir = _resolve(source, log_dir)
+    s, e = _window(start, end)
+    payloads = _wal_payloads(ldir, endpoint, _us(s), _us(e))
+    if model_version is not None:
+        payloads = [p for p in payloads if p["model_version"] == int(model_version)]
+    return Window(artifacts, to_table(payloads) if payloads else None, endpoint, s, e,
+                  model_version)
+
+
 def get(
     source: Source,
     prediction_id: str,
@@ -188,8 +182,6 @@ def get(
     log_dir: str | os.PathLike[str] | None = None,
 ) -> PredictionRecord:
     """The record with ``prediction_id``; reads only the partitions of the id's date."""
-    from .records import from_payload
-
     artifacts, ldir = _resolve(source, log_dir)
     try:
         when = uuid7_time(prediction_id)

@@ -8,11 +8,11 @@ import pytest
 import modelyard as my
 from modelyard.clock import FixedClock
 from modelyard.errors import InvalidParameter, NotFound
-from modelyard.predlog import reader
-from modelyard.predlog.compactor import compact
-from modelyard.predlog.entities import PredictionRecord
-from modelyard.predlog.segments import encode_record, list_segments, wal_dir
-from modelyard.predlog.writer import WalWriter
+from modelyard.predictions import reader
+from modelyard.predictions.entities import PredictionRecord
+from modelyard.wal.compactor import compact
+from modelyard.wal.segments import encode_record, list_segments, wal_dir
+from modelyard.wal.writer import WalWriter
 
 T0 = datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..wal.compactor import CompactionResult  # what a compaction pass did (ground)
+
 __all__ = ["CompactionResult", "PredictionRecord"]
 
 
@@ -34,11 +36,3 @@ class PredictionRecord(BaseModel):
     shadow: bool = False
     request_key: str | None = None
     request_id: str | None = None
-
-
-class CompactionResult(BaseModel):
-    """What one compaction pass did."""
-
-    segments: int = 0
-    records: int = 0
-    files: list[str] = Field(default_factory=list)

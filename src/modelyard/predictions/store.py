@@ -8,11 +8,11 @@ from pathlib import Path
 from ..errors import InvalidParameter
 from ..store.base import DomainStore
 from ..transport import endpoint
+from ..wal.compactor import compact
+from ..wal.segments import wal_dir
 from . import reader
-from .compactor import compact
 from .entities import CompactionResult, PredictionRecord
 from .records import from_flat
-from .segments import wal_dir
 
 __all__ = ["PredictionStore"]
 
