@@ -372,7 +372,13 @@ def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> list[float] | None:
     """Quantiles (at the sketch levels) of the mixture of the distributions given by their
-    quantile points, each weighted by its count."""
+    quantile points, each weighted by its count.
+
+    Each fragment's points describe a CDF that is linear between distinct points and jumps at a
+    repeated point (a value many rows share: a 0/1 flag, a tied or zero-inflated column). The
+    mixture is evaluated on the union of the points, both at each point and just below it, so
+    its jumps stay jumps: a quantile inside a jump is the value itself, never a value
+    interpolated between two neighbours that no row has."""
     pairs = [(np.asarray(p, dtype=np.float64), w) for p, w in zip(points, weights) if p and w]
     if not pairs:
         return None
@@ -380,39 +386,42 @@ def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> 
         return [float(v) for v in pairs[0][0]]
     xs = np.unique(np.concatenate([p for p, _ in pairs]))
     if xs.size > _MAX_CANDIDATES:  # the points are 0.5% apart in rank: finer buys nothing
-        xs = np.unique(np.concatenate([xs[:: xs.size // _MAX_CANDIDATES], xs[-1:]]))
+        atoms = np.concatenate([p[1:][p[1:] == p[:-1]] for p, _ in pairs])  # keep every jump
+        xs = np.unique(np.concatenate([xs[:: xs.size // _MAX_CANDIDATES], xs[-1:], atoms]))
     total = float(sum(w for _, w in pairs))
-    cdf = np.zeros_like(xs)
+    at = np.zeros_like(xs)  # the mixture's CDF at each candidate
+    below = np.zeros_like(xs)  # and its limit from the left
     for p, w in pairs:
-        cdf += w * _cdf(p, xs)
-    cdf /= total
-    return [float(v) for v in _invert(cdf, xs, _SKETCH_LEVELS)]
+        at += w * _cdf(p, xs, side="right")
+        below += w * _cdf(p, xs, side="left")
+    return [float(v) for v in _invert(at / total, below / total, xs, _SKETCH_LEVELS)]
 
 
-def _cdf(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """The piecewise-linear CDF through quantile points (at the sketch levels), at ``xs``;
-    at a repeated point it takes the highest level (the CDF is right-continuous)."""
+def _cdf(points: np.ndarray, xs: np.ndarray, side: str) -> np.ndarray:
+    """The CDF through quantile points (at the sketch levels), linear between distinct points,
+    at ``xs`` (``side="right"``: the CDF itself, counting a repeated point's whole mass;
+    ``"left"``: its limit from below)."""
     n = points.size
-    j = np.searchsorted(points, xs, side="right")  # points <= x
-    inside = (j > 0) & (j < n)
+    j = np.searchsorted(points, xs, side=side)  # points <= x (right) or < x (left)
     jj = np.clip(j, 1, n - 1)
     x0, x1 = points[jj - 1], points[jj]
     l0, l1 = _SKETCH_LEVELS[jj - 1], _SKETCH_LEVELS[jj]
     gap = np.where(x1 > x0, x1 - x0, 1.0)
-    frac = np.where(x1 > x0, (xs - x0) / gap, 0.0)
-    out = np.where(inside, l0 + frac * (l1 - l0), 0.0)
+    frac = np.clip(np.where(x1 > x0, (xs - x0) / gap, 1.0), 0.0, 1.0)
+    out = np.where((j > 0) & (j < n), l0 + frac * (l1 - l0), 0.0)
     return np.where(j >= n, 1.0, out)
 
 
-def _invert(cdf: np.ndarray, xs: np.ndarray, qs: np.ndarray) -> np.ndarray:
-    j = np.searchsorted(cdf, qs, side="left")
-    j = np.clip(j, 1, len(xs) - 1) if len(xs) > 1 else np.zeros_like(j)
-    if len(xs) == 1:
-        return np.full(qs.shape, xs[0])
-    x0, x1, f0, f1 = xs[j - 1], xs[j], cdf[j - 1], cdf[j]
-    frac = np.where(f1 > f0, (qs - f0) / np.where(f1 > f0, f1 - f0, 1.0), 1.0)
-    out = x0 + np.clip(frac, 0.0, 1.0) * (x1 - x0)
-    out[qs <= cdf[0]] = xs[0]
+def _invert(at: np.ndarray, below: np.ndarray, xs: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """The smallest x whose CDF reaches each level: a candidate where the level falls in its
+    jump, else interpolated in the linear stretch before it."""
+    j = np.clip(np.searchsorted(at, qs, side="left"), 0, xs.size - 1)
+    out = xs[j].copy()
+    prev = np.maximum(j - 1, 0)
+    inside = (j > 0) & (qs < below[j])  # before the jump at xs[j]: in (xs[j-1], xs[j])
+    span = np.where(inside, below[j] - at[prev], 1.0)
+    frac = np.clip((qs - at[prev]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+    out[inside] = (xs[prev] + frac * (xs[j] - xs[prev]))[inside]
     return out
 
 
