@@ -13,6 +13,7 @@ from .config import Settings
 if TYPE_CHECKING:
     from .datasets.datasets import Datasets
     from .governance.lineage import Lineage
+    from .monitoring.entities import FeedbackResult
     from .monitoring.monitors import Monitoring
     from .predictions.predictions import Predictions
     from .registry.models import Models
@@ -79,9 +80,10 @@ class Yard:
 
         return lineage(self, ref)
 
-    def feedback(self, prediction_id: str, label: Any) -> None:
-        """Record the ground truth of a logged prediction (late-arriving and idempotent)."""
-        self.monitoring.feedback(prediction_id, label)
+    def feedback(self, prediction_id: str, label: Any) -> FeedbackResult:
+        """Record the ground truth of a logged prediction (late-arriving and idempotent; a
+        label the prediction's model cannot give is refused: see ``Monitoring.feedback``)."""
+        return self.monitoring.feedback(prediction_id, label)
 
     # ---- tracking shortcuts ----------------------------------------------------------------
     def start_run(self, experiment: str = "default", **kwargs: Any) -> ActiveRun:

@@ -21,11 +21,11 @@ def test_feedback_over_http_single_and_batch(server: Any) -> None:
     with httpx.Client(base_url=server.url) as client:
         one = client.post("/api/v1/feedback", json={"prediction_id": pid, "label": "approved"})
         assert one.status_code == 200, one.text
-        assert one.json() == {"created": 1, "updated": 0, "unchanged": 0}
+        assert one.json() == {"created": 1, "updated": 0, "unchanged": 0, "unmatched": 1}
         batch = client.post("/api/v1/feedback", json={"items": [
             {"prediction_id": p, "label": i} for i, p in enumerate(others)] + [
             {"prediction_id": pid, "label": "approved"}]})
-        assert batch.json() == {"created": 3, "updated": 0, "unchanged": 1}
+        assert batch.json() == {"created": 3, "updated": 0, "unchanged": 1, "unmatched": 4}
         bad = client.post("/api/v1/feedback", json={"prediction_id": "nope", "label": 1})
         assert bad.status_code == 422
         assert bad.json()["error"] == "invalid_parameter" and bad.json()["field"] == "prediction_id"

@@ -84,6 +84,16 @@ def test_a_mistyped_rule_metric_exits_1_with_a_suggestion(home: Path) -> None:
         assert yard.monitoring.alert_rules() == []
 
 
+def test_a_label_the_model_cannot_give_exits_1(home: Path) -> None:
+    with my.connect(settings=Settings.load({}, home=home)) as yard:
+        pid = yard.predictions.query("loans", "2000-01-01", "2100-01-01")["id"][0]
+    result = CliRunner().invoke(app, ["monitor", "feedback", pid, "approved", "--home", str(home)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: label of prediction {pid} must be one of the classes of model loans/1 "
+        "('0', '1'). Got 'approved' instead.")
+
+
 def test_bad_input_exits_non_zero_with_one_line(home: Path) -> None:
     code, out = _invoke("monitor", "report", "loans", "--format", "pdf", "--home", str(home))
     assert code != 0 and "--format must be html or json" in out

@@ -131,7 +131,10 @@ def test_feedback_through_the_model_server(model_server: ServerFactory, iris: An
             {"prediction_id": ids[0], "label": 0}, {"prediction_id": ids[1], "label": 2}]})
         assert again.status_code == 200, again.text
         bad = httpx.post(f"{url}/feedback", json={"label": 1})
+        unfit = httpx.post(f"{url}/feedback", json={"prediction_id": ids[1], "label": "setosa"})
     assert one.json()["created"] == 1
-    assert again.json() == {"created": 1, "updated": 0, "unchanged": 1}
+    assert again.json() == {"created": 1, "updated": 0, "unchanged": 1, "unmatched": 0}
     assert bad.status_code == 422
+    assert unfit.status_code == 422 and unfit.json()["field"] == "label"
+    assert "one of the classes of model iris/1 ('0', '1', '2')" in unfit.json()["message"]
     assert serving_yard.monitoring.get_feedback(ids[1]).label == 2

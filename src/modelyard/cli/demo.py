@@ -121,9 +121,8 @@ def run_demo(settings: Any, *, n_requests: int = 300) -> dict[str, Any]:
 
     # 4. ground truth + monitoring -------------------------------------------------------------
     console.rule("4 · ground truth arrives; monitoring finds the drift")
-    labels = march["default"].tolist()
-    for pid, label in zip(ids, labels):
-        yard.feedback(pid, int(label))
+    labels = [int(v) for v in march["default"].tolist()]
+    yard.monitoring.feedback(ids, labels[:len(ids)])  # one batch: checked against the models' classes
     yard.monitoring.configure("loans", window="1d")
     yard.monitoring.alert_rule("loans-drift", metric="drift_share", op=">", threshold=0.3,
                                endpoint="loans", cooldown="1h")

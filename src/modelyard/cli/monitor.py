@@ -167,7 +167,9 @@ def feedback_command(
             res = yard.monitoring.feedback(prediction_id, _parse_label(label))
         else:
             raise typer.BadParameter("give PREDICTION_ID LABEL, or --file")
-    typer.echo(f"created {res.created}, updated {res.updated}, unchanged {res.unchanged}")
+    typer.echo(f"created {res.created}, updated {res.updated}, unchanged {res.unchanged}"
+               + (f"; {res.unmatched} not in the prediction log yet (recorded unchecked)"
+                  if res.unmatched else ""))
 
 
 def _parse_label(text: str) -> Any:

@@ -27,12 +27,12 @@ from .entities import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "DriftDetector",
     "DriftReport",
     "FeatureDrift",
     "Finding",
-    "AlertRule",
-    "Alert",
     "GroupResult",
     "MonitorResult",
 ]

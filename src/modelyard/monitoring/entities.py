@@ -145,11 +145,13 @@ class FeedbackItem(BaseModel):
 
 class FeedbackResult(BaseModel):
     """What a feedback call did: ``created`` new labels, ``updated`` changed ones, ``unchanged``
-    repeats of the same label (idempotent)."""
+    repeats of the same label (idempotent); ``unmatched``: labels of ids not (yet) in the
+    prediction log, recorded without checking them against the model's classes."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    unmatched: int = 0
 
 
 class Feedback(BaseModel):

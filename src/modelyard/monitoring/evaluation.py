@@ -20,6 +20,7 @@ import polars as pl
 
 from .drift import TESTS, DriftStream
 from .entities import DriftReport, Finding, GroupResult, MetricPoint
+from .labels import class_text, label_text
 from .outliers import TopK
 from .performance import (
     CBPEAccumulator,
@@ -42,14 +43,6 @@ _LABEL = "__label"
 _LABEL_NUM = "__label_num"
 
 
-def _label_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _label_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
@@ -64,7 +57,7 @@ def _label_number(value: Any) -> float | None:
 def labels_frame(ids: list[str], labels: list[Any]) -> pl.DataFrame:
     return pl.DataFrame({
         "id": pl.Series(ids, dtype=pl.String),
-        _LABEL: pl.Series([_label_text(v) for v in labels], dtype=pl.String),
+        _LABEL: pl.Series([label_text(v) for v in labels], dtype=pl.String),
         _LABEL_NUM: pl.Series([_label_number(v) for v in labels], dtype=pl.Float64),
     })
 
@@ -86,6 +79,9 @@ class _Group:
     task: str | None = None
     perf: ClassificationAccumulator | RegressionAccumulator | None = None
     segments: dict[str, ClassificationAccumulator | RegressionAccumulator] = field(default_factory=dict)
+    n_unfit_labels: int = 0
+    unfit_examples: list[str] = field(default_factory=list)
+    expected_labels: str = ""
 
 
 class WindowEvaluation:
@@ -173,16 +169,42 @@ class WindowEvaluation:
             g.cbpe.update(class_labels(pred) if pred is not None else None, proba)
         if _LABEL not in part.columns or pred is None or g.task is None:
             return
-        labeled = part.filter(pl.col(_LABEL).is_not_null())
+        labeled = self._fitting_labels(g, part.filter(pl.col(_LABEL).is_not_null()))
         if labeled.height == 0:
             return
         self._update_perf(g, labeled, segment=None)
         seg = self._segment_column(labeled)
         if seg is not None:
             for (value,), sub in labeled.partition_by(seg, as_dict=True).items():
-                name = f"{self.segment_by}={_label_text(value)}"
+                name = f"{self.segment_by}={label_text(value)}"
                 if name in g.segments or len(g.segments) < MAX_SEGMENTS:
                     self._update_perf(g, sub, segment=name)
+
+    def _fitting_labels(self, g: _Group, labeled: pl.DataFrame) -> pl.DataFrame:
+        """The labelled rows whose label the model could have predicted (one of its logged
+        classes; a number for a regressor); the others are counted for a finding. Feedback
+        refuses such labels when it finds their prediction, but a label may be recorded
+        before its prediction is in the log."""
+        if labeled.height == 0:
+            return labeled
+        if g.task == "regression":
+            fits = pl.col(_LABEL_NUM).is_not_null()
+            g.expected_labels = "a number"
+        else:
+            classes = [class_text(c) for c, col in self.proba.items()
+                       if col in labeled.columns and labeled.get_column(col).null_count() < labeled.height]
+            if not classes:
+                return labeled
+            fits = pl.col(_LABEL).is_in(classes)
+            g.expected_labels = f"one of its classes ({', '.join(repr(c) for c in sorted(classes))})"
+        unfit = labeled.filter(~fits)
+        if unfit.height:
+            g.n_unfit_labels += unfit.height
+            for value in unfit.get_column(_LABEL).unique(maintain_order=True).head(3).to_list():
+                if value not in g.unfit_examples and len(g.unfit_examples) < 3:
+                    g.unfit_examples.append(value)
+            return labeled.filter(fits)
+        return labeled
 
     def _segment_column(self, frame: pl.DataFrame) -> str | None:
         if not self.segment_by:
@@ -228,6 +250,13 @@ class WindowEvaluation:
                 outliers = {"share": g.n_outliers / g.n_scored, "threshold": od.threshold_ if od else None,
                             "method": od.method if od else None, "top": g.top.items()}
             performance = g.perf.metrics() if g.perf is not None else {}
+            if g.n_unfit_labels:
+                findings.append(Finding(
+                    kind="label_mismatch", severity="error", value=float(g.n_unfit_labels),
+                    message=(f"{g.n_unfit_labels} labels of model {g.model_name}/"
+                             f"{g.model_version} ({g.route}) are not {g.expected_labels}, e.g. "
+                             f"{', '.join(repr(v) for v in g.unfit_examples)}: they were left "
+                             "out of its performance figures.")))
             out.append(GroupResult(
                 model_version=g.model_version, route=g.route, shadow=g.shadow, n_rows=g.n_rows,
                 n_labeled=int(performance.get("n_labeled", 0)), task=g.task, drift=drift,

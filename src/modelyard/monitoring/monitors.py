@@ -1,6 +1,6 @@
 """``yard.monitoring``: ground truth, monitor runs, the results time series, alerts, reports.
 
-    yard.feedback(prediction_id, "approved")                 # = yard.monitoring.feedback(...)
+    yard.feedback(prediction_id, 1)                          # = yard.monitoring.feedback(...)
     yard.monitoring.feedback(items=[{"prediction_id": i, "label": y} for i, y in ...])
     yard.monitoring.configure("loans", reference="dataset:loans/3", window="1h")
     result = yard.monitoring.run("loans", window="1h")       # MonitorResult (stored, alerts evaluated)

@@ -43,6 +43,7 @@ from .entities import (
     MonitorConfig,
     MonitorRun,
 )
+from .labels import label_domains
 from .windows import parse_duration
 
 __all__ = ["MAX_FEEDBACK_BATCH", "MonitorStore", "normalize_prediction_id"]
@@ -115,11 +116,19 @@ class MonitorStore(DomainStore):
 
         Idempotent: the same label again changes nothing; a different label replaces the old
         one (the latest answer wins). Labels may arrive any time after the prediction (late
-        feedback is joined when a window is evaluated, or evaluated again)."""
+        feedback is joined when a window is evaluated, or evaluated again).
+
+        A label must fit the model that made its prediction (one of its classes, or its
+        output's type; :mod:`~modelyard.monitoring.labels`): otherwise nothing of the call is
+        recorded and the error names every label that does not fit (the first 50, and how
+        many more). Labels of ids not (yet) in the prediction log are recorded unchecked and
+        counted in ``unmatched``."""
         batch: list[FeedbackItem] = []
+        where: list[str] = []
         if prediction_id is not None:
             batch.append(FeedbackItem(prediction_id=normalize_prediction_id(prediction_id),
                                       label=_check_label(label), endpoint=endpoint))
+            where.append("label")
         elif label is not None:
             raise InvalidParameter("prediction_id must be given with label. Got a label alone.",
                                    field="prediction_id")
@@ -129,6 +138,7 @@ class MonitorStore(DomainStore):
             _check_label(item.label, field=f"items[{i}].label")
             batch.append(item if item.endpoint or endpoint is None
                          else item.model_copy(update={"endpoint": endpoint}))
+            where.append(f"items[{i}].label")
         if not batch:
             raise InvalidParameter(
                 "feedback needs prediction_id and label, or items=[{prediction_id, label}, ...]. "
@@ -140,8 +150,8 @@ class MonitorStore(DomainStore):
         latest: dict[str, FeedbackItem] = {}
         for item in batch:  # the last label of an id in one batch wins
             latest[normalize_prediction_id(item.prediction_id)] = item
+        result = FeedbackResult(unmatched=self._check_labels(batch, where, len(latest)))
         now = self.clock.now()
-        result = FeedbackResult()
         ids = list(latest)
         with self.db.write() as conn:
             existing: dict[str, Any] = {}
@@ -171,6 +181,27 @@ class MonitorStore(DomainStore):
                 )
                 result.updated = len(updates)
         return result
+
+    def _check_labels(self, batch: list[FeedbackItem], where: list[str], n_ids: int) -> int:
+        """Raise naming every label that does not fit its prediction's model; return how many
+        ids are not in the prediction log."""
+        pids = [normalize_prediction_id(item.prediction_id) for item in batch]
+        domains = label_domains(self.artifacts, self.settings.resolved_prediction_log_dir, pids)
+        bad = [(w, pid, item.label, domains[pid]) for item, w, pid in zip(batch, where, pids)
+               if pid in domains and not domains[pid].accepts(item.label)]
+        if len(bad) == 1:
+            w, pid, label, domain = bad[0]
+            raise InvalidParameter(
+                f"{w} of prediction {pid} must be {domain.expected()}. Got {label!r} instead."
+                + (" Nothing was recorded." if len(batch) > 1 else ""), field=w)
+        if bad:
+            listed = "; ".join(f"{w} of prediction {pid} must be {domain.expected()}. Got "
+                               f"{label!r} instead" for w, pid, label, domain in bad[:50])
+            more = f"; and {len(bad) - 50} more" if len(bad) > 50 else ""
+            raise InvalidParameter(
+                f"{len(bad)} of {len(batch)} labels do not fit the model that made their "
+                f"prediction, so nothing was recorded: {listed}{more}.", field="items")
+        return n_ids - len({pid for pid in pids if pid in domains})
 
     @endpoint("GET", "/feedback/{prediction_id}")
     def get_feedback(self, prediction_id: str) -> Feedback:
