@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import modelyard as my
-from modelyard.ui.app import install
+from modelyard.config import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from .conftest import live_dashboard
 
 
 def _seed(yard: my.Yard) -> dict[str, Any]:
@@ -48,21 +43,12 @@ def _seed(yard: my.Yard) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One seeded yard, one live server with the dashboard, one browser for the module."""
-    from playwright.sync_api import sync_playwright
-
-    from modelyard.api.app import create_app
-    from modelyard.api.server import BackgroundServer
-    from modelyard.config import Settings
-
+    """One seeded yard and one live server with the dashboard for the module."""
     home = tmp_path_factory.mktemp("ui")
     yard = my.connect(settings=Settings.load({}, home=home))
     seeded = _seed(yard)
-    srv = BackgroundServer(create_app(yard, yard.settings, extensions=[install])).start()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield {"url": srv.url, "browser": browser, **seeded}
-        browser.close()
+    srv = live_dashboard(yard)
+    yield {"url": srv.url, **seeded}
     srv.stop()
     yard.close()
 
@@ -73,12 +59,10 @@ def seeded(site: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def page(site: dict[str, Any]) -> Iterator[Any]:
-    context = site["browser"].new_context()
-    pg = context.new_page()
+def page(site: dict[str, Any], new_page: Callable[..., Any]) -> Any:
+    pg = new_page(site["url"])
     pg.base_url = site["url"]
-    yield pg
-    context.close()
+    return pg
 
 
 def test_overview_counts_what_is_in_the_yard(page: Any) -> None:
@@ -142,4 +126,3 @@ def test_static_assets_are_local(page: Any) -> None:
         response = page.request.get(page.base_url + f"/ui/static/{name}")
         assert response.ok, name
     assert page.request.get(page.base_url + "/ui/static/../../etc/passwd").status == 404
-    _ = np  # numpy is used by the seeded data

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..htmlsafe import json_for_html, plotly_literal
 from .drift import TESTS
 from .entities import Alert, DriftReport, FeatureDrift, MetricPoint, MonitorResult
 
@@ -41,6 +41,7 @@ def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = _num
+    env.filters["tojson"] = json_for_html  # the one way data reaches the page's script
     return env
 
 
@@ -52,12 +53,6 @@ def _num(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
-
-
-def _json(value: Any) -> Markup:
-    """JSON safe inside a <script> element."""
-    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    return Markup(text.replace("</", "<\\/"))
 
 
 def _feature_figure(f: FeatureDrift) -> dict[str, Any] | None:
@@ -87,7 +82,7 @@ def _feature_figure(f: FeatureDrift) -> dict[str, Any] | None:
               if h.get("type") != "categorical" else "group", "height": 280,
               "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "yaxis": {"title": "share"},
               "legend": {"orientation": "h"}}
-    return {"data": data, "layout": layout}
+    return plotly_literal({"data": data, "layout": layout})
 
 
 def _drift_context(report: DriftReport) -> dict[str, Any]:
@@ -103,7 +98,7 @@ def _drift_context(report: DriftReport) -> dict[str, Any]:
 def render_drift_html(report: DriftReport, *, title: str = "Drift report") -> str:
     ctx = _drift_context(report)
     return _env().get_template("drift.html.j2").render(
-        title=title, plotly_js=Markup(plotly_js()), json=_json, all_figures=ctx["figures"], **ctx)
+        title=title, plotly_js=Markup(plotly_js()), all_figures=ctx["figures"], **ctx)
 
 
 def _series_figures(points: list[MetricPoint]) -> list[dict[str, Any]]:
@@ -136,9 +131,9 @@ def _series_figures(points: list[MetricPoint]) -> list[dict[str, Any]]:
                 data.append({"type": "scatter", "mode": "lines+markers", "name": f"{who} estimated",
                              "line": {"dash": "dot"}, "x": [x for x, _ in xy],
                              "y": [y for _, y in xy]})
-        figs.append({"id": f"s{len(figs)}", "spec": {"data": data, "layout": {
+        figs.append({"id": f"s{len(figs)}", "spec": plotly_literal({"data": data, "layout": {
             "title": {"text": title, "font": {"size": 13}}, "height": 280,
-            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "legend": {"orientation": "h"}}}})
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "legend": {"orientation": "h"}}})})
     return figs
 
 
@@ -156,4 +151,4 @@ def render_monitor_html(result: MonitorResult, history: list[MetricPoint],
         title=f"Monitoring report: {result.run.endpoint}", result=result, run=result.run,
         groups=groups, series=series, alerts=alerts, all_figures=figures,
         tests={name: t.label for name, t in TESTS.items()},
-        plotly_js=Markup(plotly_js()), json=_json)
+        plotly_js=Markup(plotly_js()))

@@ -8,8 +8,8 @@ dashboard works with no network.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
+import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,33 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..errors import ModelyardError, NotFound
+from ..errors import ModelyardError, NotFound, Unauthorized
+from ..governance.tokens import role_allows
+from ..htmlsafe import json_for_html, plotly_literal
 from ..yard import Yard
+from .security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SecurityHeaders,
+    clear_session,
+    cross_site_reason,
+    csrf_token,
+    ensure_csrf_cookie,
+    set_session,
+)
 
-__all__ = ["install", "PREFIX", "PUBLIC_PATHS"]
+__all__ = ["PREFIX", "PUBLIC_PATHS", "install"]
 
 PREFIX = "/ui"
-PUBLIC_PATHS = frozenset({f"{PREFIX}/login", f"{PREFIX}/static/style.css"})
 _HERE = Path(__file__).parent
 _STATIC = {
     "style.css": (_HERE / "static" / "style.css", "text/css"),
     "htmx.min.js": (_HERE / "static" / "htmx.min.js", "application/javascript"),
+    "dashboard.js": (_HERE / "static" / "dashboard.js", "application/javascript"),
 }
+# what the login page needs before anyone has a token
+PUBLIC_PATHS = frozenset({f"{PREFIX}/login", f"{PREFIX}/logout"}
+                         | {f"{PREFIX}/static/{name}" for name in _STATIC})
 
 _env = Environment(
     loader=FileSystemLoader(str(_HERE / "templates")),
@@ -41,7 +56,7 @@ _env = Environment(
 def _fmt_time(value: datetime | None) -> str:
     if value is None:
         return ""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _fmt_num(value: Any) -> str:
@@ -52,7 +67,7 @@ def _fmt_num(value: Any) -> str:
 
 _env.filters["t"] = _fmt_time
 _env.filters["n"] = _fmt_num
-_env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
+_env.filters["tojson"] = json_for_html  # the one way data reaches a page's script
 
 
 def _yard(request: Request) -> Yard:
@@ -64,22 +79,41 @@ def _yard(request: Request) -> Yard:
     return yard
 
 
+def _can_write(request: Request) -> bool:
+    """What a role may not do is not offered (with auth off everyone may)."""
+    principal = getattr(request.state, "principal", None)
+    return principal is None or role_allows(principal.role, "writer")
+
+
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _env.get_template(template).render(prefix=PREFIX, request=request, **context)
-    return HTMLResponse(html, status_code=status_code)
+    """Render a page. Charts are passed as ``plots`` (see :func:`_plot`): the page lays out
+    their ``<div>``s and hands the specs to ``dashboard.js`` as one JSON block."""
+    context.setdefault("plots", [])
+    html = _env.get_template(template).render(
+        prefix=PREFIX, request=request, csrf=csrf_token(request), can_write=_can_write(request),
+        principal=getattr(request.state, "principal", None), **context)
+    response = HTMLResponse(html, status_code=status_code)
+    ensure_csrf_cookie(request, response)
+    return response
 
 
-def _plot(traces: list[dict[str, Any]], layout: dict[str, Any], div_id: str) -> str:
-    """A Plotly chart as a <div> plus the call that draws it (plotly.js is loaded by the page)."""
-    spec = json.dumps({"data": traces, "layout": {"margin": {"t": 30, "r": 10, "b": 40, "l": 50},
-                                                   "height": 300, **layout}}, default=str)
-    return (f'<div id="{div_id}" class="plot"></div><script>(function(){{var s={spec};'
-            f'Plotly.newPlot("{div_id}", s.data, s.layout, {{displayModeBar:false, responsive:true}});'
-            f'}})();</script>')
+def _plot(traces: list[dict[str, Any]], layout: dict[str, Any], div_id: str) -> dict[str, Any]:
+    """A Plotly chart: its element id and its spec (data only; drawn by dashboard.js)."""
+    return {"id": div_id, "data": plotly_literal(traces),
+            "layout": plotly_literal({"margin": {"t": 30, "r": 10, "b": 40, "l": 50},
+                                      "height": 300, **layout})}
 
 
 def _error(request: Request, exc: ModelyardError) -> HTMLResponse:
     return _page(request, "error.html", status_code=exc.status_code, error=exc)
+
+
+def _forbidden(request: Request, reason: str) -> HTMLResponse:
+    """A state-changing request that did not come from this dashboard's own page."""
+    message = f"Refused: {reason}."
+    if request.headers.get("HX-Request"):
+        return _page(request, "message.html", status_code=403, message=message)
+    return _page(request, "error.html", status_code=403, error={"message": message})
 
 
 def build_router() -> APIRouter:
@@ -104,9 +138,26 @@ def build_router() -> APIRouter:
         return _page(request, "login.html", section="")
 
     @router.post("/login")
-    def login(token: str = Form(...)) -> Response:
+    def login(request: Request, token: str = Form(""),
+              csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+        reason = cross_site_reason(request, csrf_token)
+        if reason is not None:
+            return _forbidden(request, reason)
+        try:
+            request.app.state.backend.auth.verify(token.strip())
+        except Unauthorized as exc:
+            return _page(request, "login.html", status_code=401, section="", error=exc.message)
         resp = RedirectResponse(f"{PREFIX}/", status_code=303)
-        resp.set_cookie("modelyard_token", token, httponly=True, samesite="strict")
+        set_session(request, resp, token.strip())
+        return resp
+
+    @router.post("/logout")
+    def logout(request: Request, csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+        reason = cross_site_reason(request, csrf_token)
+        if reason is not None:
+            return _forbidden(request, reason)
+        resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        clear_session(resp)
         return resp
 
     @router.get("/", response_class=HTMLResponse)
@@ -144,7 +195,7 @@ def build_router() -> APIRouter:
                       "type": "scatter", "mode": "lines+markers", "name": key}],
                     {"title": {"text": key}, "xaxis": {"title": {"text": "step"}}}, f"metric-{i}"))
         models = yard.models.versions_of_run(run_id)
-        return _page(request, "run.html", section="runs", run=run, charts=charts, models=models,
+        return _page(request, "run.html", section="runs", run=run, plots=charts, models=models,
                      artifacts=yard.runs.artifacts(run_id))
 
     @router.get("/models", response_class=HTMLResponse)
@@ -193,16 +244,17 @@ def build_router() -> APIRouter:
             i = len(charts)
             if col.histogram is not None and col.histogram.counts:
                 edges = col.histogram.edges
-                mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-                charts.append((col.name, _plot(
+                mids = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+                charts.append(_plot(
                     [{"x": mids, "y": col.histogram.counts, "type": "bar"}],
-                    {"height": 180, "title": {"text": col.name}}, f"hist-{i}")))
+                    {"height": 180, "title": {"text": col.name}}, f"hist-{i}"))
             elif col.top:
-                charts.append((col.name, _plot(
+                charts.append(_plot(
                     [{"x": [c.value for c in col.top], "y": [c.count for c in col.top],
-                      "type": "bar"}], {"height": 180, "title": {"text": col.name}}, f"hist-{i}")))
+                      "type": "bar"}], {"height": 180, "title": {"text": col.name}}, f"hist-{i}"))
         return _page(request, "dataset.html", section="datasets", dv=dv, profile=profile,
-                     dictionary=dictionary, versions=yard.datasets.versions(name), charts=charts)
+                     dictionary=dictionary, versions=yard.datasets.versions(name),
+                     plots=charts)
 
     @router.get("/monitoring", response_class=HTMLResponse)
     def monitoring_page(request: Request) -> HTMLResponse:
@@ -218,19 +270,23 @@ def build_router() -> APIRouter:
              "name": f"{endpoint} v{version}" if version else endpoint}
             for (endpoint, version), (xs, ys) in sorted(series.items(), key=lambda kv: str(kv[0]))
         ]
-        chart = _plot(traces, {"title": {"text": "drift share over time"},
-                               "yaxis": {"range": [0, 1]}}, "drift-share") if traces else ""
-        return _page(request, "monitoring.html", section="monitoring", chart=chart,
+        plots = [_plot(traces, {"title": {"text": "drift share over time"},
+                                "yaxis": {"range": [0, 1]}}, "drift-share")] if traces else []
+        return _page(request, "monitoring.html", section="monitoring", plots=plots,
                      runs=yard.monitoring.runs(limit=50), alerts=yard.monitoring.alerts(),
                      rules=yard.monitoring.alert_rules())
 
     @router.post("/alerts/{alert_id}/resolve", response_class=HTMLResponse)
-    def resolve_alert(request: Request, alert_id: str) -> HTMLResponse:
+    def resolve_alert(request: Request, alert_id: str,
+                      csrf_token: str = Form("", alias=CSRF_FIELD)) -> HTMLResponse:
+        reason = cross_site_reason(request, request.headers.get(CSRF_HEADER) or csrf_token)
+        if reason is not None:
+            return _forbidden(request, reason)
         try:
             alert = _yard(request).monitoring.resolve_alert(alert_id)
         except ModelyardError as exc:
-            return HTMLResponse(f'<td colspan="8" class="error">{exc.message}</td>',
-                                status_code=exc.status_code)
+            return _page(request, "message.html", status_code=exc.status_code,
+                         message=exc.message)
         return _page(request, "alert_row.html", alert=alert)
 
     return router
@@ -257,6 +313,7 @@ def _runs_context(request: Request, filter: str, experiment: str, order_by: str)
 def install(app: FastAPI) -> None:
     """Mount the dashboard at ``/ui`` (and send ``/`` there)."""
     app.include_router(build_router(), prefix=PREFIX)
+    app.add_middleware(SecurityHeaders, prefix=PREFIX)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
