@@ -14,7 +14,7 @@ from modelyard.clock import FixedClock
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.ids import new_id
 from modelyard.monitoring.entities import MonitorResult
-from modelyard.predlog.records import new_prediction_id
+from modelyard.wal.records import new_prediction_id
 
 from .conftest import records
 

@@ -33,9 +33,9 @@ import pyarrow.parquet as pq
 
 from ..artifacts.store import ArtifactStore
 from ..ids import uuid7_time
-from ..predlog.reader import endpoints as log_endpoints
-from ..predlog.reader import partition_files
-from ..predlog.segments import list_segments, read_records, wal_dir
+from ..wal.partitions import endpoints as log_endpoints
+from ..wal.partitions import partition_files
+from ..wal.segments import list_segments, read_records, wal_dir
 
 __all__ = ["LabelDomain", "class_text", "label_domains", "label_text"]
 
