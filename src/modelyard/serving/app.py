@@ -27,11 +27,13 @@ import orjson
 
 from .. import __version__
 from ..errors import InvalidParameter, ModelyardError, Unauthorized
+from .build import BUNDLE_PREFIX
 from .endpoints import CanaryConfig, EndpointConfig, parse_endpoints
 from .live import Unavailable
 from .metrics import CONTENT_TYPE_LATEST
 from .options import ServerOptions
 from .protocol import infer_response, model_metadata, parse_infer
+from .references import check_references, references
 from .request_path import ModelFailure
 from .runtime import ServingRuntime
 
@@ -253,16 +255,17 @@ class ModelServerApp:
             if method == "GET" and not rest:
                 handles = [r.handle for r in ep.routes if r.handle is not None]
                 if not handles:
-                    raise HTTPError(503, "unavailable", f"{name!r} is loading.")
+                    raise HTTPError(503, "unavailable", ep.why_unavailable())
                 return 200, orjson.dumps(model_metadata(name, handles))
             if method == "GET" and rest == ["ready"]:
-                return (200 if ep.ready else 503), orjson.dumps({"name": name,
-                                                                 "ready": ep.ready})
+                return (200 if ep.ready else 503), orjson.dumps(
+                    {"name": name, "ready": ep.ready, "state": ep.state,
+                     "problems": ep.problems()})
             if method == "POST" and rest == ["infer"]:
                 body = await self._json(receive, headers, name)
                 route = ep.active[0] if ep.active else None
                 if route is None or route.handle is None:
-                    raise HTTPError(503, "unavailable", f"{name!r} is loading.")
+                    raise HTTPError(503, "unavailable", ep.why_unavailable())
                 try:
                     kind, data = parse_infer(body, route.handle)
                 except ModelyardError as exc:
@@ -288,11 +291,10 @@ class ModelServerApp:
         if method == "GET" and path == "/healthz":
             return 200, orjson.dumps({"status": "ok"}), _JSON
         if method == "GET" and path == "/readyz":
-            ready = rt.ready
-            return (200 if ready else 503), orjson.dumps(
-                {"ready": ready, "endpoints": {n: e.ready for n, e in rt.endpoints.items()}}
-            ), _JSON
+            health = rt.health()
+            return (200 if health["ready"] else 503), orjson.dumps(health), _JSON
         if method == "GET" and path == "/metrics":
+            rt.refresh_metrics()
             return 200, rt.metrics.render(), CONTENT_TYPE_LATEST.encode()
         if method == "POST" and path == "/feedback":
             self._require(principal, "writer")
@@ -359,17 +361,27 @@ class ModelServerApp:
         if name in {c.name for c in rt.config_endpoints}:
             raise InvalidParameter(f"Endpoint {name!r} comes from the server's configuration "
                                    "file; change it there.", field="name")
+        # validate before saving: every reference resolves and every model loads
+        for field, kind, ref in references(cfg):
+            if ref.startswith(BUNDLE_PREFIX):
+                raise InvalidParameter(f"Endpoint {name!r} was not saved: the {kind} names "
+                                       f"{ref!r}; a bundle is served from the command line "
+                                       "(modelyard serve --bundle), not declared through the "
+                                       "API.", field=field)
+        await asyncio.to_thread(check_references, rt.yard.models, cfg,
+                                where=f"Endpoint {name!r} was not saved")
+        ep = await rt.prepare_endpoint(cfg, "api")
+        for group, routes in (("routes", ep.routes), ("shadows", ep.shadows)):
+            for i, r in enumerate(routes):
+                if r.handle is None:
+                    raise InvalidParameter(f"Endpoint {name!r} was not saved: the {r.kind} "
+                                           f"{r.name!r} {r.error}.", field=f"{group}.{i}.model")
         revision = 0
         if rt.repo is not None:
             stored = await asyncio.to_thread(rt.repo.save_endpoint, name,
                                              cfg.model_dump(mode="json"), "api")
             revision = stored.revision
-        ep = await rt.add_endpoint(cfg, "api", revision)
-        if not ep.ready:
-            raise HTTPError(422, "invalid_parameter", f"Endpoint {name!r} was saved but a "
-                            "model could not be loaded (see the server log); it is retried.",
-                            "routes")
-        return ep.describe()
+        return (await rt.install(ep, revision)).describe()
 
     async def _delete_endpoint(self, name: str) -> dict[str, Any]:
         rt = self.runtime

@@ -29,7 +29,8 @@ class Unavailable(Exception):
 
 
 class Route:
-    __slots__ = ("handle", "kind", "loading", "metrics", "name", "ref", "stats", "weight")
+    __slots__ = ("error", "handle", "kind", "loading", "metrics", "name", "ref", "stats",
+                 "weight")
 
     def __init__(self, name: str, ref: str, weight: float, kind: str) -> None:
         self.name = name
@@ -40,6 +41,7 @@ class Route:
         self.stats = RouteStats()
         self.metrics: Any = None
         self.loading: int | None = None  # the version being loaded in the background
+        self.error: str | None = None  # why the last load failed (cleared by a load)
 
 
 class LiveEndpoint:
@@ -65,6 +67,21 @@ class LiveEndpoint:
     def ready(self) -> bool:
         return all(r.handle is not None for r in self.routes)
 
+    @property
+    def state(self) -> str:
+        """``ready`` (every route serves), ``failed`` (a route's model could not be loaded;
+        it is retried on every poll) or ``loading``."""
+        if self.ready:
+            return "ready"
+        if any(r.handle is None and r.error for r in self.routes):
+            return "failed"
+        return "loading"
+
+    def problems(self) -> dict[str, str]:
+        """Route name -> why its last load failed (a route that serves nothing, or one that
+        keeps serving its previous model), for every route, canary and shadow."""
+        return {r.name: r.error for r in self.all_routes() if r.error}
+
     def recompute(self) -> None:
         routes = [r for r in self.routes if r.handle is not None]
         weights = [r.weight for r in routes]
@@ -81,10 +98,18 @@ class LiveEndpoint:
         self.active = [r for r, _ in pairs]
         self.cumulative = list(accumulate(w for _, w in pairs))
 
+    def why_unavailable(self) -> str:
+        failed = [f"route {r.name!r} {r.error}" for r in self.routes
+                  if r.handle is None and r.error]
+        if failed:
+            return (f"Endpoint {self.name!r} cannot serve: a model could not be loaded: "
+                    f"{'; '.join(failed)}. It is retried on every poll.")
+        return f"Endpoint {self.name!r} is loading its models."
+
     def choose(self, key: str | None) -> Route:
         active = self.active
         if not active:
-            raise Unavailable(f"Endpoint {self.name!r} is loading its models.")
+            raise Unavailable(self.why_unavailable())
         if len(active) == 1:
             return active[0]
         return active[pick(self.cumulative, key if self.config.sticky else None, self._rng)]
@@ -104,6 +129,7 @@ class LiveEndpoint:
 
         return {
             "name": self.name, "source": self.source, "ready": self.ready,
+            "state": self.state, "problems": self.problems(),
             "sticky": self.config.sticky,
             "routes": [one(r) for r in self.routes + ([self.canary_route] if self.canary_route
                                                         else [])],

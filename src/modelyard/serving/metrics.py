@@ -59,6 +59,12 @@ class ServerMetrics:
         self.canary_weight = Gauge("modelyard_canary_weight", "Traffic percent of a canary",
                                    ("endpoint", "route"), registry=r,
                                    multiprocess_mode="mostrecent")
+        self.endpoint_ready = Gauge("modelyard_endpoint_ready", "1 when every route of an "
+                                    "endpoint serves a model, else 0", ("endpoint",),
+                                    registry=r, multiprocess_mode="livemin")
+        self.load_failures = Counter("modelyard_model_load_failures", "Model loads that failed "
+                                     "(a route keeps what it served; retried on every poll)",
+                                     ("endpoint", "route"), registry=r)
         self._routes: dict[tuple[str, str, str, str], _RouteMetrics] = {}
 
     def route(self, endpoint: str, route: str, model: str, version: int) -> _RouteMetrics:

@@ -69,9 +69,13 @@ class ServingRuntime:
         self.recorder.start()
         for cfg in self.config_endpoints:
             self.endpoints[cfg.name] = LiveEndpoint(cfg, "config")
-        if self.sync is not None:
+        if self.sync is not None:  # the API's endpoints count for readiness from the start
             await asyncio.to_thread(self.sync.record_config)
-            await self.sync.follow(self.endpoints, self.add_endpoint, self.remove_endpoint)
+            for cfg, revision in (await self.sync.api_endpoints())[0]:
+                ep = self.endpoints[cfg.name] = LiveEndpoint(cfg, "api")
+                ep.revision = revision
+                if cfg.canary is not None:
+                    await asyncio.to_thread(self.canaries.start_from_config, cfg)
         for ep in list(self.endpoints.values()):
             self.background.spawn(self.switcher.load_endpoint(ep))
         self._control = asyncio.create_task(self._control_loop())
@@ -85,41 +89,82 @@ class ServingRuntime:
 
     @property
     def ready(self) -> bool:
-        return all(ep.ready for ep in self.endpoints.values()) and self.recorder.healthy
+        """Ready to take traffic: the prediction log is writable, no endpoint is still on its
+        first load, and some endpoint serves (unless there are none). An endpoint whose model
+        cannot be loaded does not hold the others hostage: it is reported in ``health()``."""
+        if not self.recorder.healthy:
+            return False
+        states = [ep.state for ep in self.endpoints.values()]
+        return "loading" not in states and (not states or "ready" in states)
+
+    def health(self) -> dict[str, Any]:
+        """The body of ``/readyz``: readiness, each endpoint's, and every load that failed."""
+        self.refresh_metrics()
+        return {
+            "ready": self.ready,
+            "endpoints": {n: e.ready for n, e in self.endpoints.items()},
+            "states": {n: e.state for n, e in self.endpoints.items()},
+            "problems": {n: p for n, e in self.endpoints.items() if (p := e.problems())},
+            "prediction_log": "ok" if self.recorder.healthy else "failing",
+        }
+
+    def refresh_metrics(self) -> None:
+        """Set each endpoint's readiness gauge (also done on every change)."""
+        for ep in self.endpoints.values():
+            self.metrics.endpoint_ready.labels(ep.name).set(1.0 if ep.ready else 0.0)
 
     def endpoint(self, name: str) -> LiveEndpoint:
         return find_endpoint(self.endpoints, name)
 
     # ---- endpoints ------------------------------------------------------------------------
     def _changed(self, ep: LiveEndpoint) -> None:
-        if self.sync is not None and self.endpoints.get(ep.name) is ep:
+        if self.endpoints.get(ep.name) is not ep:
+            return  # not (yet) served: an endpoint being prepared
+        self.metrics.endpoint_ready.labels(ep.name).set(1.0 if ep.ready else 0.0)
+        if self.sync is not None:
             self.background.spawn(self.sync.record_served(ep))
 
-    async def add_endpoint(self, cfg: EndpointConfig, source: str,
-                           revision: int = 0) -> LiveEndpoint:
-        """Load every model of ``cfg`` in the background, then serve it (replacing an endpoint
-        of that name at once, so it never stops answering)."""
+    async def prepare_endpoint(self, cfg: EndpointConfig, source: str) -> LiveEndpoint:
+        """A live endpoint for ``cfg`` with every model loaded (reusing what an endpoint of
+        that name has loaded already), not served yet; a route whose model could not be
+        loaded serves nothing and says why (``route.error``)."""
         ep = LiveEndpoint(cfg, source)
-        ep.revision = revision
         old = self.endpoints.get(cfg.name)
-        if old is not None:  # reuse what is loaded already
+        if old is not None:
             loaded = {r.ref: r.handle for r in old.all_routes() if r.handle is not None}
             for r in ep.all_routes():
                 if r.ref in loaded and "@" not in r.ref:
                     self.switcher.swap(ep, r, loaded[r.ref])  # type: ignore[arg-type]
         await self.switcher.load_endpoint(ep)
+        return ep
+
+    async def install(self, ep: LiveEndpoint, revision: int = 0) -> LiveEndpoint:
+        """Serve ``ep`` (replacing an endpoint of that name at once, so it never stops
+        answering; a running canary carries over)."""
+        ep.revision = revision
+        old = self.endpoints.get(ep.name)
         if old is not None:
             ep.canary, ep.canary_spec, ep.canary_route = old.canary, old.canary_spec, old.canary_route
             ep.recompute()
-        self.endpoints[cfg.name] = ep
+        self.endpoints[ep.name] = ep
+        self.metrics.endpoint_ready.labels(ep.name).set(1.0 if ep.ready else 0.0)
         if self.sync is not None:
             await self.sync.record_served(ep)
-            if cfg.canary is not None:
-                await asyncio.to_thread(self.canaries.start_from_config, cfg)
+            if ep.config.canary is not None:
+                await asyncio.to_thread(self.canaries.start_from_config, ep.config)
         return ep
 
+    async def add_endpoint(self, cfg: EndpointConfig, source: str,
+                           revision: int = 0) -> LiveEndpoint:
+        """Load every model of ``cfg`` in the background, then serve it."""
+        return await self.install(await self.prepare_endpoint(cfg, source), revision)
+
     def remove_endpoint(self, name: str) -> None:
-        self.endpoints.pop(name, None)
+        if self.endpoints.pop(name, None) is not None:
+            try:
+                self.metrics.endpoint_ready.remove(name)
+            except KeyError:
+                pass
 
     # ---- the control loop -----------------------------------------------------------------
     async def _control_loop(self) -> None:

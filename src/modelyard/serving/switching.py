@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..errors import ModelyardError
 from .background import Background
 from .live import FIRST_LOAD, LiveEndpoint, Route
 from .metrics import ServerMetrics
@@ -44,7 +45,12 @@ class ModelSwitcher:
             log.error("could not load %s for %s/%s: %s", ref or route.ref, ep.name, route.name,
                       exc, extra={"event": "load_failed", "endpoint": ep.name,
                                   "route": route.name, "model": ref or route.ref})
+            message = exc.message if isinstance(exc, ModelyardError) else str(exc)
+            route.error = f"could not load {ref or route.ref}: {message or type(exc).__name__}"
+            self.metrics.load_failures.labels(ep.name, route.name).inc()
+            self.on_change(ep)
             return False
+        route.error = None
         self.swap(ep, route, handle)
         return True
 
@@ -97,6 +103,8 @@ class ModelSwitcher:
                 except Exception as exc:  # noqa: BLE001 - e.g. the alias was deleted
                     log.warning("could not resolve %s: %s", route.ref, exc)
                     continue
-                if int(mv.version) != route.handle.version:
+                if int(mv.version) == route.handle.version:
+                    route.error = None  # the alias is back on what the route serves
+                else:
                     route.loading = int(mv.version)
                     self.background.spawn(self.switch(ep, route, f"{mv.name}/{mv.version}"))

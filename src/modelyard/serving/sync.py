@@ -37,29 +37,36 @@ class EndpointSync:
             if cfg.canary is not None:
                 self.canaries.start_from_config(cfg)
 
+    async def api_endpoints(self) -> tuple[list[tuple[EndpointConfig, int]], set[str]]:
+        """The endpoints declared through the API (with their revisions) that this server
+        serves, and the names of every stored one (an invalid spec is logged and skipped)."""
+        stored = await asyncio.to_thread(self.repo.list_endpoints, "api")
+        config_names = {c.name for c in self.config_endpoints}
+        out = []
+        names = set()
+        for s in stored:
+            if s.name in config_names:
+                continue
+            names.add(s.name)
+            try:
+                out.append((EndpointConfig.model_validate(s.spec), s.revision))
+            except Exception as exc:  # noqa: BLE001
+                log.error("stored endpoint %s is invalid: %s", s.name, exc)
+        return out, names
+
     async def follow(self, endpoints: dict[str, LiveEndpoint], install: Install,
                      remove: Callable[[str], None]) -> None:
         """Install every API endpoint that is new or has a new revision (in the background),
         and remove the API endpoints that were deleted."""
-        stored = await asyncio.to_thread(self.repo.list_endpoints, "api")
-        config_names = {c.name for c in self.config_endpoints}
-        seen = set()
-        for s in stored:
-            if s.name in config_names:
-                continue
-            seen.add(s.name)
-            ep = endpoints.get(s.name)
-            if ep is None or ep.revision != s.revision:
-                try:
-                    cfg = EndpointConfig.model_validate(s.spec)
-                except Exception as exc:  # noqa: BLE001
-                    log.error("stored endpoint %s is invalid: %s", s.name, exc)
-                    continue
+        stored, names = await self.api_endpoints()
+        for cfg, revision in stored:
+            ep = endpoints.get(cfg.name)
+            if ep is None or ep.revision != revision:
                 if ep is not None:
-                    ep.revision = s.revision  # do not start the same load twice
-                self.background.spawn(install(cfg, "api", s.revision))
+                    ep.revision = revision  # do not start the same load twice
+                self.background.spawn(install(cfg, "api", revision))
         for name, ep in list(endpoints.items()):
-            if ep.source == "api" and name not in seen:
+            if ep.source == "api" and name not in names:
                 remove(name)
 
     async def record_served(self, ep: LiveEndpoint) -> None:
