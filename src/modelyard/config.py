@@ -40,7 +40,7 @@ class Settings(BaseModel):
     durability: str = "durable"  # "durable" | "async"
 
     @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``environ`` (default: the process environment) plus overrides."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}

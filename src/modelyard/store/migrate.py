@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-__all__ = ["upgrade", "alembic_config", "is_current", "pending", "recorded_heads"]
+__all__ = ["alembic_config", "is_current", "pending", "recorded_heads", "upgrade"]
 
 _HERE = Path(__file__).parent / "migrations"
 _ADVISORY_KEY = 0x6D6F64656C  # "model"
