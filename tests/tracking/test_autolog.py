@@ -45,12 +45,56 @@ def test_a_classifier_fit_logs_params_metrics_and_model(
     assert got.params["max_depth"] == "3" and got.params["criterion"] == "gini"
     assert got.metrics["training_accuracy"] == pytest.approx(model.score(X, y))
     assert 0 < got.metrics["training_f1"] <= 1
-    (mv,) = tyard.models.versions_of_run(run.id)
-    assert (mv.name, mv.flavor, mv.run_id) == ("cancer", "sklearn", run.id)
+    # the model is an artifact of the run (MLflow's convention), registered only when asked
+    assert tyard.models.versions_of_run(run.id) == []
+    paths = {a.path for a in tyard.runs.artifacts(run.id)}
+    assert {"model/model.skops", "model/modelyard-model.json"} <= paths
+    mv = tyard.models.register_from_run(run.id, "cancer-tree")
+    assert (mv.name, mv.flavor, mv.run_id) == ("cancer-tree", "sklearn", run.id)
     assert mv.signature is not None
     assert [c.name for c in mv.signature.inputs] == list(X.columns)  # type: ignore[attr-defined]
-    loaded = tyard.models.load(f"cancer/{mv.version}")
+    loaded = tyard.models.load(mv.ref)
     np.testing.assert_array_equal(loaded.predict(X.iloc[:5]), model.predict(X.iloc[:5]))
+
+
+def test_a_search_under_an_experiment_does_not_become_a_version_of_its_model(
+    tyard: my.Yard, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Issue 17: a GridSearch under experiment "cancer" must not move the quickstart's model."""
+    X, y = cancer
+    production = tyard.models.register(LogisticRegression(max_iter=300).fit(X, y), "cancer",
+                                       example=X[:5])
+    tyard.models.set_alias("cancer", "production", production.version)
+    tyard.autolog()
+    with tyard.start_run(experiment="cancer") as run:
+        GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2]}, cv=2).fit(X, y)
+    assert tyard.models.get_model("cancer").latest_version == production.version
+    assert tyard.models.versions_of_run(run.id) == []
+    assert "model/modelyard-model.json" in {a.path for a in tyard.runs.artifacts(run.id)}
+
+
+def test_registered_model_name_registers_each_logged_model(
+    local_yard: my.Yard, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = cancer
+    local_yard.autolog(registered_model_name="trees")
+    with local_yard.start_run(experiment="cancer") as run:
+        model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    (mv,) = local_yard.models.versions_of_run(run.id)
+    assert mv.ref == "trees/1" and mv.run_id == run.id
+    np.testing.assert_array_equal(local_yard.models.load("trees/1").predict(X), model.predict(X))
+    with pytest.raises(my.InvalidParameter, match="needs log_models=True"):
+        local_yard.autolog(log_models=False, registered_model_name="trees")
+
+
+def test_register_from_run_names_what_a_run_logged(local_yard: my.Yard) -> None:
+    X, y = load_diabetes(return_X_y=True)
+    local_yard.autolog()
+    with local_yard.start_run() as run:
+        LinearRegression().fit(X[:50], y[:50])
+    with pytest.raises(my.InvalidParameter,
+                       match=r"no model logged under 'best'.*Models it logged: \['model'\]"):
+        local_yard.models.register_from_run(run.id, "lin", path="best")
 
 
 def test_a_regressor_logs_r2_and_mse(local_yard: my.Yard) -> None:
@@ -72,7 +116,8 @@ def test_a_pipeline_logs_once_as_a_whole(local_yard: my.Yard,
         make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     got = local_yard.runs.get(run.id)
     assert got.params["logisticregression__C"] == "1.0" and "steps" in got.params
-    assert [mv.flavor for mv in local_yard.models.versions_of_run(run.id)] == ["sklearn"]
+    assert [a.path for a in local_yard.runs.artifacts(run.id)
+            if a.path.endswith(".skops")] == ["model/model.skops"]
     assert len(local_yard.runs.search()) == 1  # the steps' fits started no runs
 
 
@@ -144,7 +189,7 @@ def test_xgboost_logs_each_boosting_round(
     got = tyard.runs.get(run.id)
     assert got.params["n_estimators"] == "4" and "training_accuracy" in got.metrics
     assert [m.step for m in tyard.runs.metric_history(run.id, "validation_0-logloss")] == [0, 1, 2, 3]
-    assert [mv.flavor for mv in tyard.models.versions_of_run(run.id)] == ["xgboost"]
+    assert tyard.models.register_from_run(run.id, "xgb").flavor == "xgboost"
 
 
 def test_xgboost_train_logs_params_rounds_and_booster(
@@ -159,7 +204,7 @@ def test_xgboost_train_logs_params_rounds_and_booster(
     got = local_yard.runs.get(run.id)
     assert got.params == {"objective": "binary:logistic", "max_depth": "2", "num_boost_round": "3"}
     assert len(local_yard.runs.metric_history(run.id, "train-logloss")) == 3
-    assert [mv.flavor for mv in local_yard.models.versions_of_run(run.id)] == ["xgboost"]
+    assert local_yard.models.register_from_run(run.id, "booster").flavor == "xgboost"
 
 
 def test_lightgbm_sklearn_and_train_log_their_evaluations(

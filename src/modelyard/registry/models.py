@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from ..artifacts.store import check_relative_path, sha256_file
@@ -39,9 +40,11 @@ from .signature import as_frame, enforce, infer_columns, infer_signature
 if TYPE_CHECKING:
     from ..yard import Yard
 
-__all__ = ["EXAMPLE_FILE", "LoadedModel", "Models"]
+__all__ = ["EXAMPLE_FILE", "RUN_MANIFEST_FILE", "LoadedModel", "Models"]
 
 EXAMPLE_FILE = "input_example.json"
+#: a model logged to a run (``log_to_run``) keeps its manifest beside its files
+RUN_MANIFEST_FILE = "modelyard-model.json"
 _EXAMPLE_ROWS = 5
 
 
@@ -167,37 +170,94 @@ class Models:
         - ``run_id``, ``code_commit``, ``source_version``: lineage.
         """
         check_model_name(name)
+        if source_version is not None:
+            source_version = str(parse_ref(source_version))
+        with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
+            manifest = self._save(model, Path(tmp), example, flavor, init_kwargs,
+                                  self._blobs.put_file)
+        return self._registry.create_model_version(  # type: ignore[no-any-return]
+            name=name, manifest=manifest, run_id=run_id, code_commit=code_commit,
+            description=description, tags=tags, source_version=source_version,
+        )
+
+    def _save(self, model: Any, path: Path, example: Any, flavor: str | None,
+              init_kwargs: dict[str, Any] | None, store: Any) -> Manifest:
+        """Write ``model`` into the empty folder ``path`` (flavor files, example rows), check
+        it by loading it back and predicting the example, and return its manifest; ``store``
+        (``blobs.put_file``) uploads each file and returns its sha256."""
         chosen: Flavor = get_flavor(flavor) if flavor is not None else detect_flavor(model)
         if init_kwargs is not None and chosen.name != "pytorch":
             raise InvalidParameter(
                 f"init_kwargs is only used by the pytorch flavor. Got it for a {chosen.name} "
                 "model.", field="init_kwargs")
-        if source_version is not None:
-            source_version = str(parse_ref(source_version))
         frame = as_frame(example) if example is not None else None
         extra = {"init_kwargs": init_kwargs} if init_kwargs is not None else {}
+        options = chosen.save(model, path, frame, **extra)
+        signature = None
+        if frame is not None:
+            signature = infer_signature(frame)
+            predictions = chosen.load(path, options).predict(enforce(signature, frame))
+            signature = Signature(inputs=signature.inputs,
+                                  outputs=infer_columns(_result(predictions)))
+            frame.head(_EXAMPLE_ROWS).to_json(path / EXAMPLE_FILE, orient="split",
+                                              index=False, date_format="iso")
+        files = {
+            file.relative_to(path).as_posix(): store(file)
+            for file in sorted(path.rglob("*")) if file.is_file()
+        }
+        return Manifest(flavor=chosen.name, options=options, files=files, signature=signature,
+                        requirements=library_versions(*chosen.libraries))
+
+    # ---- models logged to a run (registered only when asked) -----------------------------
+    def log_to_run(self, run_id: str, model: Any, *, path: str = "model", example: Any = None,
+                   flavor: str | None = None,
+                   init_kwargs: dict[str, Any] | None = None) -> Manifest:
+        """Save ``model`` as artifacts of run ``run_id`` under ``path`` (its files plus
+        ``{path}/modelyard-model.json``, the manifest), registering nothing — MLflow's
+        ``log_model`` without ``registered_model_name``. :meth:`register_from_run` makes a
+        version of it later without uploading anything again."""
+        check_relative_path(path, field="path")
+        tracking = self.yard.backend.tracking
         with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
-            path = Path(tmp)
-            options = chosen.save(model, path, frame, **extra)
-            signature = None
-            if frame is not None:
-                signature = infer_signature(frame)
-                predictions = chosen.load(path, options).predict(enforce(signature, frame))
-                signature = Signature(inputs=signature.inputs,
-                                      outputs=infer_columns(_result(predictions)))
-                frame.head(_EXAMPLE_ROWS).to_json(path / EXAMPLE_FILE, orient="split",
-                                                  index=False, date_format="iso")
-            files = {
-                file.relative_to(path).as_posix(): self._blobs.put_file(file)
-                for file in sorted(path.rglob("*")) if file.is_file()
-            }
-        manifest = Manifest(flavor=chosen.name, options=options, files=files,
-                            signature=signature,
-                            requirements=library_versions(*chosen.libraries))
+            manifest = self._save(model, Path(tmp), example, flavor, init_kwargs,
+                                  self._blobs.put_file)
+            (Path(tmp) / RUN_MANIFEST_FILE).write_bytes(
+                orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS))
+            manifest_blob = self._blobs.put_file(Path(tmp) / RUN_MANIFEST_FILE)
+        for name, digest in manifest.files.items():
+            tracking.log_artifact(run_id, f"{path}/{name}", digest)
+        tracking.log_artifact(run_id, f"{path}/{RUN_MANIFEST_FILE}", manifest_blob)
+        return manifest
+
+    def register_from_run(self, run_id: str, name: str, *, path: str = "model",
+                          description: str | None = None,
+                          tags: dict[str, str] | None = None) -> ModelVersion:
+        """Register the model that run ``run_id`` logged under ``path`` (:meth:`log_to_run`,
+        ``yard.autolog()``) as the next version of ``name``, linked to the run and its commit.
+        Its files are the run's artifacts, checked against the logged manifest."""
+        check_model_name(name)
+        check_relative_path(path, field="path")
+        artifacts = {a.path: a.digest for a in self.yard.runs.artifacts(run_id)}
+        manifest_path = f"{path}/{RUN_MANIFEST_FILE}"
+        if manifest_path not in artifacts:
+            logged = sorted({p.rsplit("/", 1)[0] for p in artifacts
+                             if p.endswith("/" + RUN_MANIFEST_FILE)})
+            raise InvalidParameter(
+                f"Run {run_id} has no model logged under {path!r}; expected an artifact "
+                f"{manifest_path!r}. Models it logged: {logged or 'none'}.", field="path")
+        with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
+            local = self._blobs.get_file(artifacts[manifest_path], Path(tmp) / RUN_MANIFEST_FILE)
+            manifest = Manifest.model_validate_json(Path(local).read_bytes())
+        for file_name, digest in manifest.files.items():
+            if artifacts.get(f"{path}/{file_name}") != digest:
+                raise IntegrityError(
+                    f"Run {run_id}'s model under {path!r} is inconsistent: its manifest lists "
+                    f"{file_name!r} with sha256 {digest}, but the run's artifact "
+                    f"{path}/{file_name} is {artifacts.get(f'{path}/{file_name}') or 'missing'}.")
+        run = self.yard.runs.get(run_id)
         return self._registry.create_model_version(  # type: ignore[no-any-return]
-            name=name, manifest=manifest, run_id=run_id, code_commit=code_commit,
-            description=description, tags=tags, source_version=source_version,
-        )
+            name=name, manifest=manifest, run_id=run_id, code_commit=run.code_commit,
+            description=description, tags=tags)
 
     def create(self, name: str, *, description: str | None = None,
                tags: dict[str, str] | None = None) -> RegisteredModel:

@@ -6,8 +6,11 @@ Inside an active run (or in a run started for the fit when there is none) a fit 
 * training metrics: accuracy and weighted F1 on the training data for a classifier, R² and MSE
   for a regressor, the best cross-validation score of a search, and the per-iteration
   evaluation results of XGBoost and LightGBM (the iteration is the step),
-* the model, registered with ``run.log_model(model, name=<experiment or class name>,
-  example=X[:5])`` when ``log_models`` is true.
+* the model, as artifacts of the run under ``model/`` (its files and manifest, with the
+  signature of ``X[:5]``) when ``log_models`` is true — MLflow's convention: nothing is
+  registered unless asked. ``registered_model_name="name"`` also registers each logged model
+  as the next version of ``name``; later, ``yard.models.register_from_run(run_id, "name")``
+  registers one without uploading it again.
 
 Only the outermost fit logs: the steps of a Pipeline or the inner fits of a GridSearchCV run as
 usual. How: ``fit`` is wrapped on every class deriving from ``sklearn.base.BaseEstimator`` that
@@ -37,17 +40,20 @@ from .store import MAX_KEY_LENGTH, MAX_PARAM_LENGTH
 if TYPE_CHECKING:
     from ..yard import Yard
 
-__all__ = ["disable", "enable", "is_enabled"]
+__all__ = ["MODEL_PATH", "disable", "enable", "is_enabled"]
 
 log = logging.getLogger(__name__)
 
 _MARK = "__modelyard_autolog__"
+#: where a fit's model goes among its run's artifacts (MLflow's ``artifact_path``)
+MODEL_PATH = "model"
 
 
 @dataclass
 class _State:
     yard: Yard | None = None
     log_models: bool = True
+    registered_model_name: str | None = None
     experiment: str = "default"
     enabled: bool = False
     # (owner, attribute, original value or _MISSING) in patch order, for disable()
@@ -61,11 +67,26 @@ _STATE = _State()
 _IN_FIT: ContextVar[bool] = ContextVar("modelyard_autolog_in_fit", default=False)
 
 
-def enable(yard: Yard, *, log_models: bool = True, experiment: str = "default") -> None:
-    """Log every fit from now on to ``yard`` (see the module docstring). ``experiment``: where
-    a fit outside any run starts its own run. Calling it again changes the yard and options."""
+def enable(yard: Yard, *, log_models: bool = True, registered_model_name: str | None = None,
+           experiment: str = "default") -> None:
+    """Log every fit from now on to ``yard`` (see the module docstring). ``log_models``: log
+    the model as artifacts of the run; ``registered_model_name``: also register it as a new
+    version of that model; ``experiment``: where a fit outside any run starts its own run.
+    Calling it again changes the yard and options."""
+    if registered_model_name is not None:
+        from ..registry.refs import check_model_name
+
+        check_model_name(registered_model_name)
+        if not log_models:
+            from ..errors import InvalidParameter
+
+            raise InvalidParameter(
+                "registered_model_name registers the logged model, so it needs "
+                f"log_models=True. Got log_models=False and registered_model_name="
+                f"{registered_model_name!r}.", field="registered_model_name")
     with _STATE.lock:
         _STATE.yard, _STATE.log_models, _STATE.experiment = yard, log_models, experiment
+        _STATE.registered_model_name = registered_model_name
         if _STATE.enabled:
             return
         from sklearn.base import BaseEstimator
@@ -189,7 +210,7 @@ def _wrap_train(original: Callable[..., Any], library: str) -> Callable[..., Any
         def log_booster(run: ActiveRun, booster: Any) -> None:
             _log_params(run, {**(params or {}), "num_boost_round": rounds})
             _log_history(run, history)
-            _log_model(run, booster, None, library)
+            _log_model(run, booster, None)
 
         return _autologged(lambda: original(params, data, *args, **kwargs), log_booster)
 
@@ -248,7 +269,7 @@ def _log_estimator(run: ActiveRun, model: Any, X: Any, y: Any) -> None:
     if metrics:
         run.log_metrics(metrics)
     _log_history(run, _evals_result(model))
-    _log_model(run, model, X, type(model).__name__)
+    _log_model(run, model, X)
 
 
 def _log_params(run: ActiveRun, params: dict[str, Any]) -> None:
@@ -322,11 +343,14 @@ def _log_history(run: ActiveRun, history: dict[str, dict[str, list[float]]]) -> 
         run.log_batch(batch)
 
 
-def _log_model(run: ActiveRun, model: Any, X: Any, default_name: str) -> None:
+def _log_model(run: ActiveRun, model: Any, X: Any) -> None:
+    """The model as artifacts of ``run`` under ``model/``; registered only when asked."""
     if not _STATE.log_models:
         return
-    name = run.experiment if run.experiment != "default" else default_name
-    run.log_model(model, name=name, example=_head(X, 5))
+    models = run.yard.models
+    models.log_to_run(run.id, model, path=MODEL_PATH, example=_head(X, 5))
+    if _STATE.registered_model_name is not None:
+        models.register_from_run(run.id, _STATE.registered_model_name, path=MODEL_PATH)
 
 
 def _head(X: Any, n: int) -> Any:
