@@ -29,6 +29,7 @@ STORE_CLASSES: dict[str, str] = {
     "predictions": "modelyard.predictions.store:PredictionStore",
     "monitoring": "modelyard.monitoring.store:MonitorStore",
     "auth": "modelyard.governance.tokens:TokenStore",
+    "validation": "modelyard.validation.store:ValidationStore",
 }
 
 

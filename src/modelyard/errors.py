@@ -9,6 +9,7 @@
     │   └── UnsafeModelError                         a model file that would load untrusted code
     ├── NotFittedError(ModelyardError, ValueError, AttributeError)
     ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
+    ├── ValidationRequired(ModelyardError)           a protected alias moved to an unvalidated version
     ├── Unauthorized(ModelyardError, PermissionError)
     └── RemoteError(ModelyardError)                  a server answered with an error we cannot map
 
@@ -31,6 +32,7 @@ __all__ = [
     "UnsafeModelError",
     "NotFittedError",
     "IntegrityError",
+    "ValidationRequired",
     "Unauthorized",
     "RemoteError",
     "did_you_mean",
@@ -92,6 +94,14 @@ class IntegrityError(ModelyardError):
     status_code = 500
 
 
+class ValidationRequired(ModelyardError):
+    """A protected alias may only point at a version whose latest validation report passed
+    (or be moved with an override and a reason)."""
+
+    code = "validation_required"
+    status_code = 409
+
+
 class Unauthorized(ModelyardError, PermissionError):
     code = "unauthorized"
     status_code = 401
@@ -120,6 +130,7 @@ _BY_CODE = {
         UnsafeModelError,
         NotFittedError,
         IntegrityError,
+        ValidationRequired,
         Unauthorized,
         RemoteError,
     )

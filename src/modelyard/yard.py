@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .predictions.predictions import Predictions
     from .registry.models import Models
     from .tracking.runs import ActiveRun, Experiments, Runs
+    from .validation.validation import Validation
 
 __all__ = ["Yard", "connect"]
 
@@ -71,6 +72,13 @@ class Yard:
         from .monitoring.monitors import Monitoring
 
         return Monitoring(self)
+
+    @cached_property
+    def validation(self) -> Validation:
+        from .validation.validation import Validation
+
+        return Validation(self.backend.validation, self.models, self.datasets, self.runs,
+                          self.clock)
 
     # ---- cross-domain ------------------------------------------------------------------------
     def lineage(self, ref: str) -> Lineage:

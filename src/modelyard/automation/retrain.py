@@ -23,9 +23,7 @@ With ``as_of`` equal to the original's knowledge time it reproduces the original
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +32,7 @@ from typing import Any
 
 from ..clock import parse_time, to_utc
 from ..errors import InvalidParameter, NotFound
+from ..tracking.environment import import_entry_point, module_root
 
 __all__ = [
     "TRAINING_TAG",
@@ -57,65 +56,15 @@ class TrainingResult:
 
 
 def load_entry_point(entry_point: str, code_path: str | Path | None = None) -> Callable[..., Any]:
-    """The function named by ``"package.module:function"``.
-
-    ``code_path``: a folder to import it from (put first on ``sys.path``, as ``python -m``
-    does with the current directory) — the project folder the entry point was declared in.
-    """
-    module_name, sep, attr = entry_point.partition(":")
-    if not sep or not module_name or not attr:
-        raise InvalidParameter(
-            f"entry_point must look like 'package.module:function'. Got {entry_point!r} instead.",
-            field="entry_point",
-        )
-    if code_path is not None:
-        folder = str(Path(code_path).resolve())
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        hint = ""
-        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
-            where = f"{code_path} and " if code_path is not None else ""
-            hint = (f" (looked in {where}sys.path; run from the folder that holds it, or "
-                    "give its folder as code_path)")
-        raise InvalidParameter(
-            f"entry_point module {module_name!r} cannot be imported: {exc}{hint}.",
-            field="entry_point",
-        ) from exc
-    except Exception as exc:  # the user's module failed while importing
-        raise InvalidParameter(
-            f"entry_point module {module_name!r} raised while importing: "
-            f"{type(exc).__name__}: {exc}",
-            field="entry_point",
-        ) from exc
-    for part in attr.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            raise InvalidParameter(
-                f"entry_point {entry_point!r} names nothing in module {module_name!r}.",
-                field="entry_point",
-            )
-    if not callable(target):
-        raise InvalidParameter(f"entry_point {entry_point!r} must be a function.",
-                               field="entry_point")
-    return target  # type: ignore[no-any-return]
+    """The function named by ``"package.module:function"`` (see
+    :func:`modelyard.tracking.environment.import_entry_point`)."""
+    return import_entry_point(entry_point, code_path)
 
 
 def code_root(entry_point: str) -> str | None:
     """The folder the entry point's top-level package or module is imported from (what must
     be on ``sys.path`` to import it again), once it is imported; None if unknown."""
-    module_name = entry_point.partition(":")[0]
-    module = sys.modules.get(module_name)
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    path = Path(file).resolve().parent
-    depth = module_name.count(".") + (1 if Path(file).name == "__init__.py" else 0)
-    for _ in range(depth):
-        path = path.parent
-    return str(path)
+    return module_root(entry_point.partition(":")[0])
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -52,6 +52,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Drift, data quality, performance and alerts of served models."),
     "tokens": ("modelyard.cli.tokens:register",
                "API tokens of modelyard server (stored only as hashes)."),
+    "validate": ("modelyard.cli.validate:register",
+                 "Run the model's validation suite on REF and store the report (exit 1 if it "
+                 "failed)."),
+    "suites": ("modelyard.cli.validate:register",
+               "Validation suites: what a version must pass."),
+    "reports": ("modelyard.cli.validate:register", "Validation reports (immutable)."),
+    "protection": ("modelyard.cli.validate:register",
+                   "Protected aliases: they move only to a version that passed."),
 }
 
 

@@ -9,6 +9,7 @@ import typer
 
 from ._context import command_group, open_yard
 from ._render import JSON_OPTION, format_time, print_json, print_table, short
+from .validate import print_report_rows
 
 __all__ = ["register"]
 
@@ -70,13 +71,17 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="The model's name."),
         json: bool = JSON_OPTION,
     ) -> None:
-        """Show a model: description, tags, aliases, versions and its journal."""
+        """Show a model: description, tags, aliases, versions, validation reports and its
+        journal."""
         with open_yard(ctx) as yard:
             model = yard.models.get_model(name)
             versions = yard.models.versions(name)
             journal = yard.models.journal_entries(name)
+            reports = yard.validation.reports(name, limit=20)
+            protected = [p.alias for p in yard.validation.protected(name)]
         if json:
-            print_json({**model.model_dump(mode="json"), "versions": versions, "journal": journal})
+            print_json({**model.model_dump(mode="json"), "versions": versions, "journal": journal,
+                        "validation_reports": reports, "protected_aliases": protected})
             return
         print_table(
             ["field", "value"],
@@ -85,6 +90,7 @@ def register(app: typer.Typer) -> None:
                 ["description", model.description],
                 ["tags", ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items()))],
                 ["aliases", _aliases(model.aliases)],
+                ["protected aliases", ", ".join(protected)],
                 ["latest version", model.latest_version],
                 ["created", format_time(model.created_at)],
                 ["updated", format_time(model.updated_at)],
@@ -94,6 +100,8 @@ def register(app: typer.Typer) -> None:
         print_table(
             _VERSION_COLUMNS, _version_rows(versions), title="versions", empty="no versions"
         )
+        if reports:
+            print_report_rows(reports, title="validation reports")
         if journal:
             _print_journal(journal)
 
@@ -126,11 +134,15 @@ def register(app: typer.Typer) -> None:
         reason: str | None = typer.Option(
             None, "--reason", "-r", help="Why (kept in the history)."
         ),
+        override: bool = typer.Option(
+            False, "--override", help="Move a protected alias without a passing validation "
+            "report (needs --reason; recorded)."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Point ALIAS of a model at VERSION (atomically; the move is kept in its history)."""
         with open_yard(ctx) as yard:
-            moved = yard.models.set_alias(name, alias_name, version, reason=reason)
+            moved = yard.models.set_alias(name, alias_name, version, reason=reason,
+                                          override=override)
         if json:
             print_json(moved)
             return
@@ -144,10 +156,12 @@ def register(app: typer.Typer) -> None:
         reason: str | None = typer.Option(
             None, "--reason", "-r", help="Why (kept in the history)."
         ),
+        override: bool = typer.Option(
+            False, "--override", help="Delete a protected alias (needs --reason; recorded)."),
     ) -> None:
         """Remove ALIAS from a model (the deletion is kept in its history)."""
         with open_yard(ctx) as yard:
-            event = yard.models.delete_alias(name, alias_name, reason=reason)
+            event = yard.models.delete_alias(name, alias_name, reason=reason, override=override)
         typer.echo(f"{name}@{alias_name} removed (was {name}/{event.old_version})")
 
     journal = command_group(

@@ -328,16 +328,20 @@ class Models:
 
     # ---- aliases -------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None,
-                  moved_by: str | None = None) -> Alias:
-        """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history."""
+                  moved_by: str | None = None, override: bool = False) -> Alias:
+        """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history.
+        A protected alias (``yard.validation.protect``) needs a passing validation report for
+        that version, or ``override=True`` with a ``reason`` (recorded)."""
         return self._registry.set_alias(  # type: ignore[no-any-return]
-            name=name, alias=alias, version=version, reason=reason, moved_by=moved_by)
+            name=name, alias=alias, version=version, reason=reason, moved_by=moved_by,
+            override=override)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None,
-                     moved_by: str | None = None) -> AliasEvent:
-        """Remove an alias; the deletion is kept in the alias history."""
+                     moved_by: str | None = None, override: bool = False) -> AliasEvent:
+        """Remove an alias; the deletion is kept in the alias history (a protected alias
+        needs ``override=True`` and a ``reason``)."""
         return self._registry.delete_alias(  # type: ignore[no-any-return]
-            name=name, alias=alias, reason=reason, moved_by=moved_by)
+            name=name, alias=alias, reason=reason, moved_by=moved_by, override=override)
 
     def aliases(self, name: str) -> list[Alias]:
         return self._registry.list_aliases(name=name)  # type: ignore[no-any-return]

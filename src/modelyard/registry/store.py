@@ -30,6 +30,7 @@ from ..store.schema.registry import (
 )
 from ..store.schema.tracking import RunRow
 from ..transport import endpoint
+from ..validation.gate import guard_alias_move
 from .entities import (
     Alias,
     AliasEvent,
@@ -329,9 +330,11 @@ class RegistryStore(DomainStore):
     # ---- aliases -------------------------------------------------------------------------
     @endpoint("PUT", "/models/{name}/aliases/{alias}")
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None,
-                  moved_by: str | None = None) -> Alias:
+                  moved_by: str | None = None, override: bool = False) -> Alias:
         """Point ``alias`` at ``version`` (atomic; the move is recorded in the alias history).
-        Pointing it where it already points changes nothing and records nothing."""
+        Pointing it where it already points changes nothing and records nothing. A protected
+        alias (``validation``) moves only to a version whose latest validation report passed,
+        or with ``override=True`` and a ``reason`` (recorded)."""
         check_alias(alias)
         if alias == LATEST:
             raise InvalidParameter(f"The alias {LATEST!r} is reserved: 'name@latest' always "
@@ -346,6 +349,8 @@ class RegistryStore(DomainStore):
             if current is not None and current.version == version:
                 return Alias(name=name, alias=alias, version=version,
                              updated_at=current.updated_at)
+            guard_alias_move(conn, model=name, alias=alias, version=version, override=override,
+                             reason=reason, moved_by=moved_by, now=now)
             if current is None:
                 conn.execute(_ALIASES.insert().values(name=name, alias=alias, version=version,
                                                       updated_at=now))
@@ -361,8 +366,9 @@ class RegistryStore(DomainStore):
 
     @endpoint("DELETE", "/models/{name}/aliases/{alias}")
     def delete_alias(self, name: str, alias: str, reason: str | None = None,
-                     moved_by: str | None = None) -> AliasEvent:
-        """Remove an alias; the deletion is recorded in the alias history (returned)."""
+                     moved_by: str | None = None, override: bool = False) -> AliasEvent:
+        """Remove an alias; the deletion is recorded in the alias history (returned). A
+        protected alias needs ``override=True`` and a ``reason``."""
         now = self.clock.now()
         with self.db.write() as conn:
             self._lock_model(conn, name)
@@ -370,6 +376,8 @@ class RegistryStore(DomainStore):
                 _ALIASES.c.name == name, _ALIASES.c.alias == alias).with_for_update()).first()
             if current is None:
                 raise self._no_alias(conn, name, alias)
+            guard_alias_move(conn, model=name, alias=alias, version=None, override=override,
+                             reason=reason, moved_by=moved_by, now=now)
             conn.execute(_ALIASES.delete().where(_ALIASES.c.name == name,
                                                  _ALIASES.c.alias == alias))
             event_id = conn.execute(_EVENTS.insert().values(

@@ -8,15 +8,19 @@ imported) and the user. Cheap after the first call.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from ..errors import InvalidParameter
 from .entities import RunEnvironment
 
 __all__ = [
@@ -24,6 +28,9 @@ __all__ = [
     "capture",
     "entry_point_file",
     "git_info",
+    "import_entry_point",
+    "import_module",
+    "module_root",
     "package_versions",
     "source_of_process",
 ]
@@ -60,6 +67,76 @@ def capture(entry_point: str | None = None) -> RunEnvironment:
         packages=dict(package_versions()),
         user=_user(),
     )
+
+
+def _on_path(code_path: str | Path | None) -> None:
+    if code_path is not None:
+        folder = str(Path(code_path).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def import_module(module_name: str, code_path: str | Path | None = None, *,
+                  field: str = "entry_point", what: str = "entry_point module",
+                  reload: bool = False) -> Any:
+    """Import ``module_name``; ``code_path`` (a project folder) goes first on ``sys.path``, as
+    ``python -m`` does with the current directory. ``reload``: run an already imported module
+    again (a long-running process picks up edited code). Failures are InvalidParameter naming
+    it."""
+    _on_path(code_path)
+    try:
+        if reload and module_name in sys.modules:
+            importlib.invalidate_caches()
+            return importlib.reload(sys.modules[module_name])
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+            where = f"{code_path} and " if code_path is not None else ""
+            hint = (f" (looked in {where}sys.path; run from the folder that holds it, or "
+                    "give its folder as code_path)")
+        raise InvalidParameter(f"{what} {module_name!r} cannot be imported: {exc}{hint}.",
+                               field=field) from exc
+    except Exception as exc:  # the user's module failed while importing
+        raise InvalidParameter(f"{what} {module_name!r} raised while importing: "
+                               f"{type(exc).__name__}: {exc}", field=field) from exc
+
+
+def import_entry_point(entry_point: str, code_path: str | Path | None = None, *,
+                       field: str = "entry_point", reload: bool = False) -> Callable[..., Any]:
+    """The function named by ``"package.module:function"``, imported from ``code_path``
+    first (see :func:`import_module`)."""
+    module_name, sep, attr = entry_point.partition(":")
+    if not sep or not module_name or not attr:
+        raise InvalidParameter(
+            f"{field} must look like 'package.module:function'. Got {entry_point!r} instead.",
+            field=field,
+        )
+    target: Any = import_module(module_name, code_path, field=field,
+                                what=f"{field} module", reload=reload)
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise InvalidParameter(
+                f"{field} {entry_point!r} names nothing in module {module_name!r}.",
+                field=field,
+            )
+    if not callable(target):
+        raise InvalidParameter(f"{field} {entry_point!r} must be a function.", field=field)
+    return target  # type: ignore[no-any-return]
+
+
+def module_root(module_name: str) -> str | None:
+    """The folder a module's top-level package is imported from (what must be on
+    ``sys.path`` to import it again), once it is imported; None if unknown."""
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve().parent
+    for _ in range(module_name.count(".") + (1 if Path(file).name == "__init__.py" else 0)):
+        path = path.parent
+    return str(path)
 
 
 @lru_cache(maxsize=64)
