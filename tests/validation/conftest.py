@@ -55,9 +55,9 @@ class Cancer:
 def trainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     folder = tmp_path / "code"
     folder.mkdir()
-    (folder / "cancer_training.py").write_text(TRAINING)
+    (folder / "cancer_validation_training.py").write_text(TRAINING)
     monkeypatch.syspath_prepend(str(folder))
-    return "cancer_training:train"
+    return "cancer_validation_training:train"
 
 
 @pytest.fixture
