@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The model registry: models, versions, aliases and the journal."),
     "datasets": ("modelyard.cli.datasets:register",
                  "Versioned datasets with event time, time travel and profiles."),
+    "endpoints": ("modelyard.cli.endpoints:app",
+                  "Endpoints stored for model servers: list, show, delete."),
     "predictions": ("modelyard.cli.predictions:predictions_app", "The prediction log."),
     "monitor": ("modelyard.cli.monitor:monitor_app",
                 "Drift, data quality, performance and alerts of served models."),

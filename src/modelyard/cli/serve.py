@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -20,13 +20,12 @@ def _settings(home: Path | None) -> Any:
     return settings_of(None, home=home)
 
 
-def _server_spec(model: list[str], config: Path | None, durability: str, auth: bool | None,
-                 poll_interval: float, max_request_bytes: int | None, access_log: bool,
-                 home: Path | None, bundle: Path | None = None,
-                 endpoint: str | None = None) -> dict[str, Any]:
+def _configured(model: list[str], config: Path | None, bundle: Path | None,
+                endpoint: str | None) -> list[tuple[Any, str]]:
+    """The endpoints of the command line, each with the option it came from."""
     from ..serving.endpoints import endpoint_from_ref, load_endpoints
 
-    endpoints = [endpoint_from_ref(m) for m in model]
+    out = [(endpoint_from_ref(m), f"--model {m}") for m in model]
     if bundle is not None:
         from ..serving.build import VERSION_FILE
 
@@ -35,20 +34,23 @@ def _server_spec(model: list[str], config: Path | None, durability: str, auth: b
             raise typer.BadParameter(f"--bundle must be a bundle's model folder (with "
                                      f"{VERSION_FILE}); got {str(bundle)!r}")
         name = endpoint or json.loads(meta.read_text())["name"]
-        endpoints.append(endpoint_from_ref(f"{name}=bundle:{bundle.resolve()}"))
+        out.append((endpoint_from_ref(f"{name}=bundle:{bundle.resolve()}"), f"--bundle {bundle}"))
     if config is not None:
-        endpoints.extend(load_endpoints(config))
-    if not endpoints:
+        out.extend((e, f"--config {config}") for e in load_endpoints(config))
+    if not out:
         raise typer.BadParameter("give at least one --model REF or a --config file")
-    names = [e.name for e in endpoints]
+    names = [e.name for e, _ in out]
     if len(set(names)) != len(names):
         raise typer.BadParameter(f"endpoint names must be unique; got {names}")
+    return out
+
+
+def _server_spec(configured: list[tuple[Any, str]], settings: Any, **options: Any
+                 ) -> dict[str, Any]:
     return {
-        "endpoints": [e.model_dump(mode="json") for e in endpoints],
-        "durability": durability, "auth": auth, "poll_interval": poll_interval,
-        "max_request_bytes": max_request_bytes, "access_log": access_log,
+        "endpoints": [e.model_dump(mode="json") for e, _ in configured], **options,
         # every worker process rebuilds exactly these settings (global options included)
-        "settings": _settings(home).model_dump(mode="json"),
+        "settings": settings.model_dump(mode="json"),
     }
 
 
@@ -69,6 +71,7 @@ def build_app(spec: dict[str, Any]) -> Any:
         auth_enabled=settings.auth_enabled if spec.get("auth") is None else bool(spec["auth"]),
         poll_interval=float(spec.get("poll_interval") or 2.0),
         access_log=bool(spec.get("access_log")),
+        scope=spec.get("scope") or "default",
         multiprocess_metrics=bool(spec.get("multiprocess_metrics")),
     )
     endpoints = [EndpointConfig.model_validate(e) for e in spec["endpoints"]]
@@ -81,64 +84,97 @@ def worker_app() -> Any:
     return build_app(json.loads(os.environ[_SPEC_ENV]))
 
 
+def _run(spec: dict[str, Any], host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    from ..serving.logs import logging_config
+
+    common: dict[str, Any] = {
+        "host": host, "port": port, "log_config": logging_config(log_level),
+        "access_log": False, "lifespan": "on", "loop": "auto", "http": "auto",
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        uvicorn.run(build_app(spec), **common)
+        return
+    os.environ[_SPEC_ENV] = json.dumps({**spec, "multiprocess_metrics": True})
+    metrics_dir = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    uvicorn.run("modelyard.cli.serve:worker_app", factory=True, workers=workers, **common)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
     @app.command()
     def serve(
-        model: list[str] = typer.Option([], "--model", "-m", help="A model to serve: "
-                                        "'loans@production', 'loans/3', or 'endpoint=loans/3'. "
-                                        "Repeat for more endpoints."),
-        config: Path | None = typer.Option(None, "--config", "-c",
-                                              help="An endpoints YAML file."),
-        host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-        port: int = typer.Option(8000, help="Port to listen on."),
-        workers: int = typer.Option(1, min=1, help="Worker processes."),
-        durability: str = typer.Option("durable", help="durable (answer after the prediction "
-                                       "is fsync'd), async, or off (no prediction log)."),
-        auth: bool | None = typer.Option(None, "--auth/--no-auth", help="Require a bearer "
-                                            "token (default: the yard's auth_enabled)."),
-        poll_interval: float = typer.Option(2.0, help="Seconds between alias/canary checks."),
-        max_request_bytes: int | None = typer.Option(None, help="Largest request body."),
-        access_log: bool = typer.Option(False, help="Log every request (JSON)."),
-        bundle: Path | None = typer.Option(None, help="Serve the model folder of a bundle "
-                                              "made by `modelyard build`."),
-        endpoint: str | None = typer.Option(None, help="Endpoint name for --bundle."),
-        log_level: str = typer.Option("info", help="debug, info, warning, error."),
-        home: Path | None = typer.Option(None, help="The yard's home folder."),
+        model: Annotated[list[str] | None, typer.Option(
+            "--model", "-m", help="A model to serve: 'loans@production', 'loans/3', or "
+            "'endpoint=loans/3'. Repeat for more endpoints.")] = None,
+        config: Annotated[Path | None, typer.Option(
+            "--config", "-c", help="An endpoints YAML file.")] = None,
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+        durability: Annotated[str, typer.Option(
+            help="durable (answer after the prediction is fsync'd), async, or off (no "
+            "prediction log).")] = "durable",
+        auth: Annotated[bool | None, typer.Option(
+            "--auth/--no-auth", help="Require a bearer token (default: the yard's "
+            "auth_enabled).")] = None,
+        poll_interval: Annotated[float, typer.Option(
+            help="Seconds between alias/canary checks.")] = 2.0,
+        max_request_bytes: Annotated[int | None, typer.Option(
+            help="Largest request body.")] = None,
+        access_log: Annotated[bool, typer.Option(help="Log every request (JSON).")] = False,
+        bundle: Annotated[Path | None, typer.Option(
+            help="Serve the model folder of a bundle made by `modelyard build`.")] = None,
+        endpoint: Annotated[str | None, typer.Option(help="Endpoint name for --bundle.")] = None,
+        scope: Annotated[str, typer.Option(
+            help="Endpoints declared through this server's API are stored under this scope "
+            "and served by every server started with it (see `modelyard endpoints list`).")
+        ] = "default",
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Print the endpoints this server would serve, then exit.")
+        ] = False,
+        log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+        home: Annotated[Path | None, typer.Option(help="The yard's home folder.")] = None,
     ) -> None:
         """Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol
-        (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz."""
-        import uvicorn
+        (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.
 
-        from ..serving.logs import logging_config
+        It serves the endpoints of its command line and those declared earlier through the
+        API of a server of the same --scope, and says which before it starts. A model
+        reference that does not resolve is an error."""
+        import modelyard as my
+
+        from ..serving.options import ServerOptions
+        from ..serving.plan import format_plan, plan_endpoints
 
         if durability not in ("durable", "async", "off"):
             raise typer.BadParameter(f"--durability must be durable, async or off; got "
                                      f"{durability!r}")
-        spec = _server_spec(model, config, durability, auth, poll_interval, max_request_bytes,
-                            access_log, home, bundle, endpoint)
-        log_config = logging_config(log_level)
-        common: dict[str, Any] = {
-            "host": host, "port": port, "log_config": log_config, "access_log": False,
-            "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 10,
-        }
-        if workers == 1:
-            uvicorn.run(build_app(spec), **common)
+        ServerOptions(scope=scope)  # refuses a bad scope name before anything starts
+        configured = _configured(model or [], config, bundle, endpoint)
+        settings = _settings(home)
+        with my.connect(settings=settings) as yard:
+            plan = plan_endpoints(yard, configured, scope)
+        typer.echo(format_plan(plan, scope), err=True)
+        if dry_run:
             return
-        os.environ[_SPEC_ENV] = json.dumps({**spec, "multiprocess_metrics": True})
-        metrics_dir = tempfile.mkdtemp(prefix="modelyard-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        uvicorn.run("modelyard.cli.serve:worker_app", factory=True, workers=workers, **common)
+        spec = _server_spec(configured, settings, durability=durability, auth=auth,
+                            poll_interval=poll_interval, max_request_bytes=max_request_bytes,
+                            access_log=access_log, scope=scope)
+        _run(spec, host, port, workers, log_level)
 
     @app.command()
     def build(
-        ref: str = typer.Argument(..., help="The model to bundle, e.g. loans@production."),
-        output: Path = typer.Option(..., "--output", "-o", help="The folder to write."),
-        endpoint: str | None = typer.Option(None, help="Endpoint name (default: the "
-                                               "model name)."),
-        port: int = typer.Option(8080, help="Port the bundled server listens on."),
-        home: Path | None = typer.Option(None, help="The yard's home folder."),
+        ref: Annotated[str, typer.Argument(help="The model to bundle, e.g. loans@production.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
+        endpoint: Annotated[str | None, typer.Option(
+            help="Endpoint name (default: the model name).")] = None,
+        port: Annotated[int, typer.Option(help="Port the bundled server listens on.")] = 8080,
+        home: Annotated[Path | None, typer.Option(help="The yard's home folder.")] = None,
     ) -> None:
         """Write a deployable bundle: the model, pinned requirements, a Dockerfile running
         `modelyard serve`, Kubernetes manifests (Deployment + Service, KServe)."""

@@ -376,11 +376,7 @@ class ModelServerApp:
                 if r.handle is None:
                     raise InvalidParameter(f"Endpoint {name!r} was not saved: the {r.kind} "
                                            f"{r.name!r} {r.error}.", field=f"{group}.{i}.model")
-        revision = 0
-        if rt.repo is not None:
-            stored = await asyncio.to_thread(rt.repo.save_endpoint, name,
-                                             cfg.model_dump(mode="json"), "api")
-            revision = stored.revision
+        revision = 0 if rt.sync is None else await rt.sync.save(cfg)
         return (await rt.install(ep, revision)).describe()
 
     async def _delete_endpoint(self, name: str) -> dict[str, Any]:
@@ -389,8 +385,8 @@ class ModelServerApp:
         if ep.source != "api":
             raise InvalidParameter(f"Endpoint {name!r} comes from the server's configuration "
                                    "file; remove it there.", field="name")
-        if rt.repo is not None:
-            await asyncio.to_thread(rt.repo.delete_endpoint, name)
+        if rt.sync is not None:
+            await rt.sync.delete(name)
         rt.remove_endpoint(name)
         return {"deleted": name}
 

@@ -3,6 +3,7 @@ passed down."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,15 @@ from ..errors import InvalidParameter
 
 __all__ = ["ServerOptions"]
 
+_SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+
 
 @dataclass
 class ServerOptions:
     """How a model server behaves. ``durability``: ``durable`` (answer after fsync),
-    ``async`` (log without waiting) or ``off`` (no prediction log)."""
+    ``async`` (log without waiting) or ``off`` (no prediction log). ``scope``: endpoints
+    declared through the API of a server are stored under its scope and served by every
+    server started with the same scope (its workers, other replicas, later restarts)."""
 
     durability: str = "durable"
     max_request_bytes: int = 64 * 1024 * 1024
@@ -27,6 +32,7 @@ class ServerOptions:
     wal_lanes: int = 1
     log_dir: Path | None = None
     access_log: bool = False
+    scope: str = "default"
     # several worker processes share metrics through prometheus-client's multiprocess files
     # (the CLI sets PROMETHEUS_MULTIPROC_DIR, which the library itself reads)
     multiprocess_metrics: bool = False
@@ -37,3 +43,7 @@ class ServerOptions:
             raise InvalidParameter(
                 "durability must be 'durable', 'async' or 'off'. "
                 f"Got {self.durability!r} instead.", field="durability")
+        if not _SCOPE.fullmatch(self.scope):
+            raise InvalidParameter(
+                "A scope must be 1-128 letters, digits and '._-', starting with a letter or "
+                f"digit. Got {self.scope!r} instead.", field="scope")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from ..clock import Clock
-from ..errors import NotFound
+from ..errors import AlreadyExists, NotFound
 from ..ids import new_id
 from ..store.database import Database
 from ..store.schema.serving import CanaryRow, CanaryStepRow, ServingEndpointRow
@@ -23,9 +23,14 @@ TERMINAL = ("promoted", "rolled_back", "aborted")
 
 
 class StoredEndpoint(BaseModel):
+    """An endpoint as stored: ``source`` ``api`` (declared through a server's API: served by
+    every server started with its ``scope``) or ``config`` (a record of a server's command
+    line or YAML, kept for lineage; never served from here)."""
+
     name: str
     spec: dict[str, Any]
     source: str
+    scope: str = "default"
     revision: int
     served: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime
@@ -54,6 +59,12 @@ class Canary(BaseModel):
     steps: list[CanaryStep] = Field(default_factory=list)
 
 
+def _stored(row: Any) -> StoredEndpoint:
+    return StoredEndpoint(name=row.name, spec=row.spec, source=row.source, scope=row.scope,
+                          revision=row.revision, served=row.served or {},
+                          updated_at=row.updated_at)
+
+
 def _canary(row: Any) -> Canary:
     return Canary(id=row.id, endpoint=row.endpoint, route=row.route, model=row.model,
                   spec=row.spec, status=row.status, step=row.step, weight=row.weight,
@@ -66,17 +77,32 @@ class ServingRepository:
         self.clock = clock
 
     # ---- endpoints ------------------------------------------------------------------------
-    def save_endpoint(self, name: str, spec: dict[str, Any], source: str) -> StoredEndpoint:
+    def save_endpoint(self, name: str, spec: dict[str, Any], source: str,
+                      scope: str = "default") -> StoredEndpoint:
+        """Store an endpoint (a new revision when it exists). An endpoint declared through the
+        API of another scope is not taken over (AlreadyExists: endpoint names are unique in a
+        yard, since the prediction log is kept per endpoint), and a configuration's record
+        never replaces an API declaration (it is then left as it is)."""
         t = ServingEndpointRow.__table__
         now = self.clock.now()
         with self.db.write() as conn:
-            row = conn.execute(sa.select(t.c.revision).where(t.c.name == name)).first()
+            row = conn.execute(sa.select(t.c.revision, t.c.source, t.c.scope)
+                               .where(t.c.name == name)).first()
             if row is None:
-                conn.execute(t.insert().values(name=name, spec=spec, source=source, revision=1,
-                                               served={}, created_at=now, updated_at=now))
+                conn.execute(t.insert().values(name=name, spec=spec, source=source, scope=scope,
+                                               revision=1, served={}, created_at=now,
+                                               updated_at=now))
+            elif row.source == "api" and source == "config":
+                pass
+            elif row.source == "api" and row.scope != scope:
+                raise AlreadyExists(
+                    f"Endpoint {name!r} is declared through the API of scope {row.scope!r}. "
+                    f"Endpoint names are unique in a yard; choose another name, or delete it "
+                    f"first (modelyard endpoints delete {name}).", field="name")
             else:
                 conn.execute(t.update().where(t.c.name == name).values(
-                    spec=spec, source=source, revision=row.revision + 1, updated_at=now))
+                    spec=spec, source=source, scope=scope, revision=row.revision + 1,
+                    updated_at=now))
         return self.get_endpoint(name)
 
     def get_endpoint(self, name: str) -> StoredEndpoint:
@@ -85,19 +111,19 @@ class ServingRepository:
             row = conn.execute(sa.select(t).where(t.c.name == name)).first()
         if row is None:
             raise NotFound(f"No endpoint named {name!r}.", field="name")
-        return StoredEndpoint(name=row.name, spec=row.spec, source=row.source,
-                              revision=row.revision, served=row.served or {},
-                              updated_at=row.updated_at)
+        return _stored(row)
 
-    def list_endpoints(self, source: str | None = None) -> list[StoredEndpoint]:
+    def list_endpoints(self, source: str | None = None,
+                       scope: str | None = None) -> list[StoredEndpoint]:
         t = ServingEndpointRow.__table__
         q = sa.select(t).order_by(t.c.name)
         if source is not None:
             q = q.where(t.c.source == source)
+        if scope is not None:
+            q = q.where(t.c.scope == scope)
         with self.db.read() as conn:
             rows = conn.execute(q).all()
-        return [StoredEndpoint(name=r.name, spec=r.spec, source=r.source, revision=r.revision,
-                               served=r.served or {}, updated_at=r.updated_at) for r in rows]
+        return [_stored(r) for r in rows]
 
     def delete_endpoint(self, name: str) -> None:
         t = ServingEndpointRow.__table__

@@ -57,7 +57,7 @@ class ServingRuntime:
         self.canaries = CanaryDriver(yard, self.repo, self.metrics, self.switcher,
                                      self.background)
         self.sync = None if self.repo is None else EndpointSync(
-            self.repo, endpoints, self.canaries, self.background)
+            self.repo, options.scope, endpoints, self.canaries, self.background)
         self.requests = RequestPath(self.endpoints, self.recorder, MicroBatcher(), self.metrics,
                                     self.background)
         self.tokens = TokenCache(backend.auth)
@@ -76,6 +76,10 @@ class ServingRuntime:
                 ep.revision = revision
                 if cfg.canary is not None:
                     await asyncio.to_thread(self.canaries.start_from_config, cfg)
+        log.info("serving %d endpoints (scope %r): %s", len(self.endpoints), self.options.scope,
+                 ", ".join(f"{n} ({e.source})" for n, e in self.endpoints.items()),
+                 extra={"event": "endpoints", "scope": self.options.scope,
+                        "endpoints": {n: e.source for n, e in self.endpoints.items()}})
         for ep in list(self.endpoints.values()):
             self.background.spawn(self.switcher.load_endpoint(ep))
         self._control = asyncio.create_task(self._control_loop())

@@ -23,9 +23,11 @@ Install = Callable[[EndpointConfig, str, int], Awaitable[Any]]
 
 
 class EndpointSync:
-    def __init__(self, repo: ServingRepository, config_endpoints: list[EndpointConfig],
-                 canaries: CanaryDriver, background: Background) -> None:
+    def __init__(self, repo: ServingRepository, scope: str,
+                 config_endpoints: list[EndpointConfig], canaries: CanaryDriver,
+                 background: Background) -> None:
         self.repo = repo
+        self.scope = scope
         self.config_endpoints = config_endpoints
         self.canaries = canaries
         self.background = background
@@ -33,14 +35,15 @@ class EndpointSync:
     def record_config(self) -> None:
         """Store the configuration's endpoints (source ``config``) and their canaries."""
         for cfg in self.config_endpoints:
-            quietly(self.repo.save_endpoint, cfg.name, cfg.model_dump(mode="json"), "config")
+            quietly(self.repo.save_endpoint, cfg.name, cfg.model_dump(mode="json"), "config",
+                    self.scope)
             if cfg.canary is not None:
                 self.canaries.start_from_config(cfg)
 
     async def api_endpoints(self) -> tuple[list[tuple[EndpointConfig, int]], set[str]]:
-        """The endpoints declared through the API (with their revisions) that this server
-        serves, and the names of every stored one (an invalid spec is logged and skipped)."""
-        stored = await asyncio.to_thread(self.repo.list_endpoints, "api")
+        """The endpoints declared through the API of this server's scope (with their
+        revisions), and all their names (an invalid spec is logged and skipped)."""
+        stored = await asyncio.to_thread(self.repo.list_endpoints, "api", self.scope)
         config_names = {c.name for c in self.config_endpoints}
         out = []
         names = set()
@@ -68,6 +71,15 @@ class EndpointSync:
         for name, ep in list(endpoints.items()):
             if ep.source == "api" and name not in names:
                 remove(name)
+
+    async def save(self, cfg: EndpointConfig) -> int:
+        """Store an endpoint declared through the API under this scope; its revision."""
+        stored = await asyncio.to_thread(self.repo.save_endpoint, cfg.name,
+                                         cfg.model_dump(mode="json"), "api", self.scope)
+        return stored.revision
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self.repo.delete_endpoint, name)
 
     async def record_served(self, ep: LiveEndpoint) -> None:
         await asyncio.to_thread(quietly, self.repo.set_served, ep.name, served(ep))

@@ -20,6 +20,9 @@ class ServingEndpointRow(Base):
     name: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
     source: Mapped[str] = mapped_column(sa.String(16))  # "config" (YAML/CLI) or "api"
+    # the servers that serve it: those started with this scope (modelyard serve --scope)
+    scope: Mapped[str] = mapped_column(sa.String(128), default="default",
+                                       server_default="default")
     revision: Mapped[int] = mapped_column(sa.Integer, default=1)
     served: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # route -> "name/3"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
