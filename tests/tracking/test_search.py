@@ -140,6 +140,10 @@ def _names(found: list[Run]) -> list[str | None]:
     ("tags.team IS NULL", ["c"]),
     ("metrics.loss IS NOT NULL", ["c", "a"]),
     ("attributes.status = 'FINISHED'", ["b", "a"]),
+    ("attributes.status = 'finished'", ["b", "a"]),  # statuses compare case-insensitively
+    ("attributes.status IN ('Running')", ["d", "c"]),
+    ("attributes.status != 'running'", ["b", "a"]),
+    ("attributes.status LIKE 'fin%'", ["b", "a"]),
     ("attributes.status IN ('RUNNING') and (metrics.loss >= 0.3 or params.model = 'xgb_v2')",
      ["d", "c"]),
     ("attributes.name LIKE '_'", ["d", "c", "b", "a"]),
@@ -149,6 +153,18 @@ def _names(found: list[Run]) -> list[str | None]:
 ])
 def test_search_filters(tyard: my.Yard, runs: dict[str, Run], text: str, expected: list[str]) -> None:
     assert _names(tyard.runs.search(text)) == expected
+
+
+def test_an_unknown_status_lists_the_valid_ones(tyard: my.Yard, runs: dict[str, Run]) -> None:
+    with pytest.raises(FilterSyntaxError,
+                       match=r"Unexpected token \"'finshed'\" at position 20 .*expected a run "
+                             r"status: one of RUNNING, FINISHED, FAILED, KILLED \(any case\)"):
+        tyard.runs.search("attributes.status = 'finshed'")
+
+
+def test_order_by_as_one_string_is_one_key(tyard: my.Yard, runs: dict[str, Run]) -> None:
+    assert _names(tyard.runs.search(order_by="metrics.auc DESC")) == ["a", "b", "d", "c"]
+    assert parse_order_by("metrics.auc DESC") == parse_order_by(["metrics.auc DESC"])
 
 
 def test_search_by_run_id(tyard: my.Yard, runs: dict[str, Run]) -> None:

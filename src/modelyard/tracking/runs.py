@@ -133,19 +133,20 @@ class Runs(_OverStore):
         filter: str = "",
         *,
         experiment: str | Sequence[str] | None = None,
-        order_by: Sequence[str] | None = None,
+        order_by: str | Sequence[str] | None = None,
         max_results: int = 1000,
     ) -> list[Run]:
         """Runs matching ``filter``, e.g. ``"metrics.auc > 0.9 and params.max_depth = '6'"``
         (see ``tracking.search`` for the language), newest first unless ``order_by`` says
-        otherwise (``["metrics.auc DESC", "attributes.start_time"]``)."""
+        otherwise (``["metrics.auc DESC", "attributes.start_time"]``; one string is one key)."""
         experiments = [experiment] if isinstance(experiment, str) else (
             list(experiment) if experiment is not None else None
         )
         return self._store.search_runs(  # type: ignore[no-any-return]
             filter=filter,
             experiments=experiments,
-            order_by=list(order_by) if order_by else None,
+            order_by=([order_by] if isinstance(order_by, str) else list(order_by))
+            if order_by else None,
             max_results=max_results,
         )
 

@@ -20,8 +20,10 @@ A comparison is true or false for every run, never unknown: a run without the me
 tag (or with a NaN metric, or a NULL attribute) fails the comparison, so it is left out, as in
 MLflow (``!=`` on a NaN metric is true, as for floats). ``NOT`` negates that. LIKE is
 case-sensitive on every backend (``%`` any text, ``_`` one character, ``\\`` escapes), ILIKE
-is not. Params and tags compare as text (a bare number is taken as its text); metrics as
-numbers; ``attributes.start_time``/``end_time`` as epoch milliseconds or ISO-8601 text.
+is not. ``attributes.status`` compares case-insensitively (``'finished'`` is ``FINISHED``) and
+a value that is no run status is an error listing the valid ones. Params and tags compare as
+text (a bare number is taken as its text); metrics as numbers; ``attributes.start_time`` and
+``end_time`` as epoch milliseconds or ISO-8601 text.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import sqlalchemy as sa
 
 from ..clock import parse_time
 from ..errors import FilterSyntaxError, InvalidParameter
+from .entities import RUN_STATUSES
 
 __all__ = [
     "And",
@@ -375,10 +378,23 @@ class _Parser:
                     except InvalidParameter:
                         raise _error(self.source, self._token_of(v, op_tok),
                                      "epoch milliseconds or an ISO-8601 time", self.what) from None
+            elif entity == "attributes" and key == "status":
+                out.append(self.status(str(v), op, op_tok))
             else:
                 out.append(str(v))
         final: Value = tuple(out) if isinstance(value, tuple) else out[0]
         return Comparison(entity, key, op, final)
+
+    def status(self, value: str, op: str, op_tok: _Token) -> str:
+        """Statuses compare case-insensitively: ``'finished'`` is ``FINISHED``; a value that
+        is no status (or a pattern that matches none) lists the valid ones."""
+        upper = value.upper()
+        known = (any(re.fullmatch(like_to_regex(upper), s) for s in RUN_STATUSES)
+                 if op.endswith("LIKE") else upper in RUN_STATUSES)
+        if not known:
+            raise _error(self.source, self._token_of(value, op_tok),
+                         f"a run status: one of {', '.join(RUN_STATUSES)} (any case)", self.what)
+        return upper
 
     def _token_of(self, value: object, fallback: _Token) -> _Token:
         for tok in self.tokens[: self.i][::-1]:
@@ -412,9 +428,11 @@ class OrderKey:
     descending: bool
 
 
-def parse_order_by(items: Sequence[str] | None) -> list[OrderKey]:
-    """Parse ``["metrics.auc DESC", "attributes.start_time"]``."""
+def parse_order_by(items: Sequence[str] | str | None) -> list[OrderKey]:
+    """Parse ``["metrics.auc DESC", "attributes.start_time"]``; one string is one key."""
     out = []
+    if isinstance(items, str):
+        items = [items]
     for item in items or ():
         if not isinstance(item, str):
             raise InvalidParameter(
