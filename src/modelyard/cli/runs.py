@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import InvalidParameter
 from ._context import command_group, open_yard
 from ._render import JSON_OPTION, format_time, print_json, print_table, short
 
 __all__ = ["register"]
 
 _SHOWN_METRICS = 4
-_HERE = Path(".")
 _SHOWN_PARAMS = 4
 
 
@@ -145,16 +145,42 @@ def register(app: typer.Typer) -> None:
     def download(
         ctx: typer.Context,
         run_id: str = typer.Argument(..., help="The run's id."),
-        path: str = typer.Argument(..., help="The artifact's path in the run."),
-        dest: Annotated[
-            Path, typer.Option("--dest", "-d", help="File or folder to write.")
-        ] = _HERE,
+        path: str = typer.Argument(
+            ..., help="The artifact's path in the run ('report.html'), or a folder of them "
+            "('model': every artifact under model/)."),
+        dest_text: Annotated[
+            str, typer.Option(
+                "--dest", "-d", help="Where to write. A folder (one that exists, ends with '/' "
+                "or has no extension, created if missing) keeps the artifact's name; a file "
+                "name with an extension is the file written.")
+        ] = ".",
     ) -> None:
         """Download an artifact of a run (digest checked; a progress bar on long transfers)."""
-        target = dest / Path(path).name if dest.is_dir() else dest
+        dest = Path(dest_text)
         with open_yard(ctx) as yard:
-            out = yard.runs.download_artifact(run_id, path, target)
-        typer.echo(str(out))
+            artifacts = {a.path: a for a in yard.runs.artifacts(run_id)}
+            prefix = path.rstrip("/") + "/"
+            under = sorted(p for p in artifacts if p.startswith(prefix))
+            if path in artifacts or not under:  # one file (NotFound names it when missing)
+                target = dest / Path(path).name if _is_folder(dest, dest_text) else dest
+                typer.echo(str(yard.runs.download_artifact(run_id, path, target)))
+                return
+            if dest.exists() and not dest.is_dir():
+                raise InvalidParameter(
+                    f"--dest must be a folder to download the {len(under)} artifacts under "
+                    f"{prefix!r}. Got the file {str(dest)!r} instead.", field="dest")
+            folder = dest / Path(path.rstrip("/")).name
+            for name in under:
+                out = yard.runs.download_artifact(run_id, name, folder / name[len(prefix):])
+                typer.echo(str(out))
+
+
+def _is_folder(dest: Path, given: str) -> bool:
+    """Whether ``--dest`` names a folder: an existing one, one written with a trailing '/', or a
+    name without an extension that is not an existing file ('out' means out/)."""
+    if dest.is_dir() or given.endswith(("/", "\\")):
+        return True
+    return not dest.exists() and not dest.suffix
 
 
 def _code(run: Any) -> str:
