@@ -161,3 +161,38 @@ def clocked_yard(db_url: str, tmp_path: Path, settings: Settings, fixed_clock: A
     y = my.connect(db_url, artifacts=str(tmp_path / "artifacts"), settings=settings, clock=fixed_clock)
     yield y
     y.close()
+
+
+# ---- the prediction log: a disk that fills up, segments written by hand (wal/, predictions/) --
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 512 KiB tmpfs mounted for the test (needs root), unmounted afterwards."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"needs root to mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def wal_segment(local_yard: my.Yard) -> Callable[[bytes], Path]:
+    """``wal_segment(data) -> path``: a sealed segment holding ``data`` in ``local_yard``'s log."""
+    from modelyard.ids import new_id
+    from modelyard.wal.segments import wal_dir
+
+    directory = wal_dir(local_yard.settings.resolved_prediction_log_dir)
+
+    def write(data: bytes) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{new_id()}.sealed"
+        path.write_bytes(data)
+        return path
+
+    return write

@@ -37,6 +37,9 @@ class Settings(BaseModel):
     max_request_bytes: int = 64 * 1024 * 1024
     # prediction log
     prediction_log_dir: Path | None = None
+    # where compacted Parquet of the log goes and is read (default: the artifact store); a
+    # model server far from its yard (a bundle's pod) ships its log to the yard's store here
+    prediction_log_url: str | None = None
     durability: str = "durable"  # "durable" | "async"
 
     @classmethod

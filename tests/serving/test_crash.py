@@ -97,6 +97,7 @@ def test_kill_9_under_load_loses_no_answered_prediction(serving_yard: my.Yard, i
     assert not missing, f"{len(missing)} of {len(answered)} answered predictions were lost"
     df = serving_yard.predictions.query("iris", start, end)
     assert df["id"].n_unique() == df.height  # replay wrote nothing twice
+    assert serving_yard.backend.predictions.quarantined() == []  # no frame was torn
 
 
 @pytest.mark.slow

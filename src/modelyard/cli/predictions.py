@@ -1,4 +1,4 @@
-"""``modelyard predictions compact|get|query``: the prediction log from the command line."""
+"""``modelyard predictions compact|get|query|doctor``: the prediction log from the command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from ._context import open_yard
+from ._render import JSON_OPTION, print_json
 
 predictions_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 
@@ -62,3 +63,25 @@ def query_cmd(
     if output is not None:
         typer.echo(f"wrote {df.height} predictions to {output}")
 
+
+
+@predictions_app.command("doctor")
+def doctor_cmd(as_json: bool = JSON_OPTION, home: Path | None = HOME_OPTION) -> None:
+    """List the log segments the compactor could not read completely (quarantined, never
+    deleted) and what was recovered from each."""
+    with _yard(home) as yard:
+        entries = yard.backend.predictions.quarantined()
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        typer.echo("no quarantined segments: every segment compacted so far was read whole")
+        return
+    typer.echo(f"{len(entries)} quarantined segment(s); their readable records are in the "
+               "Parquet log:")
+    for e in entries:
+        where = ", ".join(f"{s.reason} at byte {s.offset} ({s.length} bytes)" for s in e.skipped)
+        typer.echo(f"{e.path}\n  {e.size} bytes, {e.records_recovered} records recovered, "
+                   f"{e.skipped_bytes} bytes skipped" + (f": {where}" if where else "")
+                   + (f"; {e.error}" if e.error else "")
+                   + f"; quarantined {e.quarantined_at:%Y-%m-%d %H:%M:%S} UTC")

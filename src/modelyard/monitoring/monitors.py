@@ -208,7 +208,7 @@ class Monitoring:
         segment_by = o.get("segment_by", config.segment_by)
         tests = o.get("tests", config.tests or None)
         thresholds = o.get("thresholds", config.thresholds or None)
-        columns, read = self._window(endpoint, s, e, model_version, batch_size)
+        columns, read, log_findings = self._window(endpoint, s, e, model_version, batch_size)
         features = o.get("features", config.features)
         inputs = list(features) if features else [c[len(INPUT):] for c in columns
                                                    if c.startswith(INPUT)]
@@ -226,6 +226,7 @@ class Monitoring:
         for batch in batches:
             ev.update(batch)
         groups, findings = ev.results()
+        findings.extend(log_findings)
         status = "ok"
         if ev.n_rows == 0:
             status = "no data"
@@ -252,18 +253,26 @@ class Monitoring:
         return result
 
     def _window(self, endpoint: str, s: datetime, e: datetime, model_version: int | None,
-                batch_size: int) -> tuple[list[str], Any]:
-        """The window's columns, and a function giving its batches for a list of columns."""
+                batch_size: int) -> tuple[list[str], Any, list[Finding]]:
+        """The window's columns, a function giving its batches for a list of columns, and
+        findings about reading it (bytes of the log that could not be read)."""
         if self._yard.backend.is_remote:
             frame = self._yard.predictions.query(endpoint, s, e, model_version=model_version,
                                                  limit=REMOTE_QUERY_LIMIT)
-            return list(frame.columns), lambda columns: [frame]
+            return list(frame.columns), lambda columns: [frame], []
         win = self._yard.predictions.window(endpoint, s, e, model_version=model_version)
 
         def read(columns: list[str]) -> Any:
             return win.batches(columns=columns, batch_size=batch_size)
 
-        return win.columns, read
+        findings = []
+        if win.skipped_bytes:
+            findings.append(Finding(
+                kind="log_unreadable", severity="warning", value=float(win.skipped_bytes),
+                message=f"{win.skipped_bytes} bytes of the prediction log's pending segments "
+                        "could not be read and were skipped (see the server log and "
+                        "`modelyard predictions doctor`)."))
+        return win.columns, read, findings
 
     def _labels(self, endpoint: str, s: datetime, e: datetime) -> pl.DataFrame | None:
         lo, hi = s - window_slack(), e + window_slack()

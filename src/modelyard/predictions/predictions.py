@@ -125,7 +125,9 @@ class Predictions:
         finally:
             writer.close()
         if compact_now:
-            compact(directory, self._yard.backend.artifacts)
+            compact(directory, reader.log_artifacts(self._yard.settings,
+                                                    self._yard.backend.artifacts),
+                    clock=self._yard.clock)
         return ids
 
     def _local_only(self, what: str) -> None:

@@ -3,47 +3,83 @@ compacted (when this process can reach the log folder).
 
     scan(yard, "loans", start, end)            -> polars.LazyFrame of flat rows
     batches(yard, "loans", start, end)         -> iterator of pyarrow.RecordBatch (bounded memory)
+    window(yard, "loans", start, end)          -> Window: columns + batches, read once
     get(yard, prediction_id)                   -> PredictionRecord
 
-Partitions are pruned by date; segments written by different model versions may have
-different columns, and are combined by name (missing columns are null). ``get`` reads only
-the date partition the UUIDv7 id points at.
+What is read follows what was asked. A window reads the endpoint's partitions of the window's
+dates, and of the write-ahead segments only those whose index says they hold the endpoint in
+that time range (other endpoints' frames in them are passed over by their header, unparsed).
+``get`` reads the segments whose time range covers the id's UUIDv7 time, then the id indexes
+of the id's date whose id range holds it, and one row group of one record file. Records of a
+segment already compacted for that endpoint and date are read from Parquet only (a compaction
+running meanwhile neither hides nor repeats them). Segments written by different model
+versions may have different columns, combined by name (missing columns are null).
+
+Frames that cannot be read are skipped (the next good frame is read) and reported: logged with
+the segment's path, and kept on a :class:`Window` as ``skipped``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from ..artifacts.store import ArtifactStore
+from ..artifacts.store import ArtifactStore, open_artifact_store
 from ..clock import parse_time
+from ..config import Settings
 from ..errors import InvalidParameter, NotFound
 from ..ids import uuid7_time
 from ..wal.partitions import endpoints as _partition_endpoints
-from ..wal.partitions import partition_files
+from ..wal.partitions import id_index_files, partition_files, partition_path
 from ..wal.records import TIME_TYPE, to_table
-from ..wal.segments import list_segments, read_records, wal_dir
+from ..wal.segments import ScanReport, endpoint_key, list_segments, read_segment, wal_dir
 from .entities import PredictionRecord
 from .records import from_flat, from_payload
 from .window import Window
 
-__all__ = ["batches", "endpoints", "get", "partition_files", "scan", "window"]
+__all__ = [
+    "SkippedFrames",
+    "batches",
+    "endpoints",
+    "get",
+    "log_artifacts",
+    "partition_files",
+    "scan",
+    "window",
+]
+
+log = logging.getLogger("modelyard.predictions")
 
 Source = Any  # a Yard, or an ArtifactStore
+
+
+def log_artifacts(settings: Settings, artifacts: ArtifactStore | None) -> ArtifactStore:
+    """Where a yard's compacted log lives: ``settings.prediction_log_url`` when set, else the
+    yard's artifact store (``artifacts``)."""
+    url = settings.prediction_log_url
+    if url:
+        return open_artifact_store(url)
+    if artifacts is None:
+        raise InvalidParameter("prediction_log_url must be set where there is no local "
+                               "artifact store. Got none.", field="prediction_log_url")
+    return artifacts
 
 
 def _resolve(source: Source, log_dir: str | os.PathLike[str] | None) -> tuple[ArtifactStore, Path | None]:
     if isinstance(source, ArtifactStore):
         return source, Path(log_dir) if log_dir is not None else None
-    artifacts = source.backend.artifacts
+    artifacts = log_artifacts(source.settings, source.backend.artifacts)
     if log_dir is None:
         log_dir = source.settings.resolved_prediction_log_dir
     return artifacts, Path(log_dir)
@@ -60,10 +96,96 @@ def _window(start: Any, end: Any) -> tuple[datetime, datetime]:
     return s, e
 
 
+def _us(t: datetime) -> int:
+    return int(t.astimezone(UTC).timestamp() * 1_000_000)
+
+
+def _day(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1_000_000, tz=UTC).date().isoformat()
+
+
 def endpoints(source: Source) -> list[str]:
     """The endpoints that have compacted partitions."""
     artifacts, _ = _resolve(source, None)
     return _partition_endpoints(artifacts)
+
+
+@dataclass
+class SkippedFrames:
+    """Bytes of one segment a read passed over (bad frames), by range and reason."""
+
+    path: str
+    ranges: list[tuple[int, int, str]] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(n for _, n, _ in self.ranges)
+
+
+@dataclass
+class _Pending:
+    """What a read took from the write-ahead segments."""
+
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (segment, rec)
+    skipped: list[SkippedFrames] = field(default_factory=list)
+
+
+def _read_segments(log_dir: Path | None, endpoint: str | None, lo_us: int,
+                   hi_us: int) -> _Pending:
+    """The records of ``endpoint`` (None: any) in ``[lo_us, hi_us]`` still in segments,
+    opening only the segments whose index admits them."""
+    out = _Pending()
+    if log_dir is None:
+        return out
+    key = endpoint_key(endpoint) if endpoint is not None else None
+    for seg in list_segments(wal_dir(log_dir)):
+        index = seg.index()
+        if index is not None and not index.covers(key, lo_us, hi_us):
+            continue
+        report = ScanReport()
+        for rec in read_segment(seg.path, report, endpoint=endpoint, lo_us=lo_us, hi_us=hi_us,
+                                length=index.length if index is not None else None):
+            out.records.append((seg.segment_id, rec))
+        if report.skipped:
+            found = SkippedFrames(str(seg.path), [(s.offset, s.length, s.reason)
+                                                  for s in report.skipped])
+            out.skipped.append(found)
+            log.warning("prediction-log segment %s: %d bytes could not be read and were "
+                        "skipped", seg.path, found.bytes,
+                        extra={"event": "wal_frames_skipped", "path": str(seg.path)})
+    return out
+
+
+def _compacted(files: list[str]) -> set[tuple[str, str]]:
+    """``(segment id, date)`` of record files ``.../date=<d>/<segment>.parquet``."""
+    out = set()
+    for f in files:
+        parts = f.rsplit("/", 2)
+        if len(parts) == 3 and parts[1].startswith("date="):
+            out.add((parts[2][: -len(".parquet")], parts[1][5:]))
+    return out
+
+
+@dataclass
+class _Read:
+    artifacts: ArtifactStore
+    files: list[str]
+    pending: list[dict[str, Any]]
+    skipped: list[SkippedFrames]
+    start: datetime
+    end: datetime
+
+
+def _read(source: Source, endpoint: str, start: Any, end: Any,
+          log_dir: str | os.PathLike[str] | None, include_wal: bool = True) -> _Read:
+    artifacts, ldir = _resolve(source, log_dir)
+    s, e = _window(start, end)
+    # segments first: one compacted meanwhile has its Parquet listed below
+    pending = _read_segments(ldir if include_wal else None, endpoint, _us(s), _us(e))
+    files = partition_files(artifacts, endpoint, s.date(), e.date())
+    done = _compacted(files) if pending.records else set()
+    payloads = [r for seg, r in pending.records if (seg, _day(r["time"])) not in done]
+    return _Read(artifacts, files, payloads, pending.skipped, s, e)
 
 
 def _frame_of_file(artifacts: ArtifactStore, path: str) -> pl.LazyFrame:
@@ -71,17 +193,6 @@ def _frame_of_file(artifacts: ArtifactStore, path: str) -> pl.LazyFrame:
         return pl.scan_parquet(path)
     dataset = pads.dataset(path, format="parquet", filesystem=artifacts.fs)
     return pl.scan_pyarrow_dataset(dataset)
-
-
-def _wal_payloads(log_dir: Path | None, endpoint: str | None, lo_us: int, hi_us: int) -> list[dict[str, Any]]:
-    if log_dir is None:
-        return []
-    out = []
-    for seg in list_segments(wal_dir(log_dir)):
-        for r in read_records(seg.path):
-            if (endpoint is None or r.get("endpoint") == endpoint) and lo_us <= r["time"] <= hi_us:
-                out.append(r)
-    return out
 
 
 def _empty() -> pl.LazyFrame:
@@ -106,18 +217,14 @@ def scan(
 ) -> pl.LazyFrame:
     """Every logged prediction of ``endpoint`` with ``start <= time <= end``, lazily, sorted
     by id only if you sort it; ``model_version`` keeps one version."""
-    artifacts, ldir = _resolve(source, log_dir)
-    s, e = _window(start, end)
-    frames = [_frame_of_file(artifacts, f)
-              for f in partition_files(artifacts, endpoint, s.date(), e.date())]
-    if include_wal:
-        payloads = _wal_payloads(ldir, endpoint, _us(s), _us(e))
-        if payloads:
-            frames.append(pl.from_arrow(to_table(payloads)).lazy())  # type: ignore[union-attr]
+    r = _read(source, endpoint, start, end, log_dir, include_wal)
+    frames = [_frame_of_file(r.artifacts, f) for f in r.files]
+    if r.pending:
+        frames.append(pl.from_arrow(to_table(r.pending)).lazy())  # type: ignore[union-attr]
     if not frames:
         return _empty()
     lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    lf = lf.filter((pl.col("time") >= s) & (pl.col("time") <= e))
+    lf = lf.filter((pl.col("time") >= r.start) & (pl.col("time") <= r.end))
     if model_version is not None:
         lf = lf.filter(pl.col("model_version") == int(model_version))
     return lf
@@ -137,22 +244,20 @@ def batches(
     """The same rows as :func:`scan`, as Arrow record batches read one file at a time (memory
     stays bounded by one batch, whatever the window). Batches of different files may have
     different columns."""
-    artifacts, ldir = _resolve(source, log_dir)
-    s, e = _window(start, end)
-    s_pa, e_pa = pa.scalar(s, TIME_TYPE), pa.scalar(e, TIME_TYPE)
+    r = _read(source, endpoint, start, end, log_dir, include_wal)
+    s_pa, e_pa = pa.scalar(r.start, TIME_TYPE), pa.scalar(r.end, TIME_TYPE)
     expr = (pads.field("time") >= s_pa) & (pads.field("time") <= e_pa)
     if model_version is not None:
         expr = expr & (pads.field("model_version") == int(model_version))
-    fs = None if artifacts.is_local else artifacts.fs
-    for path in partition_files(artifacts, endpoint, s.date(), e.date()):
+    fs = None if r.artifacts.is_local else r.artifacts.fs
+    for path in r.files:
         dataset = pads.dataset(path, format="parquet", filesystem=fs)
         yield from dataset.to_batches(filter=expr, batch_size=batch_size)
-    if include_wal:
-        payloads = _wal_payloads(ldir, endpoint, _us(s), _us(e))
-        if model_version is not None:
-            payloads = [p for p in payloads if p["model_version"] == int(model_version)]
-        if payloads:
-            yield from to_table(payloads).to_batches(max_chunksize=batch_size)
+    payloads = r.pending
+    if model_version is not None:
+        payloads = [p for p in payloads if p["model_version"] == int(model_version)]
+    if payloads:
+        yield from to_table(payloads).to_batches(max_chunksize=batch_size)
 
 
 def window(
@@ -166,13 +271,12 @@ def window(
 ) -> Window:
     """The rows of ``endpoint`` in ``[start, end]`` as a :class:`Window`: its columns and its
     batches, read once, one row group at a time (what monitoring reads)."""
-    artifacts, ldir = _resolve(source, log_dir)
-    s, e = _window(start, end)
-    payloads = _wal_payloads(ldir, endpoint, _us(s), _us(e))
+    r = _read(source, endpoint, start, end, log_dir)
+    payloads = r.pending
     if model_version is not None:
         payloads = [p for p in payloads if p["model_version"] == int(model_version)]
-    return Window(artifacts, to_table(payloads) if payloads else None, endpoint, s, e,
-                  model_version)
+    return Window(r.artifacts, r.files, to_table(payloads) if payloads else None, r.start,
+                  r.end, model_version, skipped_bytes=sum(s.bytes for s in r.skipped))
 
 
 def get(
@@ -181,7 +285,8 @@ def get(
     *,
     log_dir: str | os.PathLike[str] | None = None,
 ) -> PredictionRecord:
-    """The record with ``prediction_id``; reads only the partitions of the id's date."""
+    """The record with ``prediction_id``: the segments whose time range covers the id's
+    time, then the id indexes of its date whose range holds it, then one record file."""
     artifacts, ldir = _resolve(source, log_dir)
     try:
         when = uuid7_time(prediction_id)
@@ -191,21 +296,43 @@ def get(
             field="prediction_id",
         ) from exc
     pid = prediction_id.replace("-", "").lower()
+    lo = _us(when)
+    for _seg, rec in _read_segments(ldir, None, lo, lo + 999).records:
+        if rec.get("id") == pid:
+            return from_payload(rec)
     day = when.date()
     fs = None if artifacts.is_local else artifacts.fs
-    for name in endpoints(artifacts):
-        for path in partition_files(artifacts, name, day, day):
-            table = pq.read_table(path, filesystem=fs, filters=[("id", "=", pid)])
-            if table.num_rows:
-                return from_flat(table.slice(0, 1).to_pylist()[0])
-    hi = _us(when) + 1000
-    for r in _wal_payloads(ldir, None, _us(when), hi):
-        if r["id"] == pid:
-            return from_payload(r)
+    for index_path, segment_id in id_index_files(artifacts, day, pid):
+        found = _find_row(index_path, pid, fs, ["endpoint"])
+        if found is None:
+            continue
+        path = artifacts.path(f"{partition_path(found['endpoint'], day.isoformat())}/"
+                              f"{segment_id}.parquet")
+        row = _find_row(path, pid, fs, None)
+        if row is not None:
+            return from_flat(row)
     raise NotFound(f"No prediction with id {prediction_id!r} in the log.", field="prediction_id")
 
 
-def _us(t: datetime) -> int:
-    return int(t.astimezone(UTC).timestamp() * 1_000_000)
-
+def _find_row(path: str, pid: str, fs: Any, columns: list[str] | None) -> dict[str, Any] | None:
+    """The row with ``id == pid`` of a Parquet file sorted by id: only the row groups whose
+    id statistics hold it are read."""
+    try:
+        f = pq.ParquetFile(path if fs is None else fs.open(path, "rb"))
+    except FileNotFoundError:
+        return None
+    meta = f.metadata
+    names = f.schema_arrow.names
+    if "id" not in names:
+        return None
+    col = names.index("id")
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is not None and stats.has_min_max and not stats.min <= pid <= stats.max:
+            continue
+        table = f.read_row_group(i, columns=None if columns is None else ["id", *columns])
+        hit = pc.index(table["id"], pid).as_py()
+        if hit >= 0:
+            return table.slice(hit, 1).to_pylist()[0]  # type: ignore[no-any-return]
+    return None
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
+from ..artifacts.store import ArtifactStore
 from ..errors import InvalidParameter
 from ..store.base import DomainStore
 from ..transport import endpoint
-from ..wal.compactor import compact
+from ..wal.compactor import QuarantinedSegment, compact, quarantined
 from ..wal.segments import wal_dir
 from . import reader
 from .entities import CompactionResult, PredictionRecord
@@ -26,10 +28,22 @@ class PredictionStore(DomainStore):
     def log_dir(self) -> Path:
         return self.settings.resolved_prediction_log_dir
 
+    @cached_property
+    def log_artifacts(self) -> ArtifactStore:
+        """Where the compacted log lives (``settings.prediction_log_url`` or the artifacts)."""
+        return reader.log_artifacts(self.settings, self.artifacts)
+
+    # before get: "/predictions/{prediction_id}" would take "quarantine" for an id
+    @endpoint("GET", "/predictions/quarantine")
+    def quarantined(self) -> list[QuarantinedSegment]:
+        """The segments of this machine's log that the compactor could not read completely
+        (kept in ``<log>/wal/quarantine/``), with what was recovered from each."""
+        return quarantined(wal_dir(self.log_dir))
+
     @endpoint("GET", "/predictions/{prediction_id}")
     def get(self, prediction_id: str) -> PredictionRecord:
         """One logged prediction by its id."""
-        return reader.get(self.artifacts, prediction_id, log_dir=self.log_dir)
+        return reader.get(self.log_artifacts, prediction_id, log_dir=self.log_dir)
 
     @endpoint("GET", "/predictions")
     def query(
@@ -47,7 +61,7 @@ class PredictionStore(DomainStore):
                 f"limit must be between 1 and {MAX_QUERY_ROWS}. Got {limit!r} instead.",
                 field="limit",
             )
-        lf = reader.scan(self.artifacts, endpoint, start, end, model_version=model_version,
+        lf = reader.scan(self.log_artifacts, endpoint, start, end, model_version=model_version,
                          log_dir=self.log_dir)
         df = lf.sort("id").head(limit).collect()
         return [from_flat(row) for row in df.iter_rows(named=True)]
@@ -55,4 +69,5 @@ class PredictionStore(DomainStore):
     @endpoint("POST", "/predictions/compact")
     def compact(self) -> CompactionResult:
         """Compact the sealed (and orphaned) segments of this machine's log into Parquet."""
-        return compact(wal_dir(self.log_dir), self.artifacts)
+        return compact(wal_dir(self.log_dir), self.log_artifacts, clock=self.clock)
+

@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..artifacts.store import ArtifactStore
-from ..wal.partitions import partition_files
 from ..wal.records import TIME_TYPE
 
 __all__ = ["Window"]
@@ -47,24 +46,26 @@ def _overlaps(column: Any, lo_us: int, hi_us: int) -> bool:
 
 
 class Window:
-    """The rows of ``endpoint`` with ``start <= time <= end`` (and ``model_version``); build
-    it with :func:`modelyard.predictions.reader.window`."""
+    """The rows with ``start <= time <= end`` (and ``model_version``) of the Parquet
+    ``files`` and the ``pending`` records of one endpoint; build it with
+    :func:`modelyard.predictions.reader.window`. ``skipped_bytes``: bytes of the log's
+    segments that could not be read (bad frames passed over)."""
 
-    def __init__(self, artifacts: ArtifactStore, pending: pa.Table | None, endpoint: str,
-                 start: datetime, end: datetime, model_version: int | None = None) -> None:
+    def __init__(self, artifacts: ArtifactStore, files: list[str], pending: pa.Table | None,
+                 start: datetime, end: datetime, model_version: int | None = None, *,
+                 skipped_bytes: int = 0) -> None:
         self.artifacts = artifacts
-        self.endpoint = endpoint
+        self.files = files
         self.start = start
         self.end = end
         self.model_version = model_version
+        self.skipped_bytes = skipped_bytes
         self._pending = pending
         self._footers: list[tuple[str, pq.FileMetaData]] | None = None
 
     def _files(self) -> list[tuple[str, pq.FileMetaData]]:
         if self._footers is None:
-            paths = partition_files(self.artifacts, self.endpoint, self.start.date(),
-                                    self.end.date())
-            self._footers = [(p, pq.read_metadata(p, filesystem=self._fs)) for p in paths]
+            self._footers = [(p, pq.read_metadata(p, filesystem=self._fs)) for p in self.files]
         return self._footers
 
     @property

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..predictions.reader import log_artifacts
 from ..wal.compactor import Compactor
+from ..wal.metrics import WalMetrics
 from ..wal.records import new_prediction_id
 from ..wal.segments import encode, wal_dir
 from ..wal.writer import LogUnavailable, WalWriter
@@ -22,10 +24,12 @@ __all__ = ["LogUnavailable", "PredictionRecorder"]
 class PredictionRecorder:
     """Records of one server process; ``writer`` is None with durability ``off``."""
 
-    def __init__(self, yard: Any, options: ServerOptions) -> None:
+    def __init__(self, yard: Any, options: ServerOptions,
+                 metrics: WalMetrics | None = None) -> None:
         self.yard = yard
         self.clock = yard.clock
         self.options = options
+        self.metrics = metrics
         self.log_dir = options.log_dir or yard.settings.resolved_prediction_log_dir
         self.writer: WalWriter | None = None
         self.compactor: Compactor | None = None
@@ -36,10 +40,15 @@ class PredictionRecorder:
             return
         self.writer = WalWriter(wal_dir(self.log_dir), durability=opts.durability,
                                 seal_bytes=opts.seal_bytes, seal_seconds=opts.seal_seconds,
-                                lanes=opts.wal_lanes).start()
-        if not self.yard.backend.is_remote:
-            self.compactor = Compactor(wal_dir(self.log_dir), self.yard.backend.artifacts,
-                                       interval=opts.compact_interval).start()
+                                lanes=opts.wal_lanes, metrics=self.metrics).start()
+        settings = self.yard.settings
+        if not self.yard.backend.is_remote or settings.prediction_log_url:
+            # a remote yard's server compacts only where it was told to ship its log
+            target = log_artifacts(settings, None if self.yard.backend.is_remote
+                                   else self.yard.backend.artifacts)
+            self.compactor = Compactor(wal_dir(self.log_dir), target,
+                                       interval=opts.compact_interval, clock=self.clock,
+                                       metrics=self.metrics).start()
 
     def close(self) -> None:
         """Flush and close the writer, then stop the compactor (which compacts once more)."""
@@ -50,8 +59,14 @@ class PredictionRecorder:
 
     @property
     def healthy(self) -> bool:
-        """False once the writer has failed (the server is then not ready)."""
-        return self.writer is None or self.writer._error is None
+        """False while the disk refuses the log's writes (the server is then not ready)."""
+        return self.writer is None or self.writer.error is None
+
+    def status(self) -> dict[str, Any]:
+        """What ``/readyz`` says about the log (see ``WalWriter.status``)."""
+        if self.writer is None:
+            return {"writable": True, "durability": "off"}
+        return {**self.writer.status(), "durability": self.options.durability}
 
     def records(self, endpoint: str, route: str, handle: ModelHandle, prepared: Prepared,
                 preds: list[Any], proba: np.ndarray | None, latency: float, key: str | None,
@@ -81,7 +96,8 @@ class PredictionRecorder:
             rec = {"id": pid, "time": t_us, **base,
                    "request_id": answered[i] if answered is not None else pid,
                    "inputs": prepared.inputs[i], "outputs": outputs}
-            frames.append(encode(dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)))
+            frames.append(encode(dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY), time_us=t_us,
+                                 endpoint=endpoint))
         return ids, frames
 
     async def write(self, frames: list[bytes]) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..wal.metrics import WalMetrics
 from .auth import TokenCache
 from .background import Background
 from .batching import MicroBatcher
@@ -51,7 +52,7 @@ class ServingRuntime:
         self.background = Background()
         backend = yard.backend
         self.repo = None if backend.is_remote else ServingRepository(backend.db, yard.clock)
-        self.recorder = PredictionRecorder(yard, options)
+        self.recorder = PredictionRecorder(yard, options, WalMetrics(self.metrics.registry))
         self.switcher = ModelSwitcher(yard, loader or (lambda y, ref: load_handle(y, ref)),
                                       self.metrics, self.background, self._changed)
         self.canaries = CanaryDriver(yard, self.repo, self.metrics, self.switcher,
@@ -109,7 +110,7 @@ class ServingRuntime:
             "endpoints": {n: e.ready for n, e in self.endpoints.items()},
             "states": {n: e.state for n, e in self.endpoints.items()},
             "problems": {n: p for n, e in self.endpoints.items() if (p := e.problems())},
-            "prediction_log": "ok" if self.recorder.healthy else "failing",
+            "prediction_log": self.recorder.status(),
         }
 
     def refresh_metrics(self) -> None:

@@ -1,19 +1,43 @@
-"""Where compacted Parquet lives on an artifact store, and how to list it.
+"""Where compacted Parquet lives on an artifact store, and how to find it.
 
-    predlog/endpoint=<name>/date=<YYYY-MM-DD>/<segment-id>.parquet
+    predlog/endpoint=<name>/date=<YYYY-MM-DD>/<segment-id>.parquet         the records
+    predlog/_ids/date=<YYYY-MM-DD>/<min-id>_<max-id>_<segment-id>.parquet   which endpoint has an id
 
-One file per segment, endpoint and date; rows sorted by id.
+A record file holds one segment's records of one endpoint and date, sorted by id, in row
+groups of :data:`ROW_GROUP` rows (a lookup by id reads one row group, a window scan skips row
+groups by their ``time`` statistics). The id index of a segment and date lists its ids (sorted)
+and each one's endpoint; its name carries the id range, so ``get(id)`` lists one date folder,
+opens only the index files whose range holds the id, and then one record file. Both are
+written atomically (temporary name, fsync, rename) and under names that depend only on the
+segment, so a compaction run again after a crash rewrites the same files.
 """
 
 from __future__ import annotations
 
+import io
 from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..artifacts.store import ArtifactStore
 
-__all__ = ["PREFIX", "endpoints", "partition_files", "partition_path"]
+__all__ = [
+    "IDS",
+    "PREFIX",
+    "ROW_GROUP",
+    "endpoints",
+    "id_index_files",
+    "partition_files",
+    "partition_path",
+    "write_id_index",
+    "write_partition",
+]
 
 PREFIX = "predlog"
+IDS = "_ids"
+ROW_GROUP = 16_384
 
 
 def partition_path(endpoint: str, day: str) -> str:
@@ -21,35 +45,68 @@ def partition_path(endpoint: str, day: str) -> str:
     return f"{PREFIX}/endpoint={endpoint}/date={day}"
 
 
+def _ls(artifacts: ArtifactStore, path: str) -> list[str]:
+    try:
+        return [str(e).rstrip("/") for e in artifacts.fs.ls(path, detail=False)]
+    except FileNotFoundError:
+        return []
+
+
 def endpoints(artifacts: ArtifactStore) -> list[str]:
     """The endpoints that have compacted partitions."""
-    root = f"{artifacts.root}/{PREFIX}"
-    if not artifacts.fs.exists(root):
-        return []
     names = []
-    for entry in artifacts.fs.ls(root, detail=False):
-        base = str(entry).rstrip("/").rsplit("/", 1)[-1]
+    for entry in _ls(artifacts, f"{artifacts.root}/{PREFIX}"):
+        base = entry.rsplit("/", 1)[-1]
         if base.startswith("endpoint="):
             names.append(base[len("endpoint="):])
     return sorted(names)
 
 
+def _parquet(entries: list[str]) -> list[str]:
+    return sorted(e for e in entries
+                  if e.endswith(".parquet") and not e.rsplit("/", 1)[-1].startswith(".tmp-"))
+
+
 def partition_files(artifacts: ArtifactStore, endpoint: str, first: date, last: date) -> list[str]:
     """Parquet files of ``endpoint`` for the dates ``first``..``last`` (inclusive)."""
-    base = artifacts.path(f"{PREFIX}/endpoint={endpoint}")
-    fs = artifacts.fs
-    if not fs.exists(base):
-        return []
     files: list[str] = []
     lo, hi = first.isoformat(), last.isoformat()
-    for entry in sorted(str(e).rstrip("/") for e in fs.ls(base, detail=False)):
+    for entry in sorted(_ls(artifacts, artifacts.path(f"{PREFIX}/endpoint={endpoint}"))):
         name = entry.rsplit("/", 1)[-1]
-        if not name.startswith("date="):
-            continue
-        day = name[5:]
-        if lo <= day <= hi:
-            files.extend(
-                sorted(str(f) for f in fs.ls(entry, detail=False)
-                       if str(f).endswith(".parquet") and "/.tmp-" not in str(f))
-            )
+        if name.startswith("date=") and lo <= name[5:] <= hi:
+            files.extend(_parquet(_ls(artifacts, entry)))
     return files
+
+
+def id_index_files(artifacts: ArtifactStore, day: date, prediction_id: str) -> list[tuple[str, str]]:
+    """``(index file, segment id)`` of the id indexes of ``day`` whose range holds the id."""
+    out = []
+    for path in _parquet(_ls(artifacts, artifacts.path(f"{PREFIX}/{IDS}/date={day.isoformat()}"))):
+        parts = path.rsplit("/", 1)[-1][: -len(".parquet")].split("_")
+        if len(parts) == 3 and parts[0] <= prediction_id <= parts[1]:
+            out.append((path, parts[2]))
+    return out
+
+
+def _write(artifacts: ArtifactStore, relative: str, table: pa.Table) -> str:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP)
+    return artifacts.write_file(relative, buf.getvalue())
+
+
+def write_partition(artifacts: ArtifactStore, endpoint: str, day: str, segment_id: str,
+                    table: pa.Table) -> str:
+    """Write one segment's records of ``endpoint`` and ``day`` (sorted here by id)."""
+    table = table.take(pc.sort_indices(table["id"]))
+    return _write(artifacts, f"{partition_path(endpoint, day)}/{segment_id}.parquet", table)
+
+
+def write_id_index(artifacts: ArtifactStore, day: str, segment_id: str,
+                   parts: list[tuple[str, pa.Array]]) -> str:
+    """Write the id index of one segment and ``day``: ``parts`` are (endpoint, its ids)."""
+    ids = pa.concat_arrays([p.cast(pa.string()) for _, p in parts])
+    names = pa.concat_arrays([pa.repeat(pa.scalar(e, pa.string()), len(p)) for e, p in parts])
+    table = pa.table({"id": ids, "endpoint": names})
+    table = table.take(pc.sort_indices(table["id"]))
+    lo, hi = table["id"][0].as_py(), table["id"][-1].as_py()
+    return _write(artifacts, f"{PREFIX}/{IDS}/date={day}/{lo}_{hi}_{segment_id}.parquet", table)

@@ -15,12 +15,26 @@ the file every ``sync_interval`` seconds.
 A segment is sealed (renamed ``.open`` -> ``.sealed``) when it passes ``seal_bytes`` or gets
 older than ``seal_seconds``; the compactor turns sealed segments into Parquet. While a segment
 is open its writer holds an exclusive ``flock`` on it, so a compactor can tell the segment of a
-live writer from one left by a process that died (which it seals and compacts).
+live writer from one left by a process that died (which it seals and compacts). Before the
+frames of an endpoint not yet in the segment are written, the segment's index is updated
+(see ``segments``).
+
+A write or fsync error never acknowledges a record whose bytes are not durable. After an
+error the segment is cut back to its durable length and retired (sealed as far as the disk
+allows) — after a failed fsync the kernel may have dropped the dirty pages and a second fsync
+of the same file could falsely succeed — and the batch is written once more to a new segment.
+Only when that fails too are the batch's requests failed (``LogUnavailable``: the server
+answers 503). Each later batch tries the disk again, and while nothing comes the writer probes
+it every ``retry_interval`` seconds (a padding frame, synced), so it recovers by itself when
+space returns; ``error``/``status()`` say whether the disk refuses writes now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import logging
 import os
 import threading
 import time
@@ -30,11 +44,14 @@ from typing import Any
 
 from ..errors import InvalidParameter
 from ..ids import new_id
-from .segments import OPEN, SEALED, fsync_dir, try_lock
+from .metrics import WalMetrics
+from .segments import HEADER, INDEX, OPEN, PADDING, SEALED, fsync_dir, try_lock, write_index
 
 __all__ = ["LogUnavailable", "WalWriter"]
 
 DURABILITY = ("durable", "async")
+_MINUTE_US = 60_000_000
+log = logging.getLogger("modelyard.wal")
 
 
 class LogUnavailable(RuntimeError):
@@ -56,6 +73,8 @@ class WalWriter:
     durability: ``"durable"`` (wait for fsync) or ``"async"``.
     seal_bytes / seal_seconds: when an open segment is sealed.
     lanes: writer threads, each with its own open segment (see the module docstring).
+    retry_interval: how often a writer whose disk refused a write probes it again.
+    metrics: Prometheus metrics to keep (write errors, whether the log is writable).
     """
 
     def __init__(
@@ -67,6 +86,8 @@ class WalWriter:
         seal_seconds: float = 300.0,
         sync_interval: float = 1.0,
         lanes: int = 1,
+        retry_interval: float = 0.5,
+        metrics: WalMetrics | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidParameter(
@@ -79,16 +100,21 @@ class WalWriter:
         self.seal_seconds = seal_seconds
         self.sync_interval = sync_interval
         self.lanes = max(1, int(lanes))
+        self.retry_interval = retry_interval
+        self.metrics = metrics
         self.records_written = 0
         self.batches_written = 0
         self.fsyncs = 0
+        self.write_errors = 0
         self._cond = threading.Condition(threading.Lock())
         self._pending: list[bytes] = []
         self._pending_count = 0
         self._waiters: list[Any] = []
         self._closing = False
         self._lanes: list[_Lane] = []
-        self._error: BaseException | None = None
+        self._error: OSError | None = None
+        self._error_since: float | None = None
+        self._last_probe = 0.0
         self._turn_frames: list[bytes] = []
         self._turn_waiters: list[asyncio.Future[None]] = []
         self._turn_scheduled = False
@@ -100,7 +126,11 @@ class WalWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         for i in range(self.lanes):
             lane = _Lane()
-            self._open_segment(lane)
+            try:
+                self._open_segment(lane)
+            except OSError as exc:  # a full disk at start: serve 503 until it takes writes
+                self._count_error(exc, lane)
+                self._failed(exc)
             lane.thread = threading.Thread(target=self._run, args=(lane,),
                                            name=f"modelyard-wal-{i}", daemon=True)
             self._lanes.append(lane)
@@ -193,8 +223,6 @@ class WalWriter:
     def _enqueue_many(self, frames: Sequence[bytes], waiters: list[Any]) -> None:
         if not self._lanes or self._closing:
             raise LogUnavailable("The prediction log writer is not running.")
-        if self._error is not None:
-            raise LogUnavailable(f"The prediction log could not be written: {self._error}")
         with self._cond:
             self._pending.extend(frames)
             self._pending_count += len(frames)
@@ -208,82 +236,242 @@ class WalWriter:
             with self._cond:
                 if not self._pending and not self._waiters and not self._closing \
                         and lane.seal_waiter is None:
-                    self._cond.wait(tick)
+                    self._cond.wait(self.retry_interval if self._error is not None else tick)
                 frames, self._pending = self._pending, []
                 count, self._pending_count = self._pending_count, 0
                 waiters, self._waiters = self._waiters, []
                 closing = self._closing and not frames
                 seal_waiter, lane.seal_waiter = lane.seal_waiter, None
             error: BaseException | None = None
+            now = time.monotonic()
             try:
                 if frames:
-                    self._write(lane, b"".join(frames))
-                now = time.monotonic()
-                if lane.dirty and (
-                    waiters or self.durability == "durable"
-                    or now - lane.last_sync >= self.sync_interval or closing
-                ):
-                    os.fdatasync(lane.fd)
-                    lane.dirty = False
-                    lane.last_sync = now
-                    with self._cond:
-                        self.fsyncs += 1
-                if frames:
-                    with self._cond:
-                        self.records_written += count
-                        self.batches_written += 1
+                    self._commit(lane, frames)
+                if lane.dirty and (waiters or now - lane.last_sync >= self.sync_interval
+                                   or closing):
+                    self._sync_async(lane)
+            except OSError as exc:  # the disk refused twice: fail this batch's requests
+                error = exc
+                self._failed(exc)
+            if frames and error is None:
+                with self._cond:
+                    self.records_written += count
+                    self.batches_written += 1
+            _resolve(waiters, error)
+            seal_error: BaseException | None = None
+            try:
                 if closing:
                     self._seal(lane, reopen=False)
                 elif seal_waiter is not None or lane.segment_bytes >= self.seal_bytes or (
                     lane.segment_bytes and now - lane.started >= self.seal_seconds
                 ):
                     self._seal(lane, reopen=True)
-            except OSError as exc:  # disk full, I/O error: fail the waiting requests
-                error = exc
-                self._error = exc
-            _resolve(waiters + ([seal_waiter] if seal_waiter is not None else []), error)
+                elif self._error is not None and not frames:
+                    self._probe(lane)
+            except OSError as exc:  # the records are durable; the next segment is not there
+                seal_error = exc
+                self._failed(exc)
+            if seal_waiter is not None:
+                _resolve([seal_waiter], seal_error)
             if closing:
                 return
+
+    def _commit(self, lane: _Lane, frames: list[bytes]) -> None:
+        """Write ``frames`` to the lane's segment, durably in durable mode. On an error the
+        segment is cut back to what was written before and retired, and the frames are
+        written once more to a new segment; the second error is raised."""
+        data = b"".join(frames)
+        ranges = _ranges(frames)
+        for attempt in (1, 2):
+            before = lane.segment_bytes
+            try:
+                if lane.fd < 0:
+                    self._open_segment(lane)
+                    before = 0
+                self._note(lane, ranges)
+                self._write(lane, data)
+                if self.durability == "durable":
+                    self._fdatasync(lane)
+                self._succeeded()
+                return
+            except OSError as exc:
+                self._count_error(exc, lane)
+                self._retire(lane, keep=before)
+                if attempt == 2:
+                    raise
+
+    def _sync_async(self, lane: _Lane) -> None:
+        """The periodic sync of async mode: on an error the segment keeps what it has (those
+        requests were answered already) and is retired; the next batch goes to a new one."""
+        try:
+            self._fdatasync(lane)
+        except OSError as exc:
+            self._count_error(exc, lane)
+            self._retire(lane, keep=lane.segment_bytes)
+            raise
+
+    def _probe(self, lane: _Lane) -> None:
+        """While the disk refuses, check every ``retry_interval`` whether it takes a write
+        again (a padding frame, synced), so the writer recovers with no traffic at all."""
+        if time.monotonic() - self._last_probe < self.retry_interval:
+            return
+        self._last_probe = time.monotonic()
+        try:
+            if lane.fd < 0:
+                self._open_segment(lane)
+            self._write(lane, PADDING)
+            self._fdatasync(lane)
+        except OSError as exc:
+            self._count_error(exc, lane)
+            self._retire(lane, keep=lane.durable)
+            return
+        self._succeeded()
+
+    def _fdatasync(self, lane: _Lane) -> None:
+        os.fdatasync(lane.fd)
+        lane.dirty = False
+        lane.durable = lane.segment_bytes
+        lane.last_sync = time.monotonic()
+        with self._cond:
+            self.fsyncs += 1
 
     def _write(self, lane: _Lane, data: bytes) -> None:
         view = memoryview(data)
         while view:
             n = os.write(lane.fd, view)
             view = view[n:]
-        lane.segment_bytes += len(data)
-        lane.dirty = True
+            lane.segment_bytes += n
+            lane.dirty = True
+
+    def _note(self, lane: _Lane, ranges: dict[int, tuple[int, int]]) -> None:
+        """Keep the lane's time range per endpoint key; rewrite the segment's index before
+        the frames are written when a key is new or earlier than its indexed minute."""
+        stale = False
+        for key, (lo, hi) in ranges.items():
+            cur = lane.keys.get(key)
+            lane.keys[key] = (lo, hi) if cur is None else (min(cur[0], lo), max(cur[1], hi))
+            floor = lane.indexed.get(key)
+            if floor is None or lo < floor:
+                lane.indexed[key] = lo - lo % _MINUTE_US
+                stale = True
+        if stale:
+            assert lane.path is not None
+            write_index(self.directory, lane.path.stem,
+                        {k: (v, None) for k, v in lane.indexed.items()})
 
     def _open_segment(self, lane: _Lane) -> None:
         segment_id = new_id()
         tmp = self.directory / f".{segment_id}.new"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        try_lock(fd)  # a fresh file: nobody else can hold it
-        final = self.directory / f"{segment_id}{OPEN}"
-        os.replace(tmp, final)
-        fsync_dir(self.directory)
+        try:
+            try_lock(fd)  # a fresh file: nobody else can hold it
+            final = self.directory / f"{segment_id}{OPEN}"
+            os.replace(tmp, final)
+            fsync_dir(self.directory)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(self.directory / f"{segment_id}{OPEN}")
+            raise
         lane.fd = fd
         lane.path = final
-        lane.segment_bytes = 0
+        lane.segment_bytes = lane.durable = 0
+        lane.keys = {}
+        lane.indexed = {}
+        lane.dirty = False
         lane.started = time.monotonic()
         lane.last_sync = lane.started
 
     def _seal(self, lane: _Lane, *, reopen: bool) -> None:
         if lane.fd < 0 or lane.path is None:
+            if reopen:
+                self._open_segment(lane)
             return
         if lane.dirty:
-            os.fdatasync(lane.fd)
-            lane.dirty = False
-        path = lane.path
-        if lane.segment_bytes:
-            os.replace(path, path.with_suffix(SEALED))
-        else:
-            os.unlink(path)
-        fsync_dir(self.directory)
-        os.close(lane.fd)  # releases the lock
-        lane.fd = -1
-        lane.path = None
+            self._sync_async(lane)
+        self._close_segment(lane, lane.segment_bytes)
         if reopen:
             self._open_segment(lane)
+
+    def _close_segment(self, lane: _Lane, length: int) -> None:
+        """Seal the lane's segment at ``length`` bytes (or drop it when empty) and close it;
+        the lock goes with the descriptor."""
+        path = lane.path
+        assert path is not None
+        try:
+            if length:
+                try:  # exact ranges and the durable length; on a full disk the open index
+                    write_index(self.directory, path.stem, dict(lane.keys), length)  # stays
+                except OSError:
+                    pass
+                os.replace(path, path.with_suffix(SEALED))
+            else:
+                os.unlink(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / f"{path.stem}{INDEX}")
+            fsync_dir(self.directory)
+        finally:
+            os.close(lane.fd)
+            lane.fd = -1
+            lane.path = None
+
+    def _retire(self, lane: _Lane, *, keep: int) -> None:
+        """After an error: cut the segment back to ``keep`` bytes (what is durable), seal it
+        as far as the disk lets us and let go of it; the next write opens a new segment."""
+        if lane.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            if lane.segment_bytes > keep:
+                os.ftruncate(lane.fd, keep)
+                lane.segment_bytes = keep
+        lane.dirty = False
+        try:
+            self._close_segment(lane, keep)
+        except OSError:  # left as an open segment nobody holds: the compactor takes it
+            pass
+
+    # ---- health ---------------------------------------------------------------------------
+    def _count_error(self, exc: OSError, lane: _Lane) -> None:
+        with self._cond:
+            self.write_errors += 1
+        if self.metrics is not None:
+            self.metrics.write_errors.labels(errno.errorcode.get(exc.errno or 0, "unknown")).inc()
+        log.warning("prediction log write failed on %s: %s", lane.path, exc,
+                    extra={"event": "wal_write_error", "path": str(lane.path),
+                           "errno": exc.errno})
+
+    def _failed(self, exc: OSError) -> None:
+        if self._error is None:
+            self._error_since = time.monotonic()
+            log.error("the prediction log refuses writes (%s); requests get 503 until it takes "
+                      "them again", exc, extra={"event": "wal_unavailable"})
+        self._error = exc
+        if self.metrics is not None:
+            self.metrics.writable.set(0)
+
+    def _succeeded(self) -> None:
+        if self._error is not None:
+            log.warning("the prediction log takes writes again", extra={"event": "wal_recovered"})
+            self._error = None
+            self._error_since = None
+            if self.metrics is not None:
+                self.metrics.writable.set(1)
+
+    @property
+    def error(self) -> str | None:
+        """Why the last write failed while the disk still refuses writes, else None."""
+        exc = self._error
+        return None if exc is None else str(exc)
+
+    def status(self) -> dict[str, Any]:
+        """``{"writable": bool, "error": str | None, "failing_for_s": float | None,
+        "write_errors": int}``: what ``/readyz`` reports about the log."""
+        since = self._error_since
+        return {"writable": self._error is None, "error": self.error,
+                "failing_for_s": None if since is None else round(time.monotonic() - since, 3),
+                "write_errors": self.write_errors}
 
 
 class _Lane:
@@ -291,7 +479,10 @@ class _Lane:
 
     __slots__ = (
         "dirty",
+        "durable",
         "fd",
+        "indexed",
+        "keys",
         "last_sync",
         "path",
         "seal_waiter",
@@ -305,10 +496,26 @@ class _Lane:
         self.fd = -1
         self.path: Path | None = None
         self.segment_bytes = 0
+        self.durable = 0  # bytes known to be on disk
+        self.keys: dict[int, tuple[int, int]] = {}  # endpoint key -> (min, max) time
+        self.indexed: dict[int, int] = {}  # endpoint key -> minimum written to the index
         self.started = 0.0
         self.last_sync = 0.0
         self.dirty = False
         self.seal_waiter: _SyncWaiter | None = None
+
+
+def _ranges(frames: list[bytes]) -> dict[int, tuple[int, int]]:
+    """Per endpoint key, the time range of a batch of frames (padding left out)."""
+    out: dict[int, tuple[int, int]] = {}
+    unpack = HEADER.unpack_from
+    for frame in frames:
+        _magic, length, t, key, _crc = unpack(frame)
+        if not length:
+            continue
+        cur = out.get(key)
+        out[key] = (t, t) if cur is None else (min(cur[0], t), max(cur[1], t))
+    return out
 
 
 def _resolve(waiters: list[Any], error: BaseException | None) -> None:
