@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -122,6 +123,9 @@ def register(app: typer.Typer) -> None:
             "'modelyard tokens create NAME --role admin').",
         ),
         log_level: str = typer.Option("info", help="uvicorn log level."),
+        home: Annotated[Path | None, typer.Option(
+            "--home", help="The yard's folder (the same as 'modelyard --home DIR server').")
+        ] = None,
     ) -> None:
         """Run the REST API (and the dashboard) over this yard's database and artifacts.
 
@@ -129,7 +133,7 @@ def register(app: typer.Typer) -> None:
         """
         import uvicorn
 
-        settings = settings_of(ctx)
+        settings = settings_of(ctx, home=home)
         _local_only(settings, "server")
         if auth:
             settings = settings.model_copy(update={"auth_enabled": True})

@@ -8,6 +8,7 @@ past date that reproduces the production model exactly.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,12 @@ def run_demo(settings: Any, *, n_requests: int = 300) -> dict[str, Any]:
     console.print(f"{reproduced.ref} reproduces {reproduced.source_version}: identical predictions = {same}")
 
     console.rule("done")
-    console.print("Browse it all: [bold]modelyard server --home "
-                  f"{settings.home}[/bold] then open http://127.0.0.1:8080/ui/")
+    # a command printed for pasting stands alone on its line, exactly as it runs
+    # (tests/cli/test_printed_commands.py runs it)
+    console.print("Browse it all with the dashboard:")
+    console.print(f"  modelyard --home {shlex.quote(str(settings.home))} server",
+                  markup=False, highlight=False, soft_wrap=True)
+    console.print("then open http://127.0.0.1:8080/ui/")
     yard.close()
     return {"ids": ids, "alerts": len(alerts), "reproduced": same, "report": str(report_path),
             "champion": champion.ref, "challenger": challenger.ref}
