@@ -5,15 +5,25 @@ PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test lint bench clean pg-up browser
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+# One venv for both: `make demo` installs the core only (what the demo and the main job need:
+# no dev tools, no torch/CUDA, no xgboost/lightgbm/onnx); `make test` (or `make install`) adds
+# every extra to the same venv, whichever ran first. A stamp per level; pyproject.toml newer
+# than a stamp reinstalls that level.
+$(PY):
+	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,torch]'
+
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
 	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev,torch]'
+	touch $@ $(VENV)/.core
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.core
 	$(VENV)/bin/modelyard demo
 
 pg-up:

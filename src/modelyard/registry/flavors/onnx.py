@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InvalidParameter
-from .base import Predictor, module_of
+from .base import Predictor, module_of, require
 
 __all__ = ["OnnxFlavor", "flavor"]
 
@@ -28,8 +28,9 @@ _NUMPY_TYPES = {
 
 
 def _from_sklearn(model: Any, example: pd.DataFrame | None) -> Any:
-    from skl2onnx import to_onnx
     from sklearn.base import is_classifier
+
+    to_onnx = require("skl2onnx", "onnx").to_onnx
 
     if example is None:
         raise InvalidParameter(
@@ -83,7 +84,7 @@ class OnnxFlavor:
 
     def save(self, model: Any, path: Path, example: pd.DataFrame | None,
              **kwargs: Any) -> dict[str, Any]:
-        import onnx
+        onnx = require("onnx", "onnx")
 
         options: dict[str, Any] = {"file": FILE}
         if not isinstance(model, onnx.ModelProto):
@@ -105,7 +106,7 @@ class OnnxFlavor:
         return options
 
     def load(self, path: Path, options: dict[str, Any]) -> Predictor:
-        import onnxruntime as ort
+        ort = require("onnxruntime", "onnx")
 
         session = ort.InferenceSession(str(path / options.get("file", FILE)),
                                        providers=["CPUExecutionProvider"])
