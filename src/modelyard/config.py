@@ -41,6 +41,13 @@ class Settings(BaseModel):
     # model server far from its yard (a bundle's pod) ships its log to the yard's store here
     prediction_log_url: str | None = None
     durability: str = "durable"  # "durable" | "async"
+    # alert webhooks (monitoring.delivery): tries per delivery, the first wait between tries
+    # (doubling, at most an hour), one try's timeout, and how long a process holds a delivery
+    # it is trying (after a crash another process takes it up once this has passed)
+    webhook_attempts: int = 10
+    webhook_backoff_s: float = 5.0
+    webhook_timeout_s: float = 5.0
+    webhook_lease_s: float = 60.0
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

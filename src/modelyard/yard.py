@@ -106,6 +106,8 @@ class Yard:
         enable(self, **kwargs)
 
     def close(self) -> None:
+        if "monitoring" in self.__dict__:  # its background webhook worker, if it started one
+            self.monitoring.close()
         self.backend.close()
 
     def __enter__(self) -> Yard:

@@ -1,9 +1,14 @@
-"""Helpers of the monitoring tests: a yard with a controlled clock and a prediction-log writer."""
+"""Helpers of the monitoring tests: a yard with a controlled clock, a prediction-log writer,
+and a real HTTP webhook receiver on loopback."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +73,92 @@ def true_labels(yard: my.Yard, ids: list[str], *, seed: int = 1) -> list[int]:
     frame = yard.predictions.query("loans", T0.replace(year=2020), T0.replace(year=2030))
     proba = dict(zip(frame["id"].to_list(), frame["output.proba.1"].to_list()))
     return [int(rng.random() < proba[i]) for i in ids]
+
+
+class Receiver:
+    """A loopback HTTP server for webhooks: answers with ``statuses`` in turn (then 200);
+    with ``hold``, the first ``hold`` requests wait for :meth:`release` before answering.
+    Records each request's headers and JSON body."""
+
+    def __init__(self, statuses: list[int] | None = None, *, hold: int = 0) -> None:
+        self.statuses = list(statuses or [])
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.hold = hold
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length))
+                with receiver._lock:
+                    receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    held = len(receiver.requests) <= receiver.hold
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if held:
+                    receiver._released.wait(60)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the client is gone (a killed process)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [b for _, b in self.requests]
+
+    @property
+    def keys(self) -> list[str | None]:
+        with self._lock:
+            return [h.get("idempotency-key") for h, _ in self.requests]
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The bodies once at least ``n`` requests have arrived (fails after ``timeout``)."""
+        wait_until(lambda: len(self.bodies) >= n, timeout, f"{n} webhook requests")
+        return self.bodies
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self._released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy (returned), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(statuses: list[int] | None = None, *, hold: int = 0) -> Receiver:
+        r = Receiver(statuses, hold=hold)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()

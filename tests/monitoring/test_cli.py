@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,7 @@ import modelyard as my
 from modelyard.cli.main import app
 from modelyard.config import Settings
 
-from .conftest import records
+from .conftest import Receiver, records
 
 
 @pytest.fixture
@@ -71,6 +72,24 @@ def test_rules_alerts_and_feedback_from_the_command_line(home: Path, tmp_path: P
     pl.DataFrame({"prediction_id": [pid], "label": [1]}).write_csv(labels)
     code, out = _invoke("monitor", "feedback", "--file", str(labels), "--home", str(home))
     assert "updated 1" in out, out
+
+
+def test_monitor_run_delivers_the_webhooks_it_queued(
+        home: Path, receiver_factory: Callable[..., Receiver]) -> None:
+    receiver = receiver_factory()
+    code, out = _invoke("monitor", "rule", "drift", "--metric", "drift_share", "--threshold",
+                        "0.3", "--webhook", receiver.url, "--home", str(home))
+    assert code == 0, out
+    code, out = _invoke("monitor", "run", "loans", "--window", "1h", "--reference",
+                        "dataset:ref", "--home", str(home))
+    assert code == 0, out
+    assert f"webhook opened → {receiver.url}: delivered (HTTP 200)" in out
+    assert [b["event"] for b in receiver.bodies] == ["opened"]
+    code, out = _invoke("monitor", "deliveries", "--format", "json", "--home", str(home))
+    [delivery] = json.loads(out)
+    assert delivery["state"] == "delivered" and receiver.keys == [delivery["id"]]
+    code, out = _invoke("monitor", "deliver", "--home", str(home))
+    assert code == 0 and "No webhook deliveries are due." in out
 
 
 def test_a_mistyped_rule_metric_exits_1_with_a_suggestion(home: Path) -> None:

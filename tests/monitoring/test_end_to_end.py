@@ -18,7 +18,7 @@ from modelyard.serving.app import create_app
 from modelyard.serving.endpoints import endpoint_from_ref
 from modelyard.serving.testing import serve_in_thread
 
-from .test_alerts import Receiver
+from .conftest import Receiver
 
 FEATURES = ["mean radius", "mean texture", "mean smoothness", "worst area", "worst concavity"]
 
@@ -64,8 +64,8 @@ def test_served_predictions_drift_alert_and_late_labels(yard: my.Yard) -> None:
         assert g.drift["output.prediction"].role == "output"  # reference: predictions on training data
         assert g.performance == {} and "estimated_accuracy" in g.estimated
         assert [e.event for e in result.events] == ["opened"]
-        assert receiver.bodies and receiver.bodies[0]["event"] == "opened"
-        assert receiver.bodies[0]["alert"]["endpoint"] == "cancer"
+        bodies = receiver.wait_for(1)  # delivered in the background
+        assert bodies[0]["event"] == "opened" and bodies[0]["alert"]["endpoint"] == "cancer"
 
         # the same window again, now with the late labels joined
         again = yard.monitoring.run("cancer", window="1h", alerts=False)

@@ -15,8 +15,7 @@ import modelyard as my
 from modelyard.clock import FixedClock
 from modelyard.monitoring.entities import MonitorResult
 
-from .conftest import T0, records, true_labels
-from .test_alerts import Receiver
+from .conftest import T0, Receiver, records, true_labels, wait_until
 
 
 def _reference(n: int = 5000, seed: int = 9) -> pl.DataFrame:
@@ -108,31 +107,42 @@ def test_performance_by_segment(clocked_yard: my.Yard, log_predictions: Any, clo
 def test_a_webhook_alert_opens_on_drift_and_resolves_when_it_ends(
         clocked_yard: my.Yard, log_predictions: Any, clock: FixedClock) -> None:
     receiver = Receiver([503])  # the first delivery fails once, then succeeds
+    mon = clocked_yard.monitoring
     try:
-        clocked_yard.monitoring.alert_rule(
-            "input drift", metric="drift_share", op=">=", threshold=0.5, window="30m",
-            webhooks=[receiver.url], severity="error")
+        mon.alert_rule("input drift", metric="drift_share", op=">=", threshold=0.5,
+                       window="30m", webhooks=[receiver.url], severity="error")
         log_predictions(2000, seed=6, shift=1.0)
         clock.advance(60)
         first = _run(clocked_yard, window="10m", reference=_reference())
         assert [e.event for e in first.events] == ["opened"]
-        assert first.events[0].alert.delivery["opened"][receiver.url]["attempts"] == 2
+        # queued with the alert, delivered in the background: the run never waits for it
+        assert first.events[0].alert.delivery["opened"][receiver.url]["state"] == "pending"
+        receiver.wait_for(1)
+        wait_until(lambda: mon.deliveries()[0].attempts == 1, what="the failed try recorded")
+        clock.advance(clocked_yard.settings.webhook_backoff_s)  # the retry is due
+        mon.deliver()
+        wait_until(lambda: mon.deliveries(state="delivered"), what="the delivery")
         assert [b["event"] for b in receiver.bodies] == ["opened", "opened"]
+        assert receiver.keys == [first.events[0].alert.delivery["opened"][receiver.url]
+                                 ["delivery_id"]] * 2
         body = receiver.bodies[-1]
         assert body["alert"]["metric"] == "drift_share" and "input drift" in body["text"]
+        alert = mon.alerts()[0]
+        assert alert.delivery["opened"][receiver.url]["state"] == "delivered"
+        assert alert.notified_at is not None
         # the same drift an hour later: still one open alert, no new message
         clock.advance(600)
         log_predictions(2000, seed=7, shift=1.0)
         clock.advance(60)
         assert _run(clocked_yard, window="10m", reference=_reference()).events == []
-        assert len(receiver.bodies) == 2
+        assert mon.deliver() == [] and len(mon.deliveries()) == 1
         # healthy traffic: resolved, and the receiver is told
         clock.advance(600)
         log_predictions(2000, seed=8)
         clock.advance(60)
         last = _run(clocked_yard, window="10m", reference=_reference())
         assert [e.event for e in last.events] == ["resolved"]
-        assert receiver.bodies[-1]["event"] == "resolved"
+        assert receiver.wait_for(3)[-1]["event"] == "resolved"
         assert clocked_yard.monitoring.alerts(state="open") == []
     finally:
         receiver.close()

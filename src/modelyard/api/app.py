@@ -5,7 +5,8 @@
     /api/v1/...                  one route per ``@endpoint`` method of every store
     /api/v1/blobs/{digest}       streamed blob upload/download
 
-The server runs over a LOCAL backend (database + artifact store). Other faces plug in with
+The server runs over a LOCAL backend (database + artifact store), and delivers the alert
+webhooks queued in its database in a background thread while it runs. Other faces plug in with
 ``extensions``: callables ``(app) -> None`` run after the API routes are added, e.g. the dashboard
 (``app.mount("/ui", …)``) or a Parquet streaming route (``app.include_router(router,
 prefix=API_PREFIX)``). Routes added that way get the same auth and error JSON.
@@ -13,8 +14,10 @@ prefix=API_PREFIX)``). Routes added that way get the same auth and error JSON.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -97,6 +100,8 @@ def create_app(
 
     for extend in extensions:
         extend(app)
+    if "monitoring" in classes:  # this process delivers alert webhooks while it serves
+        app.router.lifespan_context = _delivering(backend, app.router.lifespan_context)
 
     if settings.auth_enabled:
         app.add_middleware(
@@ -110,6 +115,24 @@ def create_app(
         app, settings.max_request_bytes
     )  # after auth: its 500 handler wraps the auth middleware too
     return app
+
+
+def _delivering(backend: Any, inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The app's lifespan with a background webhook worker (``monitoring.delivery``) around
+    it: started with the server, stopped after its try in progress when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        from ..monitoring.delivery import Deliverer
+
+        deliverer = Deliverer(backend.monitoring).start()
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(deliverer.stop)
+
+    return lifespan
 
 
 def _admin_prefixes() -> set[str]:

@@ -1,4 +1,5 @@
-"""``modelyard monitor run|report|alerts|feedback|rule``: monitoring from the command line.
+"""``modelyard monitor run|report|alerts|feedback|rule|deliver|deliveries``: monitoring from
+the command line.
 
     modelyard monitor run loans --window 1h           # evaluate now, store, alert
     modelyard monitor run                             # every configured monitor
@@ -6,17 +7,21 @@
     modelyard monitor alerts [--state open]
     modelyard monitor feedback PREDICTION_ID LABEL    # or --file labels.csv
     modelyard monitor rule drift --metric drift_share --threshold 0.3 --webhook URL
+    modelyard monitor deliver [--follow]              # send the alert webhooks that are due
+    modelyard monitor deliveries [--state failed]     # webhook deliveries and their outcome
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from ._context import open_yard
+
+HomeOption = Annotated[Path | None, typer.Option(help="The yard's folder (default ./.modelyard).")]
 
 monitor_app = typer.Typer(help="Drift, data quality, performance and alerts of served models.",
                           no_args_is_help=True)
@@ -74,7 +79,7 @@ def run_command(
     alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Evaluate alert rules."),
     save: bool = typer.Option(True, "--save/--no-save", help="Store the results."),
     format: str = typer.Option("text", "--format", help="text or json."),
-    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+    home: HomeOption = None,
 ) -> None:
     """Evaluate monitors now: drift, quality, outliers, performance; store them; alert."""
     from rich.console import Console
@@ -86,15 +91,94 @@ def run_command(
                                   **({"reference": reference, "segment_by": segment_by}
                                      if endpoint else {}),
                                   save=save, alerts=alerts)
-    results = out if isinstance(out, list) else [out]
+        results = out if isinstance(out, list) else [out]
+        deliveries = _deliver_now(yard, [ev for r in results for ev in r.events])
     if format == "json":
         _echo_json([r.to_dict() for r in results])
+    else:
+        if not results:
+            typer.echo("No monitors configured: name an endpoint, or configure one with "
+                       "yard.monitoring.configure(...).")
+        for r in results:
+            _print_result(r)
+    for d in deliveries:
+        _print_delivery(d, err=format == "json")
+
+
+def _deliver_now(yard: Any, events: list[Any]) -> list[Any]:
+    """This process exits next: stop its background webhook worker (after the try in
+    progress), try what is due once more, and say where each delivery of ``events`` stands
+    (what failed stays queued for the server, ``monitor deliver`` or the next run)."""
+    alert_ids = {ev.alert.id for ev in events if ev.webhooks and ev.event != "reopened"}
+    if not alert_ids:
+        return []
+    yard.monitoring.close()
+    yard.monitoring.deliver()
+    return [d for a in sorted(alert_ids) for d in yard.monitoring.deliveries(alert_id=a)]
+
+
+def _print_delivery(d: Any, *, err: bool = False) -> None:
+    how = {"delivered": f"delivered (HTTP {d.status})",
+           "failed": f"failed after {d.attempts} tries: {d.error}",
+           "pending": f"not yet delivered ({d.error or 'queued'}); next try "
+                      f"{d.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" if d.next_attempt_at
+                      else "being tried"}[d.state]
+    typer.echo(f"  webhook {d.event} → {d.url}: {how}", err=err or d.state != "delivered")
+
+
+@monitor_app.command("deliver")
+def deliver_command(
+    follow: bool = typer.Option(False, "--follow", help="Keep delivering until interrupted."),
+    home: HomeOption = None,
+) -> None:
+    """Deliver the alert webhooks that are due (retries included), then exit; with --follow,
+    keep delivering as they fall due (a webhook worker beside cron-driven monitor runs)."""
+    import time
+
+    with _yard(home) as yard:
+        if not follow:
+            done = yard.monitoring.deliver()
+            for d in done:
+                _print_delivery(d)
+            if not done:
+                typer.echo("No webhook deliveries are due.")
+            return
+        typer.echo("Delivering alert webhooks; Ctrl-C to stop.")
+        try:
+            while True:
+                for d in yard.monitoring.deliver():
+                    _print_delivery(d)
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            return
+
+
+@monitor_app.command("deliveries")
+def deliveries_command(
+    state: str | None = typer.Option(None, help="pending, delivered or failed."),
+    limit: int = typer.Option(100, help="At most this many."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+    home: HomeOption = None,
+) -> None:
+    """List alert webhook deliveries and their outcome, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _yard(home) as yard:
+        rows = yard.monitoring.deliveries(state=state, limit=limit)
+    if format == "json":
+        _echo_json([d.model_dump(mode="json") for d in rows])
         return
-    if not results:
-        typer.echo("No monitors configured: name an endpoint, or configure one with "
-                   "yard.monitoring.configure(...).")
-    for r in results:
-        _print_result(r)
+    if not rows:
+        typer.echo("No webhook deliveries.")
+        return
+    table = Table("id", "alert", "event", "url", "state", "tries", "status", "next try", "error")
+    for d in rows:
+        table.add_row(d.id[:12], d.alert_id[:12], d.event, d.url, d.state, str(d.attempts),
+                      str(d.status or "–"),
+                      f"{d.next_attempt_at:%H:%M:%S}" if d.next_attempt_at else "–",
+                      d.error or "–")
+    Console().print(table)
 
 
 @monitor_app.command("report")
@@ -103,11 +187,11 @@ def report_command(
     window: str = typer.Option("1d", help="Window before --end, e.g. 1h, 1d, 7d."),
     start: str | None = typer.Option(None, help="Window start (ISO-8601)."),
     end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="File to write."),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")] = None,
     format: str = typer.Option("html", "--format", help="html or json."),
     reference: str | None = typer.Option(None, help="'dataset:NAME', 'dataset:NAME/VERSION' or 'window:START/END'."),
     history: str = typer.Option("30d", help="How much of the stored time series to plot."),
-    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+    home: HomeOption = None,
 ) -> None:
     """Write a self-contained report (HTML with Plotly inlined, or JSON)."""
     from rich.console import Console
@@ -131,7 +215,7 @@ def alerts_command(
     endpoint: str | None = typer.Option(None, help="Only this endpoint."),
     limit: int = typer.Option(100, help="At most this many."),
     format: str = typer.Option("text", "--format", help="text or json."),
-    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+    home: HomeOption = None,
 ) -> None:
     """List alerts, most recently seen first."""
     from rich.console import Console
@@ -156,8 +240,9 @@ def alerts_command(
 def feedback_command(
     prediction_id: str | None = typer.Argument(None, help="A logged prediction's id."),
     label: str | None = typer.Argument(None, help="Its true label (numbers are read as numbers)."),
-    file: Path | None = typer.Option(None, "--file", help="CSV or Parquet with prediction_id, label."),
-    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="CSV or Parquet with prediction_id, label.")] = None,
+    home: HomeOption = None,
 ) -> None:
     """Record ground truth (late and idempotent)."""
     with _yard(home) as yard:
@@ -183,7 +268,9 @@ def _parse_label(text: str) -> Any:
 @monitor_app.command("rule")
 def rule_command(
     name: str = typer.Argument(..., help="The rule's name."),
-    metric: str = typer.Option(..., help="drift_share, psi, accuracy, latency_p99_ms, outlier_share …"),
+    metric: str = typer.Option(..., help="A figure monitor runs store: drift_share, psi (with "
+                               "--feature), accuracy, latency_p99_ms, outlier_share … (a name no "
+                               "run stores is refused)."),
     threshold: float = typer.Option(..., help="The threshold."),
     op: str = typer.Option(">", help="One of > >= < <=."),
     endpoint: str = typer.Option("*", help="Endpoint, or * for all."),
@@ -191,15 +278,16 @@ def rule_command(
     window: str = typer.Option("1h", help="Runs whose window ended this recently are read."),
     agg: str = typer.Option("last", help="last, mean, max or min over the window."),
     cooldown: str = typer.Option("1h", help="Re-open silently within this time of a resolve."),
-    webhook: list[str] = typer.Option([], "--webhook", help="URL to POST the alert to (repeat)."),
+    webhook: Annotated[list[str] | None, typer.Option(
+        "--webhook", help="URL to POST the alert to (repeat).")] = None,
     severity: str = typer.Option("warning", help="info, warning or error."),
-    home: Path | None = typer.Option(None, help="The yard's folder (default ./.modelyard)."),
+    home: HomeOption = None,
 ) -> None:
     """Create or replace an alert rule."""
     with _yard(home) as yard:
         rule = yard.monitoring.alert_rule(name, metric=metric, threshold=threshold, op=op,
                                           endpoint=endpoint, feature=feature, window=window,
-                                          agg=agg, cooldown=cooldown, webhooks=list(webhook),
+                                          agg=agg, cooldown=cooldown, webhooks=list(webhook or []),
                                           severity=severity)
     typer.echo(f"rule {rule.name}: {rule.metric}{'[' + rule.feature + ']' if rule.feature else ''} "
                f"{rule.op} {rule.threshold:g} over {rule.window} on {rule.endpoint}")

@@ -15,19 +15,16 @@ transaction):
 * condition no longer holds, alert open -> resolved and **notified**;
 * no data for the key in the window -> nothing changes.
 
-Webhooks get an HTTP POST with a JSON body (:func:`payload`); delivery is retried with
-exponential backoff on connection errors, 429 and 5xx (:func:`deliver`).
+Webhooks get an HTTP POST with a JSON body (:func:`payload`), queued with the alert change
+and delivered in the background with retries (:mod:`.delivery`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
-
-import httpx
 
 from ..errors import InvalidParameter, did_you_mean
 from .entities import Alert, AlertRule
@@ -37,7 +34,6 @@ __all__ = [
     "OPS",
     "aggregate",
     "alert_key",
-    "deliver",
     "holds",
     "payload",
     "transition",
@@ -150,39 +146,3 @@ def payload(event: str, alert: Alert) -> dict[str, Any]:
         "text": alert.message if event == "opened" else f"Resolved: {alert.message}",
         "alert": alert.model_dump(mode="json", exclude={"delivery"}),
     }
-
-
-def deliver(
-    urls: Iterable[str],
-    body: Mapping[str, Any],
-    *,
-    attempts: int = 4,
-    backoff: float = 0.5,
-    timeout: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
-    transport: httpx.BaseTransport | None = None,
-) -> dict[str, dict[str, Any]]:
-    """POST ``body`` to every URL; retry connection errors, 429 and 5xx up to ``attempts``
-    times, waiting ``backoff * 2**i`` seconds between tries. Returns, per URL, ``ok``,
-    ``attempts``, ``status`` and ``error``; never raises for a failed delivery."""
-    out: dict[str, dict[str, Any]] = {}
-    with httpx.Client(timeout=timeout, transport=transport) as client:
-        for url in urls:
-            result: dict[str, Any] = {"ok": False, "attempts": 0, "status": None, "error": None}
-            for i in range(max(attempts, 1)):
-                result["attempts"] = i + 1
-                try:
-                    resp = client.post(url, json=dict(body))
-                    result["status"] = resp.status_code
-                    if resp.status_code < 300:
-                        result["ok"], result["error"] = True, None
-                        break
-                    result["error"] = f"HTTP {resp.status_code}"
-                    if resp.status_code != 429 and resp.status_code < 500:
-                        break
-                except httpx.HTTPError as exc:
-                    result["error"] = f"{type(exc).__name__}: {exc}"
-                if i + 1 < attempts:
-                    sleep(backoff * 2**i)
-            out[url] = result
-    return out

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 __all__ = [
     "Alert",
     "AlertRule",
+    "Delivery",
     "DriftReport",
     "FeatureDrift",
     "Feedback",
@@ -277,12 +278,35 @@ class Alert(BaseModel):
 
 
 class AlertEvent(BaseModel):
-    """A change of an alert at an evaluation: ``opened`` and ``resolved`` are notified to the
-    rule's webhooks; ``reopened`` (within the cool-down) is not."""
+    """A change of an alert at an evaluation: ``opened`` and ``resolved`` are queued for the
+    rule's webhooks (see :class:`Delivery`); ``reopened`` (within the cool-down) is not."""
 
     event: Literal["opened", "reopened", "resolved"]
     alert: Alert
     webhooks: list[str] = Field(default_factory=list)
+
+
+class Delivery(BaseModel):
+    """One webhook delivery of one alert event to one URL (the outbox row).
+
+    ``state``: ``pending`` (queued, or waiting for ``next_attempt_at`` after a failed try),
+    ``delivered`` (a 2xx answer) or ``failed`` (a 4xx answer other than 408/429, or every
+    attempt used). ``id`` is also the idempotency key the receiver gets (header
+    ``Idempotency-Key`` and ``delivery_id`` in the body): a delivery may arrive more than once
+    (at least once), never with a different key."""
+
+    id: str
+    alert_id: str
+    event: str
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int = 0
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    status: int | None = None
+    error: str | None = None
 
 
 class GroupResult(BaseModel):

@@ -24,11 +24,12 @@ import polars as pl
 
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id
-from .alerts import deliver, payload
+from .delivery import Deliverer
 from .entities import (
     Alert,
     AlertEvent,
     AlertRule,
+    Delivery,
     Feedback,
     FeedbackResult,
     Finding,
@@ -53,6 +54,7 @@ class Monitoring:
 
     def __init__(self, yard: Yard) -> None:
         self._yard = yard
+        self._delivery: Deliverer | None = None
 
     @property
     def _store(self) -> Any:
@@ -123,17 +125,38 @@ class Monitoring:
     def resolve_alert(self, alert_id: str) -> Alert:
         return self._store.resolve_alert(alert_id)  # type: ignore[no-any-return]
 
-    def evaluate_alerts(self, endpoint: str | None = None, *, attempts: int = 4,
-                        backoff: float = 0.5) -> list[AlertEvent]:
-        """Evaluate the rules now and send ``opened``/``resolved`` events to their webhooks."""
+    def evaluate_alerts(self, endpoint: str | None = None) -> list[AlertEvent]:
+        """Evaluate the rules now; ``opened``/``resolved`` events are queued for their webhooks
+        and delivered in the background (never waited for here; see
+        :mod:`~modelyard.monitoring.delivery`)."""
         events: list[AlertEvent] = self._store.evaluate_alerts(endpoint)
-        for ev in events:
-            if ev.event == "reopened" or not ev.webhooks:
-                continue
-            result = deliver(ev.webhooks, payload(ev.event, ev.alert), attempts=attempts,
-                             backoff=backoff)
-            ev.alert = self._store.record_delivery(ev.alert.id, ev.event, result)
+        if any(ev.event != "reopened" and ev.webhooks for ev in events) \
+                and not self._yard.backend.is_remote:  # a server delivers its own
+            self._deliverer().wake()
         return events
+
+    # ---- webhook deliveries -------------------------------------------------------------------
+    def deliver(self, limit: int = 100) -> list[Delivery]:
+        """Try every webhook delivery due now once, in the foreground (on a remote yard, on
+        the server); returns their new state. Failed tries stay queued for their next
+        attempt."""
+        return self._store.run_deliveries(limit=limit)  # type: ignore[no-any-return]
+
+    def deliveries(self, *, state: str | None = None, alert_id: str | None = None,
+                   limit: int = 100) -> list[Delivery]:
+        """Webhook deliveries and their outcome, newest first (``pending``, ``delivered``,
+        ``failed``)."""
+        return self._store.list_deliveries(state=state, alert_id=alert_id, limit=limit)  # type: ignore[no-any-return]
+
+    def _deliverer(self) -> Deliverer:
+        if self._delivery is None:
+            self._delivery = Deliverer(self._store)
+        return self._delivery
+
+    def close(self) -> None:
+        """Stop the background webhook worker, if one runs (after its try in progress)."""
+        if self._delivery is not None:
+            self._delivery.stop()
 
     # ---- the time series --------------------------------------------------------------------------
     def results(self, endpoint: str | None = None, *, name: str | None = None,
@@ -178,7 +201,7 @@ class Monitoring:
         Window: ``start``/``end``, or the last ``window`` before ``end`` (default now). Options
         not given come from the endpoint's saved configuration (:meth:`configure`). With
         ``save`` the figures join the time series; with ``alerts`` the rules are evaluated and
-        webhooks notified. With no ``endpoint``, every configured monitor runs (a list).
+        their webhooks queued (delivered in the background, never waited for here). With no ``endpoint``, every configured monitor runs (a list).
         """
         if endpoint is None:
             return [self._run_one(c.endpoint, config=c, window=window, start=start, end=end,

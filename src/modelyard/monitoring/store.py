@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,10 +31,12 @@ from ..store.schema.monitoring import (
 )
 from ..transport import endpoint
 from . import alerts as rules
+from . import outbox
 from .entities import (
     Alert,
     AlertEvent,
     AlertRule,
+    Delivery,
     Feedback,
     FeedbackItem,
     FeedbackResult,
@@ -467,25 +469,11 @@ class MonitorStore(DomainStore):
                          .values(state="resolved", open_key=None, resolved_at=now))
         return self.get_alert(alert_id)
 
-    @endpoint("POST", "/monitoring/alerts/{alert_id}/delivery")
-    def record_delivery(self, alert_id: str, event: str, delivery: dict[str, Any]) -> Alert:
-        """Note how a webhook delivery of an alert went."""
-        now = self.clock.now()
-        with self.db.write() as conn:
-            row = conn.execute(sa.select(_alerts.c.delivery).where(_alerts.c.id == alert_id)).first()
-            if row is None:
-                raise NotFound(f"No alert {alert_id!r}.", field="alert_id")
-            merged = dict(row.delivery or {})
-            merged[event] = delivery
-            conn.execute(_alerts.update().where(_alerts.c.id == alert_id)
-                         .values(delivery=merged, notified_at=now))
-        return self.get_alert(alert_id)
-
     @endpoint("POST", "/monitoring/alerts/evaluate")
     def evaluate_alerts(self, endpoint: str | None = None) -> list[AlertEvent]:
         """Evaluate every enabled rule (for ``endpoint``, or all) on the stored time series
-        now; returns what changed: alerts ``opened``, ``resolved`` (to notify) and ``reopened``
-        (silently, within the cool-down)."""
+        now; returns what changed: alerts ``opened``, ``resolved`` (their webhook deliveries
+        queued in the same transaction) and ``reopened`` (silently, within the cool-down)."""
         now = self.clock.now()
         events: list[AlertEvent] = []
         with self.db.write() as conn:
@@ -493,7 +481,45 @@ class MonitorStore(DomainStore):
                 if not rule.enabled or (endpoint is not None and rule.endpoint not in ("*", endpoint)):
                     continue
                 events += self._evaluate(conn, rule, endpoint, now)
+            for ev in events:  # the notifications, in the alert changes' transaction
+                if ev.event != "reopened" and ev.webhooks:
+                    outbox.queue(conn, ev, rules.payload(ev.event, ev.alert), now)
         return events
+
+    # ---- webhook deliveries (the outbox; see monitoring.delivery) ------------------------------
+    @endpoint("GET", "/monitoring/deliveries")
+    def list_deliveries(self, state: str | None = None, alert_id: str | None = None,
+                        limit: int = 100) -> list[Delivery]:
+        """Webhook deliveries, newest first; ``state``: pending, delivered or failed."""
+        if state not in (None, "pending", "delivered", "failed"):
+            raise InvalidParameter("state must be 'pending', 'delivered' or 'failed'. Got "
+                                   f"{state!r} instead.", field="state")
+        with self.db.read() as conn:
+            return outbox.list_deliveries(conn, state=state, alert_id=alert_id,
+                                          limit=max(1, min(limit, 10_000)))
+
+    @endpoint("POST", "/monitoring/deliveries/run")
+    def run_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Try every webhook delivery due now once (up to ``limit``), here and now; returns
+        their new state (failed tries stay queued for their next attempt)."""
+        from .delivery import Deliverer
+
+        return Deliverer(self).run_once(max(1, min(limit, 10_000)))
+
+    def claim_deliveries(self, owner: str, lease: timedelta, limit: int) -> list[outbox.Claimed]:
+        with self.db.write() as conn:
+            return outbox.claim(conn, owner, self.clock.now(), lease, limit)
+
+    def finish_delivery(self, claimed: outbox.Claimed, owner: str,
+                        outcome: outbox.Outcome) -> Delivery | None:
+        with self.db.write() as conn:
+            return outbox.finish(conn, claimed, owner, outcome, self.clock.now(),
+                                 max_attempts=max(1, self.settings.webhook_attempts),
+                                 backoff=self.settings.webhook_backoff_s)
+
+    def next_delivery_due(self) -> datetime | None:
+        with self.db.read() as conn:
+            return outbox.next_due(conn)
 
     def _rules(self, conn: Connection) -> list[AlertRule]:
         rows = conn.execute(sa.select(_rules).order_by(_rules.c.name)).all()

@@ -6,7 +6,11 @@ are one range scan. ``monitor_runs`` + ``monitor_metrics``: the time series of m
 (one run per endpoint and window; one metric row per figure, model version, route and
 feature). ``monitor_configs``: what ``modelyard monitor run`` evaluates. ``alert_rules`` and
 ``alerts``: ``open_key`` is the de-duplication key while an alert is open and NULL once
-resolved, so a unique constraint allows one open alert per key.
+resolved, so a unique constraint allows one open alert per key. ``alert_deliveries``: the
+webhook outbox, one row per alert event and URL, written in the transaction that changes the
+alert and delivered in the background (``monitoring.delivery``); ``claimed_by`` /
+``claimed_until`` are the lease of the process attempting it, so a delivery a crashed process
+held is taken up again once its lease ends.
 """
 
 from __future__ import annotations
@@ -116,3 +120,27 @@ class AlertRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivery: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class AlertDeliveryRow(Base):
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        sa.Index("ix_alert_deliveries_due", "state", "next_attempt_at"),
+        sa.Index("ix_alert_deliveries_alert", "alert_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("alerts.id"))
+    event: Mapped[str] = mapped_column(sa.String(16))
+    url: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[int | None] = mapped_column(sa.Integer)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
