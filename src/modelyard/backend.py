@@ -30,6 +30,7 @@ STORE_CLASSES: dict[str, str] = {
     "monitoring": "modelyard.monitoring.store:MonitorStore",
     "auth": "modelyard.governance.tokens:TokenStore",
     "validation": "modelyard.validation.store:ValidationStore",
+    "automation": "modelyard.automation.store:AutomationStore",
 }
 
 

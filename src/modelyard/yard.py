@@ -11,6 +11,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 
 if TYPE_CHECKING:
+    from .automation.policies import Automation
     from .datasets.datasets import Datasets
     from .governance.lineage import Lineage
     from .monitoring.entities import FeedbackResult
@@ -79,6 +80,12 @@ class Yard:
 
         return Validation(self.backend.validation, self.models, self.datasets, self.runs,
                           self.clock)
+
+    @cached_property
+    def automation(self) -> Automation:
+        from .automation.policies import Automation
+
+        return Automation(self.backend.automation, self.datasets, self.clock)
 
     # ---- cross-domain ------------------------------------------------------------------------
     def lineage(self, ref: str) -> Lineage:

@@ -55,13 +55,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("modelyard.cli.tokens:register",
                "API tokens of modelyard server (stored only as hashes)."),
     "validate": ("modelyard.cli.validate:register",
-                 "Run the model's validation suite on REF and store the report (exit 1 if it "
-                 "failed)."),
+                 ("Run the model's validation suite on REF and store the report (exit 1 if it "
+                  "failed).")),
     "suites": ("modelyard.cli.validate:register",
                "Validation suites: what a version must pass."),
     "reports": ("modelyard.cli.validate:register", "Validation reports (immutable)."),
     "protection": ("modelyard.cli.validate:register",
                    "Protected aliases: they move only to a version that passed."),
+    "scheduler": ("modelyard.cli.scheduler:register",
+                  ("Run the retrain policies: plan due jobs, claim them with leases, run the "
+                   "loop. Several schedulers may share one database; each due job runs once.")),
+    "jobs": ("modelyard.cli.jobs:jobs_app",
+             "The jobs of the retrain policies: why, status, outcome."),
+    "policies": ("modelyard.cli.policies:policies_app",
+                 "Retrain policies: what to train, when, and how to ship it."),
 }
 
 

@@ -1,7 +1,16 @@
 """SQLAlchemy typed models, one module per domain. Importing this package registers every table
 on ``Base.metadata`` (Alembic's autogenerate and the migrations read it)."""
 
-from . import auth, datasets, monitoring, registry, serving, tracking, validation  # noqa: F401
+from . import (  # noqa: F401
+    auth,
+    automation,
+    datasets,
+    monitoring,
+    registry,
+    serving,
+    tracking,
+    validation,
+)
 from .base import Base
 
 __all__ = ["Base"]
