@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,16 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from ..clock import Clock
 from ..errors import InvalidParameter, ModelyardError, NotFound
-from ..monitoring.alerts import OPS, deliver
+from ..monitoring.alerts import OPS
 from ..monitoring.evaluation import metric_points
 from ..monitoring.windows import parse_duration
 from ..serving.endpoints import CanaryConfig
 from ..tracking.environment import import_entry_point
 from .entities import Job, Policy, PolicySpec
 
-__all__ = ["Collaborators", "JobRunner", "Refused"]
+__all__ = ["Collaborators", "JobRunner", "Refused", "post_webhooks"]
 
 
 class Refused(Exception):
@@ -104,6 +107,35 @@ def _captured() -> Iterator[io.StringIO]:
             s.buffers.pop(threading.get_ident(), None)  # type: ignore[attr-defined]
 
 
+def post_webhooks(urls: list[str], body: dict[str, Any], *, attempts: int = 3,
+                  backoff: float = 0.2, key: str | None = None,
+                  timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+    """POST ``body`` to each URL (connection errors, 408, 429 and 5xx tried again after
+    ``backoff * 2**i`` s); per URL ``ok``, ``attempts``, ``status``, ``error``. Never raises:
+    the outcome is stored on the job, which is the record of the notification."""
+    headers = {"Idempotency-Key": key} if key else {}
+    out: dict[str, dict[str, Any]] = {}
+    with httpx.Client(timeout=timeout) as client:
+        for url in urls:
+            result: dict[str, Any] = {"ok": False, "attempts": 0, "status": None, "error": None}
+            for i in range(max(attempts, 1)):
+                result["attempts"] = i + 1
+                try:
+                    resp = client.post(url, json=body, headers=headers)
+                    result["status"] = resp.status_code
+                    result["ok"] = resp.status_code < 300
+                    result["error"] = None if result["ok"] else f"HTTP {resp.status_code}"
+                    if result["ok"] or (resp.status_code < 500
+                                        and resp.status_code not in (408, 429)):
+                        break
+                except httpx.HTTPError as exc:
+                    result["error"] = f"{type(exc).__name__}: {exc}"
+                if i + 1 < attempts:
+                    time.sleep(backoff * 2**i)
+            out[url] = result
+    return out
+
+
 def _seconds(value: str, field: str) -> float:
     return parse_duration(value, field=field).total_seconds()
 
@@ -133,8 +165,8 @@ class JobRunner:
             return {}
         body = {"event": f"job_{event}", "text": text,
                 "job": job.model_dump(mode="json", exclude={"logs"})}
-        outcome = deliver(spec.webhooks, body, attempts=self.c.webhook_attempts, backoff=0.2)
-        return {event: outcome}
+        return {event: post_webhooks(spec.webhooks, body, attempts=self.c.webhook_attempts,
+                                     key=f"{job.id}:{event}")}
 
     # ---- running ------------------------------------------------------------------------------
     def run(self, job: Job) -> Job:
