@@ -101,6 +101,23 @@ def test_load_checks_the_signature_first(local_yard: my.Yard, diabetes) -> None:
         model.predict({"age": ["old"], "sex": [1.0], "bmi": [0.1], "bp": [0.2]})
 
 
+def test_predict_on_zero_rows_is_an_empty_result(local_yard: my.Yard, diabetes) -> None:
+    """scikit-learn raises on an empty frame; a loaded model answers no rows with no rows."""
+    X, y = diabetes
+    from sklearn.linear_model import LogisticRegression
+
+    local_yard.models.register(_linear(diabetes), "reg", example=X[:5])
+    local_yard.models.register(LogisticRegression().fit(X, y > y.median()), "clf",
+                               example=X[:5])
+    reg, clf = local_yard.models.load("reg"), local_yard.models.load("clf")
+    out = reg.predict(X.iloc[:0])
+    assert out.shape == (0,) and out.dtype == np.float64
+    assert clf.predict(X.iloc[:0]).shape == (0,)
+    assert clf.predict_proba(X.iloc[:0]).shape == (0, 2)
+    with pytest.raises(SchemaMismatch, match="is missing"):
+        reg.predict(X.iloc[:0, :2])
+
+
 def test_without_example_there_is_no_signature(local_yard: my.Yard, diabetes) -> None:
     X, _ = diabetes
     mv = local_yard.models.register(_linear(diabetes), "loans")

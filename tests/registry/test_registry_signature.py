@@ -166,10 +166,27 @@ def test_missing_values_refused_where_not_nullable(column: str) -> None:
 def test_missing_values_allowed_where_nullable() -> None:
     sig = Signature(inputs=[ColumnSpec(name="n", type="int", nullable=True),
                             ColumnSpec(name="s", type="string", nullable=True),
-                            ColumnSpec(name="x", type="float")])
+                            ColumnSpec(name="x", type="float", nullable=True)])
     out = enforce(sig, pd.DataFrame({"n": [1, None], "s": ["a", None], "x": [None, 1.0]}))
     assert out["n"].isna().tolist() == [False, True]
     assert out["s"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"amount": [None, 2.0], "rate": [0.1, None]}, dtype=object),
+    pd.DataFrame({"amount": [np.nan, 2.0], "rate": [0.1, np.nan]}),
+    pd.DataFrame({"amount": pd.array([None, 2], dtype="Int64"), "rate": [0.1, np.nan]}),
+])
+def test_float_nullability_is_observed_in_the_example(frame: pd.DataFrame) -> None:
+    """A float column without a missing value in the example refuses one by name (it used to
+    reach the model, whose own error was a 500)."""
+    sig = infer_signature(pd.DataFrame({"amount": [1.0, 2.0], "rate": [0.1, np.nan]}))
+    assert [c.nullable for c in sig.inputs] == [False, True]
+    with pytest.raises(SchemaMismatch, match=r"Column 'amount' \(float\) must not be missing. "
+                       r"Got .* in row 0") as info:
+        enforce(sig, frame)
+    assert info.value.field == "amount"
+    assert enforce(sig, frame.iloc[1:])["rate"].isna().tolist() == [True]
 
 
 def test_duplicate_input_columns_are_refused() -> None:

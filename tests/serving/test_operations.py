@@ -13,7 +13,7 @@ import pytest
 import modelyard as my
 from modelyard.serving.logs import JsonFormatter
 
-from .conftest import ServerFactory, iris_rows
+from .conftest import ServerFactory, eventually, iris_rows
 
 
 def test_open_inference_protocol_metadata_and_infer(model_server: ServerFactory, iris: Any) -> None:
@@ -138,3 +138,29 @@ def test_feedback_through_the_model_server(model_server: ServerFactory, iris: An
     assert unfit.status_code == 422 and unfit.json()["field"] == "label"
     assert "one of the classes of model iris/1 ('0', '1', '2')" in unfit.json()["message"]
     assert serving_yard.monitoring.get_feedback(ids[1]).label == 2
+
+
+def test_open_inference_protocol_metadata_types_and_every_version(
+        model_server: ServerFactory, iris: Any) -> None:
+    ep = {"name": "iris", "routes": [{"model": "iris/1"}],
+          "shadows": [{"name": "tree", "model": "iris/2"}]}
+    rows = iris_rows(iris, 2)
+    names = list(rows[0])
+    with model_server(ep) as url:
+        meta = eventually(lambda: (m := httpx.get(f"{url}/v2/models/iris").json())
+                          and len(m["versions"]) == 2 and m, "the shadow to load")
+        matrix = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64",
+                              "data": [[r[n] for n in names] for r in rows]}]}
+        out = httpx.post(f"{url}/v2/models/iris/infer", json=matrix).json()
+        narrow = {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64",
+                              "data": [[r[n] for n in names[:3]] for r in rows]}]}
+        r_narrow = httpx.post(f"{url}/v2/models/iris/infer", json=narrow)
+    predict = next(o for o in meta["outputs"] if o["name"] == "predict")
+    answered = next(o for o in out["outputs"] if o["name"] == "predict")
+    assert predict["datatype"] == answered["datatype"] == "INT64"
+    assert meta["versions"] == ["1", "2"]
+    assert {(r["name"], r["kind"], r["model"]) for r in meta["parameters"]["routes"]} == {
+        ("main", "route", "iris/1"), ("tree", "shadow", "iris/2")}
+    assert r_narrow.status_code == 422 and r_narrow.json()["field"] == "x"
+    assert "width k must be the model's 4 columns" in r_narrow.json()["message"]
+    assert r_narrow.json()["message"].endswith("Got width 3.")

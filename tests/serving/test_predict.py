@@ -151,3 +151,18 @@ def test_numeric_fast_path_matches_the_registry(serving_yard: my.Yard, iris: Any
     loaded = serving_yard.models.load("iris/2")
     assert preds == loaded.predict(pd.DataFrame(rows)).tolist()
     assert np.allclose(proba, loaded.predict_proba(pd.DataFrame(rows)))
+
+
+def test_a_null_in_a_float_column_is_422_naming_it(model_server: ServerFactory,
+                                                   iris: Any) -> None:
+    """The example had no missing value in it, so the model cannot be given one (it used to
+    reach scikit-learn and come back as a 500 model_error)."""
+    row = {**iris_rows(iris, 1)[0], "petal length (cm)": None}
+    columns = {k: [v] for k, v in row.items()}
+    with model_server("iris@production") as url:
+        records = httpx.post(f"{url}/predict/iris", json={"records": [row]})
+        cols = httpx.post(f"{url}/predict/iris", json={"columns": columns})
+    for r in (records, cols):
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "petal length (cm)"
+        assert "must not be missing" in r.json()["message"]

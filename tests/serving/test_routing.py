@@ -116,3 +116,24 @@ def test_shadow_predictions_are_logged_not_returned(model_server: ServerFactory,
     assert shadow["route"].to_list() == ["tree", "tree"]
     assert set(df.filter(~df["shadow"])["id"].to_list()) == set(body["ids"])
     assert shadow["input.petal length (cm)"].to_list() == [r["petal length (cm)"] for r in rows]
+
+
+@pytest.mark.parametrize(("yaml_text", "field", "hint"), [
+    (("endpoints:\n  - name: loans\n    routes: [{model: loans/1}]\n"
+     "    shadow: [{name: next, model: loans/2}]\n"), "shadow", "Did you mean 'shadows'?"),
+    ("endpoints:\n  - name: loans\n    routes: [{model: loans/1, wieght: 90}]\n",
+     "routes.0.wieght", "Did you mean 'weight'?"),
+    (("endpoints:\n  - name: loans\n    routes: [{model: loans/1}]\n"
+     "    canary: {model: loans/2, step: [5]}\n"), "canary.step", "Did you mean 'steps'?"),
+    ("endpoint:\n  - name: loans\n", "endpoint", "Did you mean 'endpoints'?"),
+])
+def test_unknown_keys_in_the_yaml_are_errors(tmp_path: Any, yaml_text: str, field: str,
+                                             hint: str) -> None:
+    """They used to be dropped: a misspelt shadow never ran."""
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(InvalidParameter) as info:
+        load_endpoints(path)
+    assert info.value.field == field and info.value.message.endswith(hint)
+    if field != "endpoint":
+        assert f"(endpoint 'loans') at {field}: unknown key" in info.value.message

@@ -41,8 +41,9 @@ def _aware(value: datetime | None) -> datetime | None:
 class ColumnSpec(BaseModel):
     """One column of a signature.
 
-    ``nullable``: missing values are allowed (always true for ``float``, whose missing value is
-    NaN). ``categories``: the allowed values of a ``category`` column, in the model's order.
+    ``nullable``: missing values (None, NaN) are allowed; inferred from the example (a
+    column with a missing value in the example is nullable), so a null the model never saw
+    is refused by name instead of failing inside the model. ``categories``: the allowed values of a ``category`` column, in the model's order.
     """
 
     name: str

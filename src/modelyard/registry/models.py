@@ -114,13 +114,32 @@ class LoadedModel:
         return enforce(self.signature, frame) if self.signature is not None else frame
 
     def predict(self, data: Any) -> Any:
-        return _result(self._predictor.predict(self.prepare(data)))
+        frame = self.prepare(data)
+        if len(frame) == 0:  # most frameworks raise on zero rows; the answer is no rows
+            return _empty(self.signature.outputs if self.signature is not None else [])
+        return _result(self._predictor.predict(frame))
 
     def _predict_proba(self, data: Any) -> Any:
-        return _result(self._predictor.predict_proba(self.prepare(data)))  # type: ignore[attr-defined]
+        frame = self.prepare(data)
+        if len(frame) == 0:
+            classes = getattr(self.model, "classes_", None)
+            return np.empty((0, 0 if classes is None else len(classes)), dtype=np.float64)
+        return _result(self._predictor.predict_proba(frame))  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.version.ref} flavor={self.version.flavor}>"
+
+
+_EMPTY_DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_}
+
+
+def _empty(outputs: list[Any]) -> Any:
+    """No predictions, shaped and typed as the signature's outputs say."""
+    if len(outputs) > 1:
+        return pd.DataFrame({c.name: np.empty(0, dtype=_EMPTY_DTYPES.get(c.type, object))
+                             for c in outputs})
+    return np.empty(0, dtype=_EMPTY_DTYPES.get(outputs[0].type, object) if outputs
+                    else np.float64)
 
 
 def _result(out: Any) -> Any:

@@ -73,7 +73,7 @@ def _column_spec(name: str, series: pd.Series) -> ColumnSpec:
     elif pd.api.types.is_integer_dtype(dtype):
         kind = "int"
     elif pd.api.types.is_float_dtype(dtype):
-        return ColumnSpec(name=name, type="float", nullable=True)
+        kind = "float"
     elif pd.api.types.is_datetime64_any_dtype(dtype):
         kind = "datetime"
     elif pd.api.types.is_object_dtype(dtype):
@@ -269,8 +269,10 @@ class _Plan:
         # columns whose fitting dtype may still hold missing values the signature forbids
         self.null_checked = [
             j for j, c in enumerate(self.specs)
-            if not c.nullable and c.type in ("string", "category", "datetime")
+            if not c.nullable and c.type in ("float", "string", "category", "datetime")
         ]
+        self.required_floats = [j for j, c in enumerate(self.specs)
+                                if c.type == "float" and not c.nullable]
 
 
 def _accepts(col: ColumnSpec, target: Any) -> Any:
@@ -330,7 +332,14 @@ def enforce(signature: Signature, df: pd.DataFrame) -> pd.DataFrame:
         pd.api.types.is_numeric_dtype(dtypes[j]) for j in misfits
     ):
         # the common all-numeric model: one conversion of the whole block
-        return pd.DataFrame(sub.to_numpy(np.float64), columns=names, index=df.index)
+        block = sub.to_numpy(np.float64)
+        if plan.required_floats:
+            nulls = np.isnan(block[:, plan.required_floats])
+            if nulls.any():
+                row, k = (int(i) for i in np.argwhere(nulls)[0])
+                col = plan.specs[plan.required_floats[k]]
+                _check_nulls(col, sub[col.name].array, sub[col.name].array)
+        return pd.DataFrame(block, columns=names, index=df.index)
     for j in plan.null_checked:
         if j not in misfits:
             values = sub[names[j]].array
@@ -345,7 +354,6 @@ def enforce(signature: Signature, df: pd.DataFrame) -> pd.DataFrame:
         if isinstance(values, pd.arrays.NumpyExtensionArray):
             values = values.to_numpy()
         converted = _CONVERTERS[col.type](col, values, plan.targets[j])
-        if col.type != "float":
-            _check_nulls(col, values, converted)
+        _check_nulls(col, values, converted)
         sub.isetitem(j, converted)
     return sub

@@ -253,10 +253,11 @@ class ModelServerApp:
                 raise HTTPError(404, "not_found", f"No model (endpoint) named {name!r}.",
                                 "model_name")
             if method == "GET" and not rest:
-                handles = [r.handle for r in ep.routes if r.handle is not None]
-                if not handles:
+                served = [(r.name, r.kind, r.handle) for r in ep.all_routes()
+                          if r.handle is not None]
+                if not served or served[0][1] != "route":
                     raise HTTPError(503, "unavailable", ep.why_unavailable())
-                return 200, orjson.dumps(model_metadata(name, handles))
+                return 200, orjson.dumps(model_metadata(name, served))
             if method == "GET" and rest == ["ready"]:
                 return (200 if ep.ready else 503), orjson.dumps(
                     {"name": name, "ready": ep.ready, "state": ep.state,

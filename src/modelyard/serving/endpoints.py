@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, did_you_mean
 
 __all__ = [
     "CanaryConfig",
@@ -55,7 +62,13 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
-class RouteConfig(BaseModel):
+class _Strict(BaseModel):
+    """An unknown key is an error (a typo such as ``wieght:`` must not be dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouteConfig(_Strict):
     """A model reference (``loans@production``, ``loans/7``, ``loans``) and its traffic share."""
 
     name: str = "main"
@@ -68,7 +81,7 @@ class RouteConfig(BaseModel):
         return _check_name(v, "A route name")
 
 
-class ShadowConfig(BaseModel):
+class ShadowConfig(_Strict):
     """A model that sees a copy of every request; its predictions are logged (``shadow``)."""
 
     name: str
@@ -80,7 +93,7 @@ class ShadowConfig(BaseModel):
         return _check_name(v, "A shadow name")
 
 
-class CanaryConfig(BaseModel):
+class CanaryConfig(_Strict):
     """A gradual rollout of ``model``: ``steps`` are traffic percentages, each held for
     ``interval_s`` and with at least ``min_requests`` canary requests in the step; after the
     last one the canary is promoted. It is rolled back at once when,
@@ -114,7 +127,7 @@ class CanaryConfig(BaseModel):
         return _check_name(v, "A canary route name")
 
 
-class EndpointConfig(BaseModel):
+class EndpointConfig(_Strict):
     """One endpoint: ``POST /predict/<name>`` and ``/v2/models/<name>/infer``."""
 
     name: str
@@ -145,9 +158,23 @@ class EndpointConfig(BaseModel):
         return self
 
 
+_NESTED: dict[str, type[BaseModel]] = {"routes": RouteConfig, "shadows": ShadowConfig,
+                                       "canary": CanaryConfig}
+
+
 def _invalid(exc: ValidationError, where: str) -> InvalidParameter:
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
+    path = tuple(err.get("loc", ()))
+    loc = ".".join(str(x) for x in path)
+    if err.get("type") == "extra_forbidden" and path:
+        model: type[BaseModel] = EndpointConfig
+        for part in path[:-1]:
+            model = _NESTED.get(str(part), model)
+        key = str(path[-1])
+        known = list(model.model_fields)
+        return InvalidParameter(
+            f"Invalid endpoint configuration in {where} at {loc}: unknown key {key!r}; the "
+            f"keys are {known}.{did_you_mean(key, known)}", field=loc)
     msg = str(err.get("msg", "")).removeprefix("Value error, ").rstrip(".")
     return InvalidParameter(f"Invalid endpoint configuration in {where} at {loc or 'top'}: "
                             f"{msg}.", field=loc or "endpoints")
@@ -157,8 +184,18 @@ def parse_endpoints(data: Any, *, where: str = "the configuration") -> list[Endp
     """Endpoints from parsed YAML/JSON: ``{"endpoints": [...]}``, a list, or a mapping of name
     to spec."""
     if isinstance(data, Mapping) and "endpoints" in data:
+        extra = sorted(str(k) for k in data if k != "endpoints")
+        if extra:
+            raise InvalidParameter(f"{where} may hold only 'endpoints' at the top. Got "
+                                   f"unknown keys {extra}.", field=extra[0])
         data = data["endpoints"]
-    if isinstance(data, Mapping):
+    if isinstance(data, Mapping):  # endpoint name -> its spec
+        for k, v in data.items():
+            if v is not None and not isinstance(v, Mapping):
+                raise InvalidParameter(
+                    f"{where} must list endpoints under 'endpoints', or map endpoint names to "
+                    f"their specs. Got {type(v).__name__} under {str(k)!r}."
+                    f"{did_you_mean(str(k), ['endpoints'])}", field=str(k))
         data = [{"name": k, **(v or {})} for k, v in data.items()]
     if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
         raise InvalidParameter(
@@ -170,7 +207,9 @@ def parse_endpoints(data: Any, *, where: str = "the configuration") -> list[Endp
         try:
             out.append(EndpointConfig.model_validate(item))
         except ValidationError as exc:
-            raise _invalid(exc, where) from exc
+            name = item.get("name") if isinstance(item, Mapping) else None
+            raise _invalid(exc, where if name is None else f"{where} (endpoint {name!r})") \
+                from exc
     names = [e.name for e in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

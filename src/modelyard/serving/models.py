@@ -69,6 +69,7 @@ class ModelHandle:
             if self._proba is not None:
                 self._proba = self._np.predict_proba
         self._argmax_classes = _argmax_classes(loaded) if self._proba is not None else None
+        self.sample: Any = None  # one prediction of the warm-up (its type is the output's)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare_records(self, records: Any) -> Prepared:
@@ -191,7 +192,8 @@ class ModelHandle:
         if not row:
             return
         try:
-            self.run(self.prepare_records([row]).x)
+            preds, _ = self.run(self.prepare_records([row]).x)
+            self.sample = preds[0] if preds else None
         except Exception as exc:  # noqa: BLE001 - warming is best effort
             log.info("warm-up prediction of %s failed: %s", self.label, exc)
 

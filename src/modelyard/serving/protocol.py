@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SchemaMismatch
 from .models import ModelHandle
 
-__all__ = ["DATATYPES", "infer_response", "model_metadata", "parse_infer"]
+__all__ = ["DATATYPES", "infer_response", "model_metadata", "parse_infer", "predict_datatype"]
 
 DATATYPES = {"float": "FP64", "int": "INT64", "bool": "BOOL", "string": "BYTES",
              "category": "BYTES", "datetime": "BYTES"}
@@ -52,7 +52,12 @@ def parse_infer(body: Any, handle: ModelHandle) -> tuple[str, Any]:
     if len(tensors) == 1 and names and tensors[0]["name"] not in names:
         t = tensors[0]
         shape = t.get("shape")
-        if isinstance(shape, list) and len(shape) == 2 and shape[1] == len(names):
+        if isinstance(shape, list) and len(shape) == 2 and shape[1] != len(names):
+            raise SchemaMismatch(
+                f"Tensor {t['name']!r} has shape {shape}: one [n, k] tensor holds whole rows, "
+                f"so its width k must be the model's {len(names)} columns {names}. Got width "
+                f"{shape[1]}.", field=t["name"])
+        if isinstance(shape, list) and len(shape) == 2:
             values = _flat(t.get("data"), t["name"])
             k = len(names)
             if len(values) != shape[0] * k:
@@ -112,18 +117,36 @@ def infer_response(endpoint: str, handle: ModelHandle, request_id: str | None,
     return out
 
 
-def model_metadata(endpoint: str, handles: list[ModelHandle]) -> dict[str, Any]:
-    first = handles[0]
-    outputs = [{"name": "predict", "datatype": "BYTES" if not first.numeric else "FP64",
-                "shape": [-1]}]
+def predict_datatype(handle: ModelHandle) -> str:
+    """The datatype of the ``predict`` output: the signature's output column, else that of
+    the warm-up prediction (what infer answers)."""
+    outputs = handle.signature.outputs if handle.signature is not None else []
+    if len(outputs) == 1:
+        return DATATYPES.get(outputs[0].type, "BYTES")
+    if handle.sample is not None:
+        return _datatype([handle.sample])
+    return "BYTES"
+
+
+def model_metadata(endpoint: str, served: list[tuple[str, str, ModelHandle]]) -> dict[str, Any]:
+    """V2 model metadata of an endpoint; ``served``: ``(route, kind, handle)`` of every route,
+    canary and shadow that serves a model (the first is a route: its signature is the
+    endpoint's)."""
+    first = served[0][2]
+    outputs = [{"name": "predict", "datatype": predict_datatype(first), "shape": [-1]}]
     if first.has_proba:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+    handles = [h for _, _, h in served]
     return {
         "name": endpoint,
-        "versions": sorted({str(h.version) for h in handles}),
+        "versions": sorted({str(h.version) for h in handles}, key=int),
         "platform": f"modelyard-{first.flavor}",
         "inputs": [{"name": c.name, "datatype": DATATYPES.get(c.type, "BYTES"), "shape": [-1]}
                    for c in first.columns],
         "outputs": outputs,
-        "parameters": {"models": sorted({h.label for h in handles})},
+        "parameters": {
+            "models": sorted({h.label for h in handles}),
+            "routes": [{"name": name, "kind": kind, "model": h.label}
+                       for name, kind, h in served],
+        },
     }
