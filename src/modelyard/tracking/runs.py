@@ -135,10 +135,12 @@ class Runs(_OverStore):
         experiment: str | Sequence[str] | None = None,
         order_by: str | Sequence[str] | None = None,
         max_results: int = 1000,
+        offset: int = 0,
     ) -> list[Run]:
         """Runs matching ``filter``, e.g. ``"metrics.auc > 0.9 and params.max_depth = '6'"``
         (see ``tracking.search`` for the language), newest first unless ``order_by`` says
-        otherwise (``["metrics.auc DESC", "attributes.start_time"]``; one string is one key)."""
+        otherwise (``["metrics.auc DESC", "attributes.start_time"]``; one string is one key);
+        ``offset`` skips that many runs (the next page)."""
         experiments = [experiment] if isinstance(experiment, str) else (
             list(experiment) if experiment is not None else None
         )
@@ -148,11 +150,16 @@ class Runs(_OverStore):
             order_by=([order_by] if isinstance(order_by, str) else list(order_by))
             if order_by else None,
             max_results=max_results,
+            offset=offset,
         )
 
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value logged for ``key``, by step."""
-        return self._store.get_metric_history(run_id, key)  # type: ignore[no-any-return]
+    def metric_history(self, run_id: str, key: str, *,
+                       max_points: int | None = None) -> list[Metric]:
+        """Every value logged for ``key``, by step; with ``max_points``, a long history is
+        downsampled in the database to about that many points (each step range keeps its
+        first, last, lowest and highest value), enough to draw it."""
+        return self._store.get_metric_history(run_id, key,  # type: ignore[no-any-return]
+                                              max_points=max_points)
 
     def artifacts(self, run_id: str) -> list[RunArtifact]:
         return self._store.list_artifacts(run_id)  # type: ignore[no-any-return]

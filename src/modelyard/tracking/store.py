@@ -418,13 +418,20 @@ class TrackingStore(DomainStore):
         experiments: list[str] | None = None,
         order_by: list[str] | None = None,
         max_results: int = 1000,
+        offset: int = 0,
     ) -> list[Run]:
-        """Runs matching ``filter`` (the filter language of ``tracking.search``), sorted."""
+        """Runs matching ``filter`` (the filter language of ``tracking.search``), sorted;
+        ``offset`` skips that many (pages of a long list)."""
         if not isinstance(max_results, int) or not 0 < max_results <= MAX_RESULTS:
             raise InvalidParameter(
                 f"max_results must be an integer from 1 to {MAX_RESULTS}. "
                 f"Got {max_results!r} instead.",
                 field="max_results",
+            )
+        if not isinstance(offset, int) or not 0 <= offset < 2**31:
+            raise InvalidParameter(
+                f"offset must be an integer from 0 to {2**31 - 1}. Got {offset!r} instead.",
+                field="offset",
             )
         node = parse_filter(filter or "")
         order = compile_order_by(parse_order_by(order_by), _TABLES)
@@ -436,7 +443,7 @@ class TrackingStore(DomainStore):
         if experiments is not None:
             names = [experiments] if isinstance(experiments, str) else list(experiments)
             query = query.where(_experiments.c.name.in_(names))
-        query = query.order_by(*order).limit(max_results)
+        query = query.order_by(*order).limit(max_results).offset(offset)
         with self.db.read() as conn:
             runs = self._load_runs(conn, query)
             if names and not runs:  # a misspelt experiment should not look like "no runs"
@@ -614,14 +621,30 @@ class TrackingStore(DomainStore):
             ) from exc
 
     @endpoint("GET", "/runs/{run_id}/metric-history")
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value logged for metric ``key`` of a run, by step then time."""
+    def get_metric_history(self, run_id: str, key: str,
+                           max_points: int | None = None) -> list[Metric]:
+        """Every value logged for metric ``key`` of a run, by step then time.
+
+        With ``max_points`` (at least 8), a longer history is downsampled in the database:
+        the steps are cut into ``max_points // 4`` equal ranges and each range keeps its
+        first, last, lowest and highest value (M4), which draws the same line at that width."""
+        if max_points is not None and (not isinstance(max_points, int) or max_points < 8):
+            raise InvalidParameter(
+                f"max_points must be an integer of at least 8. Got {max_points!r} instead.",
+                field="max_points",
+            )
+        cols = (_metrics.c.key, _metrics.c.value, _metrics.c.step, _metrics.c.timestamp)
+        where = (_metrics.c.run_id == run_id, _metrics.c.key == key)
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(_metrics.c.key, _metrics.c.value, _metrics.c.step, _metrics.c.timestamp)
-                .where(_metrics.c.run_id == run_id, _metrics.c.key == key)
-                .order_by(_metrics.c.step, _metrics.c.timestamp, _metrics.c.id)
-            ).all()
+            query = sa.select(*cols).where(*where).order_by(
+                _metrics.c.step, _metrics.c.timestamp, _metrics.c.id)
+            if max_points is not None:
+                n, lo, hi = conn.execute(sa.select(
+                    sa.func.count(), sa.func.min(_metrics.c.step), sa.func.max(_metrics.c.step)
+                ).where(*where)).one()
+                if n > max_points:
+                    query = _m4(cols, where, lo, hi, max_points // 4)
+            rows = conn.execute(query).all()
             if not rows:
                 self._require_run(conn, run_id)
         return [
@@ -751,3 +774,26 @@ class TrackingStore(DomainStore):
                 )
             }
         return [found[i] for i in run_ids if i in found]
+
+
+def _m4(cols: tuple[Any, ...], where: tuple[Any, ...], lo: int, hi: int, buckets: int) -> Any:
+    """The M4 reduction of one metric history: per step range, the first, last, lowest and
+    highest value (window functions: SQLite >= 3.25 and PostgreSQL)."""
+    width = max(1, -(-(hi - lo + 1) // buckets))  # ceil
+    bucket = ((_metrics.c.step - lo) // width).label("bucket")  # integer division
+
+    def rank(*order: Any) -> Any:
+        return sa.func.row_number().over(partition_by=bucket, order_by=order)
+
+    ranked = sa.select(
+        *cols, _metrics.c.id,
+        rank(_metrics.c.step, _metrics.c.id).label("r_first"),
+        rank(_metrics.c.step.desc(), _metrics.c.id.desc()).label("r_last"),
+        rank(_metrics.c.value.asc().nulls_last(), _metrics.c.step).label("r_min"),
+        rank(_metrics.c.value.desc().nulls_last(), _metrics.c.step).label("r_max"),
+    ).where(*where).subquery()
+    keep = sa.or_(ranked.c.r_first == 1, ranked.c.r_last == 1, ranked.c.r_min == 1,
+                  ranked.c.r_max == 1)
+    return (sa.select(ranked.c.key, ranked.c.value, ranked.c.step, ranked.c.timestamp)
+            .where(keep).order_by(ranked.c.step, ranked.c.timestamp, ranked.c.id))
+
