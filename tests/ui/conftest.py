@@ -5,12 +5,14 @@ failed test (in the test's tmp dir, named in the failure report)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import modelyard as my
+from modelyard.config import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -90,6 +92,23 @@ def new_page(browser: Any, request: pytest.FixtureRequest,
                 print(f"no screenshot of {page.url}: {exc}")
     for context in contexts:
         context.close()
+
+
+@contextmanager
+def seeded_dashboard(home: Path, seed: Callable[[my.Yard], dict[str, Any]], *,
+                     auth: bool = False) -> Iterator[dict[str, Any]]:
+    """A yard in ``home`` filled by ``seed(yard)`` and a live dashboard over it: yields
+    ``{"url", "yard", **seeded}`` (for a module-scoped fixture)."""
+    yard = my.connect(settings=Settings.load({}, home=home))
+    try:
+        seeded = seed(yard)
+        srv = live_dashboard(yard, auth=auth)
+        try:
+            yield {"url": srv.url, "yard": yard, **seeded}
+        finally:
+            srv.stop()
+    finally:
+        yard.close()
 
 
 def live_dashboard(yard: my.Yard, *, auth: bool = False) -> Any:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import modelyard as my
-from modelyard.config import Settings
 
-from .conftest import live_dashboard
+from .conftest import seeded_dashboard
 
 
 def _seed(yard: my.Yard) -> dict[str, Any]:
@@ -44,13 +44,8 @@ def _seed(yard: my.Yard) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One seeded yard and one live server with the dashboard for the module."""
-    home = tmp_path_factory.mktemp("ui")
-    yard = my.connect(settings=Settings.load({}, home=home))
-    seeded = _seed(yard)
-    srv = live_dashboard(yard)
-    yield {"url": srv.url, **seeded}
-    srv.stop()
-    yard.close()
+    with seeded_dashboard(tmp_path_factory.mktemp("ui"), _seed) as site:
+        yield site
 
 
 @pytest.fixture
@@ -77,7 +72,7 @@ def test_run_search_filters_with_htmx_and_reports_bad_filters(page: Any) -> None
     assert page.locator("tr.run-row").count() == 2
     page.fill("#run-filter", "metrics.accuracy > 0.8")
     page.click("#run-search")
-    page.wait_for_function("document.querySelector('#run-count').textContent === '1'")
+    expect(page.locator("#run-count")).to_have_text("1")
     assert "logreg" in page.locator("tr.run-row").inner_text()
     page.fill("#run-filter", "metrics.accuracy >> 3")
     page.click("#run-search")

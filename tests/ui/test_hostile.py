@@ -16,9 +16,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import modelyard as my
-from modelyard.config import Settings
 
-from .conftest import live_dashboard
+from .conftest import seeded_dashboard
 
 SCRIPT = "</script><script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2;alert(1)">'
@@ -77,12 +76,8 @@ def _seed(yard: my.Yard, out: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("hostile")
-    yard = my.connect(settings=Settings.load({}, home=home))
-    seeded = _seed(yard, home)
-    srv = live_dashboard(yard)
-    yield {"url": srv.url, **seeded}
-    srv.stop()
-    yard.close()
+    with seeded_dashboard(home, lambda yard: _seed(yard, home)) as site:
+        yield site
 
 
 def _assert_inert(page: Any, *, shown: tuple[str, ...] = ()) -> None:
@@ -107,17 +102,23 @@ PAGES: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+def _page(site: dict[str, Any], new_page: Callable[..., Any]) -> Any:
+    """A page that ignores the dashboard's Content-Security-Policy: the escaping alone must
+    keep every payload inert (the policy is a second line, tested on its own)."""
+    return new_page(site["url"], bypass_csp=True)
+
+
 @pytest.mark.parametrize(("path", "shown"), PAGES, ids=[p for p, _ in PAGES])
 def test_pages_show_hostile_strings_as_text(site: dict[str, Any], new_page: Callable[..., Any],
                                             path: str, shown: tuple[str, ...]) -> None:
-    page = new_page(site["url"])
+    page = _page(site, new_page)
     page.goto(path.format(run=site["run"]))
     page.wait_for_load_state("load")
     _assert_inert(page, shown=shown)
 
 
 def test_charts_draw_from_hostile_data(site: dict[str, Any], new_page: Callable[..., Any]) -> None:
-    page = new_page(site["url"])
+    page = _page(site, new_page)
     page.goto(f"/ui/runs/{site['run']}")
     page.wait_for_selector(".plot svg")
     titles = page.locator(".plot .gtitle").all_text_contents()
@@ -131,7 +132,7 @@ def test_charts_draw_from_hostile_data(site: dict[str, Any], new_page: Callable[
 
 
 def test_alert_messages_are_text(site: dict[str, Any], new_page: Callable[..., Any]) -> None:
-    page = new_page(site["url"])
+    page = _page(site, new_page)
     page.goto("/ui/")
     _assert_inert(page, shown=tuple(site["alerts"][:1]))
 
@@ -140,7 +141,7 @@ def test_alert_messages_are_text(site: dict[str, Any], new_page: Callable[..., A
 def test_html_reports_show_hostile_strings_as_text(site: dict[str, Any],
                                                    new_page: Callable[..., Any],
                                                    which: int) -> None:
-    page = new_page(site["url"])
+    page = _page(site, new_page)
     page.goto(site["reports"][which].as_uri())
     page.wait_for_selector(".js-plotly-plot svg")
     _assert_inert(page, shown=(SCRIPT, IMG))
@@ -148,3 +149,15 @@ def test_html_reports_show_hostile_strings_as_text(site: dict[str, Any],
     titles = " ".join(page.locator(".gtitle").all_text_contents())
     assert SCRIPT in titles and IMG in titles  # feature names in the chart titles, as text
     assert page.watch.errors == []
+
+
+def test_the_policy_stops_an_inline_script_the_escaping_missed(
+        site: dict[str, Any], new_page: Callable[..., Any]) -> None:
+    """The second line: with the dashboard's policy, a script element added to the page (as
+    an injection would) does not run."""
+    page = new_page(site["url"])
+    page.goto("/ui/")
+    page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.__pwned = 5'; document.body.appendChild(s); }""")
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert any("Content Security Policy" in e for e in page.watch.errors)

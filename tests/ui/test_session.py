@@ -10,27 +10,25 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 import modelyard as my
 from modelyard.api.server import BackgroundServer
-from modelyard.config import Settings
 
-from .conftest import live_dashboard, open_alert
+from .conftest import open_alert, seeded_dashboard
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("session")
-    yard = my.connect(settings=Settings.load({}, home=home))
-    tokens = {role: yard.backend.auth.create(f"ui-{role}", role)
-              for role in ("reader", "writer")}
-    srv = live_dashboard(yard, auth=True)
-    yield {"url": srv.url, "yard": yard, "tokens": tokens}
-    srv.stop()
-    yard.close()
+    def tokens(yard: my.Yard) -> dict[str, Any]:
+        return {"tokens": {role: yard.backend.auth.create(f"ui-{role}", role)
+                           for role in ("reader", "writer")}}
+
+    with seeded_dashboard(tmp_path_factory.mktemp("session"), tokens, auth=True) as site:
+        yield site
 
 
 @pytest.fixture
@@ -111,8 +109,7 @@ def test_a_writer_resolves_an_alert_a_reader_is_not_offered_it(
     writer = _login(new_page(site["url"]), site["tokens"]["writer"])
     writer.goto("/ui/monitoring")
     writer.click(f"#alert-{alert_id} button")
-    writer.wait_for_function(
-        f"document.querySelector('#alert-{alert_id}').textContent.includes('resolved')")
+    expect(writer.locator(f"#alert-{alert_id}")).to_contain_text("resolved")
     assert site["yard"].monitoring.alerts(state="open", endpoint="resolvable") == []
 
 

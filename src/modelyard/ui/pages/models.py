@@ -1,0 +1,60 @@
+"""Models: the registry's models, one model's versions and alias history, one version with its
+lineage and where it is served (endpoints, their alerts)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from ...errors import ModelyardError
+from ..data import endpoint_states, serving
+from ..nav import Section
+from ..render import error, log_endpoints, page, serving_tables, yard_of
+
+__all__ = ["PAGE_SIZE", "SECTION", "router"]
+
+SECTION = Section("models", "Models", "/models", order=20)
+PAGE_SIZE = 100
+
+router = APIRouter()
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, page_no: int = Query(1, alias="page")) -> HTMLResponse:
+    page_no = max(1, page_no)
+    found = yard_of(request).models.list(limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
+    return page(request, "models.html", section="models", models=found[:PAGE_SIZE],
+                page_no=page_no, more=len(found) > PAGE_SIZE)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, name: str) -> HTMLResponse:
+    yard = yard_of(request)
+    try:
+        model = yard.models.get_model(name)
+    except ModelyardError as exc:
+        return error(request, exc)
+    states = endpoint_states(serving_tables(request), log_endpoints(yard))
+    return page(request, "model.html", section="models", model=model,
+                versions=yard.models.versions(name), history=yard.models.alias_history(name),
+                journal=yard.models.journal_entries(name), served=serving(states, name))
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+def version_page(request: Request, name: str, version: int) -> HTMLResponse:
+    yard = yard_of(request)
+    try:
+        mv = yard.models.get(f"{name}/{version}")
+        lineage = yard.lineage(f"{name}/{version}")
+    except ModelyardError as exc:
+        return error(request, exc)
+    states = endpoint_states(serving_tables(request), log_endpoints(yard))
+    served = serving(states, name, version)
+    endpoints = sorted({ep for ep, _ in served})
+    alerts = [a for ep in endpoints for a in yard.monitoring.alerts(endpoint=ep, limit=50)
+              if a.model_version in (None, str(version))]
+    datasets = [n.id.removeprefix("dataset:").rpartition("/")[::2]
+                for n in lineage.nodes if n.kind == "dataset_version"]  # (name, version)
+    return page(request, "version.html", section="models", mv=mv, lineage=lineage,
+                datasets=datasets, served=served, alerts=alerts,
+                journal=yard.models.journal_entries(name, version))
