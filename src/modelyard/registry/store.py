@@ -30,7 +30,6 @@ from ..store.schema.registry import (
 )
 from ..store.schema.tracking import RunRow
 from ..transport import endpoint
-from ..validation.gate import guard_alias_move
 from .entities import (
     Alias,
     AliasEvent,
@@ -341,6 +340,7 @@ class RegistryStore(DomainStore):
                                    "means the newest version. Choose another alias.",
                                    field="alias")
         check_version(version)
+        guard_alias_move = _alias_guard()
         now = self.clock.now()
         with self.db.write() as conn:
             self._lock_version(conn, name, version)
@@ -369,6 +369,7 @@ class RegistryStore(DomainStore):
                      moved_by: str | None = None, override: bool = False) -> AliasEvent:
         """Remove an alias; the deletion is recorded in the alias history (returned). A
         protected alias needs ``override=True`` and a ``reason``."""
+        guard_alias_move = _alias_guard()
         now = self.clock.now()
         with self.db.write() as conn:
             self._lock_model(conn, name)
@@ -560,3 +561,12 @@ class RegistryStore(DomainStore):
                 options=manifest.options,
             ))
         return out
+
+
+def _alias_guard() -> Any:
+    """``validation.gate.guard_alias_move``, imported on the first alias move (before the
+    transaction): the validation package pulls in monitoring (polars, scipy), which loading a
+    model must not pay for."""
+    from ..validation.gate import guard_alias_move
+
+    return guard_alias_move
