@@ -28,6 +28,7 @@ STORE_CLASSES: dict[str, str] = {
     "datasets": "modelyard.datasets.store:DatasetStore",
     "predictions": "modelyard.predictions.store:PredictionStore",
     "monitoring": "modelyard.monitoring.store:MonitorStore",
+    "monitor_service": "modelyard.monitoring.service:MonitorService",
     "auth": "modelyard.governance.tokens:TokenStore",
     "validation": "modelyard.validation.store:ValidationStore",
     "automation": "modelyard.automation.store:AutomationStore",

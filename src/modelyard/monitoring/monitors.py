@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
+from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id
 from .delivery import Deliverer
@@ -39,15 +40,12 @@ from .entities import (
 )
 from .evaluation import WindowEvaluation, labels_frame, metric_points, window_slack
 from .references import INPUT, OUTPUT, ReferenceResolver
-from .windows import parse_duration, resolve_window
+from .windows import format_duration, parse_duration, resolve_window
 
 if TYPE_CHECKING:
     from ..yard import Yard
 
 __all__ = ["Monitoring", "run_monitors"]
-
-REMOTE_QUERY_LIMIT = 100_000  # the predictions route caps a query here
-
 
 class Monitoring:
     """The monitoring domain of a yard (see the module docstring)."""
@@ -203,6 +201,14 @@ class Monitoring:
         ``save`` the figures join the time series; with ``alerts`` the rules are evaluated and
         their webhooks queued (delivered in the background, never waited for here). With no ``endpoint``, every configured monitor runs (a list).
         """
+        if self._yard.backend.is_remote:  # the server reads its log where it lies
+            names = [endpoint] if endpoint is not None else [c.endpoint for c in self.monitors()]
+            results = [self._run_remote(name, window=window, start=start, end=end,
+                                        reference=reference, features=features, tests=tests,
+                                        thresholds=thresholds, segment_by=segment_by,
+                                        model_version=model_version, save=save, alerts=alerts)
+                       for name in names]
+            return results[0] if endpoint is not None else results
         if endpoint is None:
             return [self._run_one(c.endpoint, config=c, window=window, start=start, end=end,
                                   save=save, alerts=alerts, batch_size=batch_size)
@@ -213,6 +219,22 @@ class Monitoring:
         return self._run_one(endpoint, config=config, window=window, start=start, end=end,
                              save=save, alerts=alerts, batch_size=batch_size,
                              model_version=model_version, overrides=overrides)
+
+    def _run_remote(self, endpoint: str, *, window: Any, start: Any, end: Any, reference: Any,
+                    **options: Any) -> MonitorResult:
+        reference_table = None
+        if reference is not None and not isinstance(reference, str):
+            # a table given here goes to the server's blob store (Parquet) and the run there
+            # reads it: the log stays where it lies
+            reference_table = self._yard.backend.blobs.put_bytes(_parquet_bytes(reference))
+            reference = None
+        if isinstance(window, timedelta):
+            window = format_duration(window)
+        return self._yard.backend.monitor_service.evaluate(  # type: ignore[no-any-return]
+            endpoint, window=window,
+            start=None if start is None else parse_time(start, field="start"),
+            end=None if end is None else parse_time(end, field="end"),
+            reference=reference, reference_table=reference_table, **options)
 
     def _config(self, endpoint: str) -> MonitorConfig:
         try:
@@ -279,10 +301,6 @@ class Monitoring:
                 batch_size: int) -> tuple[list[str], Any, list[Finding]]:
         """The window's columns, a function giving its batches for a list of columns, and
         findings about reading it (bytes of the log that could not be read)."""
-        if self._yard.backend.is_remote:
-            frame = self._yard.predictions.query(endpoint, s, e, model_version=model_version,
-                                                 limit=REMOTE_QUERY_LIMIT)
-            return list(frame.columns), lambda columns: [frame], []
         win = self._yard.predictions.window(endpoint, s, e, model_version=model_version)
 
         def read(columns: list[str]) -> Any:
@@ -299,12 +317,7 @@ class Monitoring:
 
     def _labels(self, endpoint: str, s: datetime, e: datetime) -> pl.DataFrame | None:
         lo, hi = s - window_slack(), e + window_slack()
-        store = self._store
-        if hasattr(store, "feedback_labels"):
-            ids, labels = store.feedback_labels(lo, hi)
-        else:
-            rows = store.list_feedback(lo, hi)
-            ids, labels = [r.prediction_id for r in rows], [r.label for r in rows]
+        ids, labels = self._store.feedback_labels(lo, hi, endpoint)
         return labels_frame(ids, labels) if ids else None
 
     # ---- reports ----------------------------------------------------------------------------------
@@ -342,6 +355,24 @@ class Monitoring:
 def run_monitors(yard: Yard, endpoint: str | None = None, **options: Any) -> Any:
     """``yard.monitoring.run(...)`` as a function of the yard: what a scheduler job calls."""
     return yard.monitoring.run(endpoint, **options)
+
+
+def _parquet_bytes(table: Any) -> bytes:
+    """A reference table (pandas, polars or Arrow) as Parquet bytes."""
+    import io
+
+    module = type(table).__module__
+    if module.startswith("pandas"):
+        table = pl.from_pandas(table)
+    elif module.startswith("pyarrow"):
+        table = pl.from_arrow(table)
+    if not isinstance(table, pl.DataFrame):
+        raise InvalidParameter(
+            "reference must be 'dataset:NAME[/VERSION]', 'window:START/END' or a table "
+            f"(pandas, polars, Arrow). Got {type(table).__name__} instead.", field="reference")
+    buf = io.BytesIO()
+    table.write_parquet(buf)
+    return buf.getvalue()
 
 
 def _plain(value: Any) -> Any:

@@ -161,7 +161,13 @@ class ReferenceResolver:
         if frame.height == 0:
             raise InvalidParameter(f"the reference window {spec!r} has no predictions.",
                                    field="reference")
-        return self._fit(_strip_inputs(frame), label=spec)
+        reference = self._fit(_strip_inputs(frame), label=spec)
+        if frame.height >= REFERENCE_MAX_ROWS:  # a cap is said, never silent
+            reference.findings.append(Finding(
+                kind="reference_capped", severity="info", value=float(frame.height),
+                message=f"the reference window {spec} holds more than {REFERENCE_MAX_ROWS:,} "
+                        f"predictions: its first {REFERENCE_MAX_ROWS:,} are the reference."))
+        return reference
 
     def _fit(self, frame: pl.DataFrame, *, label: str) -> Reference:
         wanted = [c for c in self.inputs + self.outputs if c in frame.columns]

@@ -25,6 +25,7 @@ from ..wal.writer import WalWriter
 from . import reader
 from .entities import CompactionResult, PredictionRecord
 from .records import to_payload
+from .store import MAX_QUERY_ROWS
 from .window import Window
 
 if TYPE_CHECKING:
@@ -60,8 +61,7 @@ class Predictions:
         a DataFrame of flat columns (``id, time, …, input.<f>, output.prediction``). For
         windows too large for memory use :meth:`scan` or :meth:`batches`."""
         if self._yard.backend.is_remote:
-            records = self._store.query(endpoint, start, end, model_version=model_version,
-                                        limit=limit or 100_000)
+            records = self._remote_pages(endpoint, start, end, model_version, limit)
             payloads = [to_payload(r) for r in records]
             if not payloads:
                 return reader._empty().collect()
@@ -70,6 +70,22 @@ class Predictions:
         if limit is not None:
             lf = lf.head(limit)
         return lf.collect()
+
+    def _remote_pages(self, endpoint: str, start: Any, end: Any, model_version: int | None,
+                      limit: int | None) -> list[PredictionRecord]:
+        """Every record asked for, page by page (the server answers at most
+        ``MAX_QUERY_ROWS`` per call): a remote query is never cut short silently."""
+        records: list[PredictionRecord] = []
+        after: str | None = None
+        while limit is None or len(records) < limit:
+            size = MAX_QUERY_ROWS if limit is None else min(MAX_QUERY_ROWS, limit - len(records))
+            page = self._store.query(endpoint, start, end, model_version=model_version,
+                                     limit=size, after=after)
+            records += page
+            if len(page) < size:
+                break
+            after = page[-1].id
+        return records
 
     def scan(self, endpoint: str, start: Any, end: Any, *,
              model_version: int | None = None) -> pl.LazyFrame:

@@ -6,6 +6,8 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
+import polars as pl
+
 from ..artifacts.store import ArtifactStore
 from ..errors import InvalidParameter
 from ..store.base import DomainStore
@@ -53,9 +55,11 @@ class PredictionStore(DomainStore):
         end: datetime,
         model_version: int | None = None,
         limit: int = 1000,
+        after: str | None = None,
     ) -> list[PredictionRecord]:
-        """Logged predictions of an endpoint in a time window, oldest first (at most
-        ``limit``, which may not exceed 100000; use the SDK's ``scan`` for more)."""
+        """Logged predictions of an endpoint in a time window, ordered by id (time), at most
+        ``limit`` (which may not exceed 100000) and only those after the id ``after``: a
+        page. The SDK's ``query`` on a remote yard reads every page it was asked for."""
         if not 1 <= limit <= MAX_QUERY_ROWS:
             raise InvalidParameter(
                 f"limit must be between 1 and {MAX_QUERY_ROWS}. Got {limit!r} instead.",
@@ -63,6 +67,8 @@ class PredictionStore(DomainStore):
             )
         lf = reader.scan(self.log_artifacts, endpoint, start, end, model_version=model_version,
                          log_dir=self.log_dir)
+        if after is not None:
+            lf = lf.filter(pl.col("id") > after.replace("-", "").lower())
         df = lf.sort("id").head(limit).collect()
         return [from_flat(row) for row in df.iter_rows(named=True)]
 
