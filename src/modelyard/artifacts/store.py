@@ -196,12 +196,38 @@ class ArtifactStore:
         """Store everything read from ``stream``; returns (digest, size). Memory stays bounded."""
         return self.put_chunks(iter(lambda: stream.read(CHUNK), b""))
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, move: bool = False) -> str:
+        """Store a local file as a blob; returns its digest. ``move``: the file is the
+        caller's to give up, so on a local store under :meth:`scratch_dir` it is hashed,
+        fsync'd and renamed into place rather than copied (it is gone afterwards)."""
         src = Path(path)
         if not src.is_file():
             raise NotFound(f"No file at {str(src)!r}.", field="path")
+        scratch = self.scratch_dir()
+        if move and scratch is not None and src.resolve().parent.is_relative_to(scratch):
+            digest = sha256_file(src)
+            if self.verified(digest):
+                src.unlink()
+            else:
+                with open(src, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                self._move_into_place(str(src), self.blob_path(digest))
+            return digest
         with open(src, "rb") as fh:
-            return self.put_stream(fh)[0]
+            digest = self.put_stream(fh)[0]
+        if move:
+            src.unlink()
+        return digest
+
+    def scratch_dir(self) -> Path | None:
+        """A local folder on the store's own filesystem for files meant to become blobs
+        (``put_file(path, move=True)`` renames them instead of copying); None when the store
+        is not a local folder."""
+        if not self.is_local:
+            return None
+        folder = Path(self.root) / "blobs" / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def write_file(self, relative: str, data: bytes) -> str:
         """Write a non-blob file atomically (temporary name, fsync, rename); returns its path."""

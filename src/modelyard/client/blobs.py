@@ -65,6 +65,10 @@ class HttpBlobStore:
             )
         return digest
 
+    def scratch_dir(self) -> Path | None:
+        """None: files meant to become blobs are uploaded, never renamed into place."""
+        return None
+
     def put_file(self, path: str | os.PathLike[str]) -> str:
         src = Path(path)
         if not src.is_file():

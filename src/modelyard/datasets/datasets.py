@@ -17,11 +17,13 @@ import os
 import pwd
 import tempfile
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from ..artifacts.store import sha256_file
 from ..errors import InvalidParameter, NotFound
 from .entities import (
     ColumnInfo,
@@ -144,9 +146,11 @@ class Datasets:
             check_append_schema(base, _columns(schema))
             schema, batches = _conform(schema, batches, base)
         blobs = self._yard.backend.blobs
-        with tempfile.TemporaryDirectory(prefix="modelyard-dataset-") as tmp:
+        scratch = blobs.scratch_dir()  # a local store: fragments are written in place
+        with tempfile.TemporaryDirectory(prefix="modelyard-dataset-", dir=scratch) as tmp:
             written = write_fragments(
-                batches(), schema, Path(tmp), seed=base.n_rows if base is not None else 0
+                batches(), schema, Path(tmp), seed=base.n_rows if base is not None else 0,
+                keep=partial(blobs.put_file, move=True) if scratch else sha256_file,
             )
             if not written:
                 raise InvalidParameter(
@@ -154,7 +158,7 @@ class Datasets:
                     f"{opened.uri}.",
                     field="source",
                 )
-            for fragment in written:
+            for fragment in written if scratch is None else []:
                 if not blobs.exists(fragment.digest):
                     blobs.put_file(fragment.path)
         columns = _columns(schema)

@@ -43,7 +43,6 @@ TOP_SHOWN = 20  # values shown in a profile
 _SKETCH_LEVELS = np.linspace(0.0, 1.0, 201)
 QUANTILE_LEVELS: list[float] = [round(i / 100, 2) for i in range(101)]
 _MAX_INDEX = 2**52
-_MAX_CANDIDATES = 4_096
 
 
 def column_kind(dtype: pa.DataType) -> ColumnKind:
@@ -100,7 +99,7 @@ class FragmentProfiler:
             elif kind == "datetime":
                 arr = _as_micros(column)
                 values[f.name] = arr
-                finite = arr[~np.isnan(arr)]
+                finite = arr[~np.isnan(arr)] if nulls else arr
                 if finite.size:
                     state["min"] = _min(state["min"], float(finite.min()))
                     state["max"] = _max(state["max"], float(finite.max()))
@@ -111,26 +110,34 @@ class FragmentProfiler:
 
     def _update_sample(self, n: int, values: dict[str, np.ndarray]) -> None:
         keys = self._rng.random(n)
-        chosen = np.flatnonzero(keys < self._threshold)
-        if chosen.size == 0:
-            return
-        self._sample_keys.append(keys[chosen])
+        if self._threshold < 1.0:
+            chosen = np.flatnonzero(keys < self._threshold)
+            if chosen.size == 0:
+                return
+            keys = keys[chosen]
+            values = {name: values[name][chosen] for name in self._sampled}
+        self._sample_keys.append(keys)
         for name in self._sampled:
-            self._sample_vals[name].append(values[name][chosen])
-        self._sample_len += chosen.size
+            self._sample_vals[name].append(values[name])
+        self._sample_len += keys.size
         if self._sample_len > 2 * SAMPLE_SIZE:
             self._trim_sample()
 
     def _trim_sample(self) -> None:
+        """Keep the rows with the ``SAMPLE_SIZE`` smallest keys (a uniform sample), in row
+        order."""
         keys = np.concatenate(self._sample_keys)
-        keep = np.argpartition(keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE] if keys.size > SAMPLE_SIZE \
-            else np.arange(keys.size)
-        self._sample_keys = [keys[keep]]
-        for name in self._sampled:
-            self._sample_vals[name] = [np.concatenate(self._sample_vals[name])[keep]]
-        self._sample_len = keep.size
         if keys.size > SAMPLE_SIZE:
-            self._threshold = float(self._sample_keys[0].max())
+            self._threshold = _kth_smallest(keys, SAMPLE_SIZE)
+            keep = np.flatnonzero(keys <= self._threshold)
+            self._sample_keys = [keys[keep]]
+            for name in self._sampled:
+                self._sample_vals[name] = [np.concatenate(self._sample_vals[name])[keep]]
+        else:
+            self._sample_keys = [keys]
+            for name in self._sampled:
+                self._sample_vals[name] = [np.concatenate(self._sample_vals[name])]
+        self._sample_len = self._sample_keys[0].size
 
     # ---- result ----------------------------------------------------------------------------
     def sketch(self) -> dict[str, Any]:
@@ -142,7 +149,9 @@ class FragmentProfiler:
             state = dict(self._cols[f.name])
             if self._sample_vals.get(f.name):
                 sample = self._sample_vals[f.name][0]
-                sample = sample[~np.isnan(sample)]
+                missing = np.isnan(sample)
+                if missing.any():
+                    sample = sample[~missing]
                 if sample.size:
                     state["q"] = [float(v) for v in _quantiles(sample)]
             if state["kind"] == "numeric" and not (
@@ -159,14 +168,75 @@ class FragmentProfiler:
 
 
 def _quantiles(values: np.ndarray) -> np.ndarray:
-    """``np.quantile(values, _SKETCH_LEVELS)`` (linear), from one sort instead of 201
-    partitions."""
-    ordered = np.sort(values)
-    position = _SKETCH_LEVELS * (ordered.size - 1)
+    """``np.quantile(values, _SKETCH_LEVELS)`` (linear) from the few order statistics it
+    needs (:func:`_order_statistics`) instead of 201 partitions or a full sort."""
+    position = _SKETCH_LEVELS * (values.size - 1)
     lo = np.floor(position).astype(np.int64)
-    hi = np.minimum(lo + 1, ordered.size - 1)
+    hi = np.minimum(lo + 1, values.size - 1)
+    ranks = np.unique(np.concatenate([lo, hi]))
+    at = _order_statistics(values, ranks)
     frac = position - lo
-    return ordered[lo] + frac * (ordered[hi] - ordered[lo])
+    low, high = at[np.searchsorted(ranks, lo)], at[np.searchsorted(ranks, hi)]
+    return low + frac * (high - low)
+
+
+_BUCKETS = 4096
+_HEAVY = 1024  # values in a bucket worth cutting again rather than sorting
+
+
+def _order_statistics(values: np.ndarray, ranks: np.ndarray, depth: int = 0) -> np.ndarray:
+    """``np.sort(values)[ranks]`` (``values`` without NaN) without sorting every value.
+
+    The values are cut into ``_BUCKETS`` equal ranges (an order-preserving map), and only the
+    buckets holding a wanted rank are looked at: the light ones are sorted together, a heavy
+    one (a pile of tied values, or the crowded end of a skewed column) is cut again the same
+    way. Exact: the same answer as a full sort."""
+    n = values.size
+    if n > 1 and bool(np.all(values[1:] >= values[:-1])):  # already in order (event times)
+        return values[ranks]
+    lo, hi = float(values.min()), float(values.max())
+    if lo == hi:
+        return np.full(ranks.shape, lo)
+    if n <= _BUCKETS or depth > 8 or not math.isfinite(hi - lo):
+        return np.sort(values)[ranks]
+    scaled = values - lo
+    if hi - lo < _BUCKETS and bool(np.all(np.floor(scaled) == scaled)):
+        # whole numbers on a narrow range (flags, codes, counts): counting is sorting
+        ends = np.cumsum(np.bincount(scaled.astype(np.int64)))
+        return lo + np.searchsorted(ends, ranks, side="right").astype(np.float64)
+    scaled *= _BUCKETS / (hi - lo)
+    bucket = np.minimum(scaled.astype(np.int64), _BUCKETS - 1)
+    counts = np.bincount(bucket, minlength=_BUCKETS)
+    ends = np.cumsum(counts)
+    where = np.searchsorted(ends, ranks, side="right")  # the bucket holding each rank
+    first = ends[where] - counts[where]  # the rank of that bucket's smallest value
+    wanted = np.zeros(counts.size, dtype=bool)
+    wanted[where] = True
+    light = wanted & (counts <= max(_HEAVY, n // 16))  # piles above that are cut again
+    kept = np.where(light, counts, 0)
+    if int(kept.sum()) > n // 4:  # the wanted buckets hold much of the column: just sort
+        return np.sort(values)[ranks]
+    out = np.empty(ranks.shape, dtype=np.float64)
+    in_light = light[where]
+    if in_light.any():
+        before = np.cumsum(kept) - kept  # light values in the buckets before each one
+        ordered = np.sort(values[light[bucket]])
+        out[in_light] = ordered[(ranks - first + before[where])[in_light]]
+    for heavy in np.unique(where[~in_light]):
+        these = where == heavy
+        out[these] = _order_statistics(values[bucket == heavy], (ranks - first)[these],
+                                       depth + 1)
+    return out
+
+
+def _kth_smallest(keys: np.ndarray, k: int) -> float:
+    """The ``k``-th smallest of ``keys`` (uniform in [0, 1)), from a histogram of them and a
+    sort of the one bin that holds it."""
+    bins = np.minimum((keys * _BUCKETS).astype(np.int64), _BUCKETS - 1)
+    ends = np.cumsum(np.bincount(bins, minlength=_BUCKETS))
+    b = int(np.searchsorted(ends, k - 1, side="right"))
+    inside = np.sort(keys[bins == b])
+    return float(inside[k - 1 - (int(ends[b - 1]) if b else 0)])
 
 
 # ---- per kind ----------------------------------------------------------------------------------
@@ -208,18 +278,20 @@ def _max(a: float | None, b: float) -> float:
 
 def _update_numeric(state: dict[str, Any], arr: np.ndarray, nulls: int) -> None:
     finite_mask = np.isfinite(arr)
-    state["nan"] += int(np.count_nonzero(np.isnan(arr))) - nulls  # nulls read back as NaN
-    v = arr[finite_mask]
-    if v.size == 0:
+    n_finite = int(np.count_nonzero(finite_mask))
+    if n_finite < arr.size:
+        state["nan"] += int(np.count_nonzero(np.isnan(arr))) - nulls  # nulls read back as NaN
+    if n_finite == 0:
         return
+    v = arr if n_finite == arr.size else arr[finite_mask]
     lo, hi = float(v.min()), float(v.max())
     state["min"] = _min(state["min"], lo)
     state["max"] = _max(state["max"], hi)
-    n_b = v.size
     mean_b = float(v.mean())
-    m2_b = float(np.square(v - mean_b).sum())
-    _merge_moments(state, n_b, mean_b, m2_b)
-    state["hist"] = _hist_add(state["hist"], v, lo, hi)
+    scratch = v - mean_b  # one temporary, reused by the histogram (no BLAS: its threads spin)
+    m2_b = float(np.square(scratch, out=scratch).sum())
+    _merge_moments(state, n_finite, mean_b, m2_b)
+    state["hist"] = _hist_add(state["hist"], v, lo, hi, scratch)
 
 
 def _merge_moments(state: dict[str, Any], n_b: int, mean_b: float, m2_b: float) -> None:
@@ -256,7 +328,8 @@ def _category_key(value: object) -> str:
 
 
 # ---- histograms on aligned power-of-two bins -------------------------------------------------
-def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float) -> dict[str, Any]:
+def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float,
+              scratch: np.ndarray | None = None) -> dict[str, Any]:
     if hist is None:
         span = hi - lo
         if span > 0:
@@ -269,9 +342,10 @@ def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float) 
     biggest = max(abs(lo), abs(hi))
     while biggest / 2.0**k > _MAX_INDEX:
         k += 1
-    idx = np.floor(v / 2.0**k).astype(np.int64)
+    scaled = np.multiply(v, 2.0**-k, out=scratch)  # exact: a power of two
+    idx = np.floor(scaled, out=scaled).astype(np.int64)
     hist = _coarsen(hist, k - hist["k"])
-    i_lo, i_hi = int(idx.min()), int(idx.max())
+    i_lo, i_hi = math.floor(lo * 2.0**-k), math.floor(hi * 2.0**-k)
     if hist["counts"]:
         i_lo, i_hi = min(i_lo, hist["lo"]), max(i_hi, hist["lo"] + len(hist["counts"]) - 1)
     steps = 0
@@ -375,41 +449,37 @@ def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> 
     quantile points, each weighted by its count.
 
     Each fragment's points describe a CDF that is linear between distinct points and jumps at a
-    repeated point (a value many rows share: a 0/1 flag, a tied or zero-inflated column). The
-    mixture is evaluated on the union of the points, both at each point and just below it, so
-    its jumps stay jumps: a quantile inside a jump is the value itself, never a value
-    interpolated between two neighbours that no row has."""
+    repeated point (a value many rows share: a 0/1 flag, a tied or zero-inflated column): the
+    mass between two neighbouring levels is spread evenly between their points, or sits on the
+    point when both are the same value. The mixture's CDF is built in one sweep over all the
+    points (a density that changes only at points, plus point masses), both at each point and
+    just below it, so its jumps stay jumps: a quantile inside a jump is the value itself, never
+    a value interpolated between two neighbours that no row has. The cost is a sort of all the
+    points, whatever the number of fragments."""
     pairs = [(np.asarray(p, dtype=np.float64), w) for p, w in zip(points, weights) if p and w]
     if not pairs:
         return None
     if len(pairs) == 1:
         return [float(v) for v in pairs[0][0]]
-    xs = np.unique(np.concatenate([p for p, _ in pairs]))
-    if xs.size > _MAX_CANDIDATES:  # the points are 0.5% apart in rank: finer buys nothing
-        atoms = np.concatenate([p[1:][p[1:] == p[:-1]] for p, _ in pairs])  # keep every jump
-        xs = np.unique(np.concatenate([xs[:: xs.size // _MAX_CANDIDATES], xs[-1:], atoms]))
-    total = float(sum(w for _, w in pairs))
-    at = np.zeros_like(xs)  # the mixture's CDF at each candidate
-    below = np.zeros_like(xs)  # and its limit from the left
-    for p, w in pairs:
-        at += w * _cdf(p, xs, side="right")
-        below += w * _cdf(p, xs, side="left")
-    return [float(v) for v in _invert(at / total, below / total, xs, _SKETCH_LEVELS)]
-
-
-def _cdf(points: np.ndarray, xs: np.ndarray, side: str) -> np.ndarray:
-    """The CDF through quantile points (at the sketch levels), linear between distinct points,
-    at ``xs`` (``side="right"``: the CDF itself, counting a repeated point's whole mass;
-    ``"left"``: its limit from below)."""
-    n = points.size
-    j = np.searchsorted(points, xs, side=side)  # points <= x (right) or < x (left)
-    jj = np.clip(j, 1, n - 1)
-    x0, x1 = points[jj - 1], points[jj]
-    l0, l1 = _SKETCH_LEVELS[jj - 1], _SKETCH_LEVELS[jj]
-    gap = np.where(x1 > x0, x1 - x0, 1.0)
-    frac = np.clip(np.where(x1 > x0, (xs - x0) / gap, 1.0), 0.0, 1.0)
-    out = np.where((j > 0) & (j < n), l0 + frac * (l1 - l0), 0.0)
-    return np.where(j >= n, 1.0, out)
+    stacked = np.stack([p for p, _ in pairs])  # (fragments, levels)
+    share = np.asarray([w for _, w in pairs], dtype=np.float64)
+    mass = (share / share.sum())[:, None] * np.diff(_SKETCH_LEVELS)[None, :]
+    lo, hi = stacked[:, :-1].ravel(), stacked[:, 1:].ravel()
+    mass = mass.ravel()
+    xs = np.unique(stacked)
+    # a stretch too narrow to hold a slope in float64 is a point mass at its top
+    narrow = (hi - lo) <= (xs[-1] - xs[0]) * 1e-12
+    atoms = np.bincount(np.searchsorted(xs, hi[narrow]), weights=mass[narrow],
+                        minlength=xs.size)
+    wide = ~narrow
+    density = mass[wide] / (hi[wide] - lo[wide])
+    change = np.bincount(np.searchsorted(xs, lo[wide]), weights=density, minlength=xs.size)
+    change -= np.bincount(np.searchsorted(xs, hi[wide]), weights=density, minlength=xs.size)
+    slope = np.cumsum(change)  # the density on (xs[j], xs[j + 1])
+    spread = np.concatenate([[0.0], np.cumsum(slope[:-1] * np.diff(xs))])
+    at = np.clip(spread + np.cumsum(atoms), 0.0, 1.0)  # the mixture's CDF at each point
+    below = np.clip(at - atoms, 0.0, 1.0)  # and its limit from the left
+    return [float(v) for v in _invert(at, below, xs, _SKETCH_LEVELS)]
 
 
 def _invert(at: np.ndarray, below: np.ndarray, xs: np.ndarray, qs: np.ndarray) -> np.ndarray:

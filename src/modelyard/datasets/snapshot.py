@@ -15,7 +15,7 @@ import json
 import os
 import zlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +60,10 @@ class _FragmentWriter:
     ``QUEUED_CHUNKS`` chunks wait per fragment and ``ENCODERS`` fragments are open: memory
     stays bounded whatever the size of the data."""
 
-    def __init__(self, schema: pa.Schema, workdir: Path, seed: int) -> None:
+    def __init__(self, schema: pa.Schema, workdir: Path, seed: int,
+                 keep: Callable[[Path], str]) -> None:
         self.path = workdir / f"fragment-{new_id()}.parquet"
+        self.keep = keep
         self.writer = pq.ParquetWriter(
             self.path,
             schema,
@@ -104,11 +106,12 @@ class _FragmentWriter:
                     queued.result()
         finally:
             self.writer.close()
+        n_bytes = self.path.stat().st_size
         return WrittenFragment(
             path=self.path,
-            digest=sha256_file(self.path),
+            digest=self.keep(self.path),  # hashed (and stored) on this thread too
             n_rows=self.n_rows,
-            n_bytes=self.path.stat().st_size,
+            n_bytes=n_bytes,
             sketch=self.profiler.sketch(),
         )
 
@@ -120,9 +123,13 @@ class _FragmentWriter:
 
 
 def write_fragments(
-    batches: Iterable[pa.RecordBatch], schema: pa.Schema, workdir: Path, *, seed: int = 0
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, workdir: Path, *, seed: int = 0,
+    keep: Callable[[Path], str] = sha256_file,
 ) -> list[WrittenFragment]:
-    """Write ``batches`` (already normalised to ``schema``) under ``workdir``."""
+    """Write ``batches`` (already normalised to ``schema``) under ``workdir``. ``keep`` is
+    called with each finished file on its writer's thread and returns its digest: by default
+    it only hashes the file; a local artifact store can take the file in there and then
+    (``put_file(path, move=True)``), so no fragment is read again or copied."""
     fragments: list[_FragmentWriter] = []
     current: _FragmentWriter | None = None
     pending: list[pa.RecordBatch] = []
@@ -134,7 +141,8 @@ def write_fragments(
             busy = [f.closing for f in fragments if f.closing is not None and not f.closing.done()]
             if len(busy) >= ENCODERS:
                 busy[0].result()
-            current = _FragmentWriter(schema, workdir, zlib.crc32(f"{seed}:{len(fragments)}".encode()))
+            current = _FragmentWriter(schema, workdir,
+                                      zlib.crc32(f"{seed}:{len(fragments)}".encode()), keep)
             fragments.append(current)
         current.write(_contiguous(chunk))
         if current.n_rows >= FRAGMENT_ROWS:
