@@ -64,25 +64,102 @@ def small_limit_server(
     return server_factory(local_yard)
 
 
-def test_an_upload_over_the_limit_is_413(
+def _leftovers(server: LiveServer) -> list[Path]:
+    """Files under the artifact store (temporary ones included), blobs aside."""
+    root = Path(server.yard.backend.artifacts.root)
+    return [p for p in root.rglob("*") if p.is_file() and "sha256" not in p.parts]
+
+
+def test_a_blob_larger_than_the_request_limit_streams_through(
+    small_limit_server: LiveServer, tmp_path: Path
+) -> None:
+    """The request limit (4 KiB here) bounds JSON bodies, not blobs: an upload of 24 MiB goes
+    through over real HTTP, hashed while it streams, and is never held whole in memory."""
+    import tracemalloc
+
+    src = tmp_path / "big.bin"
+    sha = hashlib.sha256()
+    with open(src, "wb") as fh:
+        for _ in range(24):
+            chunk = os.urandom(1 << 20)
+            sha.update(chunk)
+            fh.write(chunk)
+    client = my.connect(small_limit_server.url,
+                        settings=my.Settings.load({}, home=tmp_path / "client"))
+    tracemalloc.start()
+    try:
+        digest = client.backend.blobs.put_file(src)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        client.close()
+    assert digest == sha.hexdigest()
+    assert peak < 8 << 20, f"{peak:,} bytes held at once for a 24 MiB upload"
+    artifacts = small_limit_server.yard.backend.artifacts
+    assert artifacts.size(digest) == 24 << 20 and artifacts.verified(digest)
+    assert _leftovers(small_limit_server) == []
+
+
+def test_a_chunked_blob_upload_has_no_size_cap_either(
     http: httpx.Client, small_limit_server: LiveServer
 ) -> None:
-    data = os.urandom(5000)
-    r = http.put(f"{small_limit_server.url}/api/v1/blobs/{_sha(data)}", content=data)
-    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    data = os.urandom(300_000)
 
-
-def test_a_chunked_upload_over_the_limit_is_413(
-    http: httpx.Client, small_limit_server: LiveServer
-) -> None:
-    data = os.urandom(5000)
-
-    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
-        yield data[:3000]
-        yield data[3000:]
+    def chunks() -> Iterator[bytes]:  # no Content-Length
+        for i in range(0, len(data), 7_000):
+            yield data[i : i + 7_000]
 
     r = http.put(f"{small_limit_server.url}/api/v1/blobs/{_sha(data)}", content=chunks())
+    assert r.status_code == 201 and r.json() == {"digest": _sha(data), "size": len(data)}
+    assert small_limit_server.yard.backend.artifacts.get_bytes(_sha(data)) == data
+
+
+def test_other_bodies_over_the_limit_are_still_413(
+    http: httpx.Client, small_limit_server: LiveServer
+) -> None:
+    r = http.post(f"{small_limit_server.url}/api/v1/datasets/x/versions",
+                  content=b"[" + b" " * 5000 + b"]", headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+def test_a_large_upload_that_does_not_hash_to_its_digest_leaves_nothing(
+    http: httpx.Client, small_limit_server: LiveServer
+) -> None:
+    data = os.urandom(200_000)
+    claimed = _sha(b"not these bytes")
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(data), 50_000):
+            yield data[i : i + 50_000]
+
+    r = http.put(f"{small_limit_server.url}/api/v1/blobs/{claimed}", content=chunks())
+    assert r.status_code == 422 and r.json()["field"] == "digest"
+    assert _sha(data) in r.json()["message"]
+    artifacts = small_limit_server.yard.backend.artifacts
+    assert not artifacts.exists(claimed) and not artifacts.exists(_sha(data))
+    assert _leftovers(small_limit_server) == []
+
+
+def test_an_upload_cut_off_midway_leaves_nothing(small_limit_server: LiveServer) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    data = os.urandom(100_000)
+    url = urlsplit(small_limit_server.url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(
+            f"PUT /api/v1/blobs/{_sha(data)} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+            .encode() + data[:60_000]
+        )
+        deadline = time.monotonic() + 10
+        while not _leftovers(small_limit_server) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the upload has started when its temporary file exists
+    deadline = time.monotonic() + 10
+    while _leftovers(small_limit_server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _leftovers(small_limit_server) == []
     assert not small_limit_server.yard.backend.artifacts.exists(_sha(data))
 
 

@@ -28,3 +28,53 @@ def test_add_append_read_over_http(remote_yard: my.Yard, make_loans) -> None:
         remote_yard.datasets.append("loans", feb.drop(columns=["term"]))
     with pytest.raises(NotFound):
         remote_yard.datasets.get("loans", version=9)
+
+
+def test_a_dataset_larger_than_the_request_limit_uploads_in_streamed_fragments(
+    local_yard: my.Yard, server_factory, tmp_path, monkeypatch
+) -> None:
+    """The request limit (256 KB here) bounds the manifest, not the fragments: a file of several
+    fragments each over it goes up as streamed blobs, with byte progress for the read and the
+    upload, over real HTTP and from the CLI."""
+    import contextlib
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    local_yard.settings = local_yard.settings.model_copy(update={"max_request_bytes": 256_000})
+    server = server_factory(local_yard)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.random(20_000) for i in range(13)})
+    path = tmp_path / "big.parquet"
+    frame.to_parquet(path, compression="none")
+    seen: dict[str, list[int | None]] = {}
+
+    @contextlib.contextmanager
+    def progress(description: str, total: int | None):
+        seen[description.split()[0]] = [total, 0]
+
+        def advance(n: int) -> None:
+            seen[description.split()[0]][1] += n
+
+        yield advance
+
+    client = my.connect(server.url, settings=my.Settings.load({}, home=tmp_path / "client"))
+    from modelyard.datasets import snapshot
+
+    monkeypatch.setattr(snapshot, "FRAGMENT_ROWS", 10_240)  # two fragments of ~1 MB each
+    monkeypatch.setattr(snapshot, "ROW_GROUP_ROWS", 2_048)
+    try:
+        dv = client.datasets.add("big", str(path), progress=progress)
+        assert dv.n_rows == 20_000 and len(dv.fragments) == 2
+        assert all(f.n_bytes > 256_000 for f in dv.fragments)
+        assert seen["read"] == [path.stat().st_size, path.stat().st_size]
+        assert seen["upload"] == [dv.n_bytes, dv.n_bytes]
+        pd.testing.assert_frame_equal(client.datasets.get("big").to_pandas(), frame)
+    finally:
+        client.close()
+    result = CliRunner().invoke(app, ["--remote", server.url, "datasets", "add", "big2",
+                                      str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("big2/1") and "20,000 rows" in result.output

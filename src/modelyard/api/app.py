@@ -111,8 +111,8 @@ def create_app(
             public_paths=PUBLIC_PATHS | set(public_paths),
             login_path=login_path,
         )
-    install_error_handlers(
-        app, settings.max_request_bytes
+    install_error_handlers(  # blob uploads stream to disk: no request-size cap but the disk's
+        app, settings.max_request_bytes, unbounded_prefixes=[f"{API_PREFIX}{blobs.router.prefix}/"]
     )  # after auth: its 500 handler wraps the auth middleware too
     return app
 

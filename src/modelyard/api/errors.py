@@ -5,7 +5,8 @@
 
 * a :class:`~modelyard.errors.ModelyardError` keeps its ``code`` and ``status_code``;
 * a request that does not validate is 422 naming the first bad field (dotted: ``metrics.0.value``);
-* a body that is not JSON is 400; a body over ``max_request_bytes`` is 413;
+* a body that is not JSON is 400; a body over ``max_request_bytes`` is 413 (blob uploads,
+  streamed to disk, are not capped);
 * a value the database cannot hold is 422, a violated unique/foreign key 409;
 * an unknown route is 404, a known route with another method 405;
 * anything else is a bug: 500 with an id to find the logged traceback, never the traceback.
@@ -202,10 +203,13 @@ def _too_large_message(limit: int) -> str:
     return f"The request body must be at most {limit} bytes (max_request_bytes). It is larger."
 
 
-def install_error_handlers(app: FastAPI, max_request_bytes: int) -> None:
+def install_error_handlers(
+    app: FastAPI, max_request_bytes: int, unbounded_prefixes: Sequence[str] = ()
+) -> None:
     """Give ``app`` the JSON error shapes above (the 500 one is :class:`InternalErrorMiddleware`).
 
-    :class:`RequestSizeMiddleware` bounds request bodies.
+    :class:`RequestSizeMiddleware` bounds request bodies, except on paths starting with one of
+    ``unbounded_prefixes`` (routes that stream their body to disk, such as blob uploads).
     """
     app.add_exception_handler(ModelyardError, _on_modelyard_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -215,19 +219,23 @@ def install_error_handlers(app: FastAPI, max_request_bytes: int) -> None:
     app.add_exception_handler(sa_exc.DataError, _VALUE_OUT_OF_RANGE)
     app.add_exception_handler(sa_exc.IntegrityError, _CONFLICT)
     app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(RequestSizeMiddleware, max_request_bytes=max_request_bytes)
+    app.add_middleware(RequestSizeMiddleware, max_request_bytes=max_request_bytes,
+                       unbounded_prefixes=tuple(unbounded_prefixes))
 
 
 class RequestSizeMiddleware:
     """413 as the JSON error for a body over ``max_request_bytes``: at once when the declared
-    ``Content-Length`` is over, else as soon as the bytes read so far are (chunked uploads)."""
+    ``Content-Length`` is over, else as soon as the bytes read so far are (chunked uploads).
+    Paths under ``unbounded_prefixes`` are not counted: their routes stream the body to disk."""
 
-    def __init__(self, app: ASGIApp, max_request_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_request_bytes: int,
+                 unbounded_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.limit = max_request_bytes
+        self.unbounded = unbounded_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.unbounded and scope["path"].startswith(self.unbounded)):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")

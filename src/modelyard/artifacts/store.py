@@ -18,9 +18,9 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Self
+from typing import IO, Any, BinaryIO, Protocol, Self
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -28,11 +28,34 @@ from fsspec.implementations.local import LocalFileSystem
 from ..errors import IntegrityError, InvalidParameter, NotFound
 from ..ids import new_id
 
-__all__ = ["CHUNK", "ArtifactStore", "BlobWriter", "open_artifact_store", "sha256_file"]
+__all__ = [
+    "CHUNK",
+    "ArtifactStore",
+    "BlobWriter",
+    "ProgressHook",
+    "no_progress",
+    "open_artifact_store",
+    "sha256_file",
+]
 
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _REL_PATH = re.compile(r"^[A-Za-z0-9_.=\-]+(/[A-Za-z0-9_.=\-]+)*$")
+
+
+class ProgressHook(Protocol):
+    """``with hook("upload model.skops", total_bytes) as advance: advance(n)``: told about the
+    bytes of a long transfer (the CLI draws a progress bar)."""
+
+    def __call__(
+        self, description: str, total: int | None
+    ) -> contextlib.AbstractContextManager[Callable[[int], None]]: ...
+
+
+@contextlib.contextmanager
+def no_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A :class:`ProgressHook` that shows nothing."""
+    yield lambda n: None
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -196,10 +219,12 @@ class ArtifactStore:
         """Store everything read from ``stream``; returns (digest, size). Memory stays bounded."""
         return self.put_chunks(iter(lambda: stream.read(CHUNK), b""))
 
-    def put_file(self, path: str | os.PathLike[str], *, move: bool = False) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, move: bool = False,
+                 progress: Callable[[int], None] | None = None) -> str:
         """Store a local file as a blob; returns its digest. ``move``: the file is the
         caller's to give up, so on a local store under :meth:`scratch_dir` it is hashed,
-        fsync'd and renamed into place rather than copied (it is gone afterwards)."""
+        fsync'd and renamed into place rather than copied (it is gone afterwards).
+        ``progress`` is told the bytes stored as they are."""
         src = Path(path)
         if not src.is_file():
             raise NotFound(f"No file at {str(src)!r}.", field="path")
@@ -212,9 +237,12 @@ class ArtifactStore:
                 with open(src, "rb+") as fh:
                     os.fsync(fh.fileno())
                 self._move_into_place(str(src), self.blob_path(digest))
+            if progress is not None:
+                progress(self.size(digest))
             return digest
         with open(src, "rb") as fh:
-            digest = self.put_stream(fh)[0]
+            chunks = iter(lambda: fh.read(CHUNK), b"")
+            digest = self.put_chunks(_reporting(chunks, progress) if progress else chunks)[0]
         if move:
             src.unlink()
         return digest
@@ -361,6 +389,12 @@ class ArtifactStore:
 
     def open_stream(self, digest: str) -> io.BytesIO:
         return io.BytesIO(self.get_bytes(digest))
+
+
+def _reporting(chunks: Iterable[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        progress(len(chunk))
 
 
 def _identity(fh: Any) -> tuple[int, int]:

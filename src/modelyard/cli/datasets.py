@@ -9,9 +9,12 @@ import typer
 
 from ._context import command_group, open_yard
 from ._render import console as _console
-from ._render import print_json, print_table
+from ._render import print_json, print_table, transfer_progress
 
 __all__ = ["register"]
+
+_INGESTED_AT = ("Backfill: when the rows became known (ISO-8601), if before now; "
+                "as-of reads go by it. Not before the latest version.")
 
 
 def _schema_table(dv: Any, dictionary: list[Any]) -> Any:
@@ -52,14 +55,15 @@ def register(app: typer.Typer) -> None:
         parent: list[str] = typer.Option([], help="A dataset version it was made from (repeat)."),
         transform: str | None = typer.Option(None, help="How it was made from its parents."),
         code_commit: str | None = typer.Option(None, help="The commit of the code that made it."),
+        ingested_at: str | None = typer.Option(None, help=_INGESTED_AT),
         as_json: bool = typer.Option(False, "--json", help="Print the version as JSON."),
     ) -> None:
         """Add a version of a dataset (same content as the latest: the same version)."""
-        with open_yard(ctx) as yard, _console().status(f"Adding {source} to {name}…"):
+        with open_yard(ctx) as yard:
             dv = yard.datasets.add(
                 name, source, time_column=time_column, key_columns=key_column or None,
                 description=description, parents=parent or None, transform=transform,
-                code_commit=code_commit,
+                code_commit=code_commit, ingested_at=ingested_at, progress=transfer_progress,
             )
         print_json(dv) if as_json else typer.echo(_version_line(dv))
 
@@ -68,11 +72,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         name: str = typer.Argument(..., help="Dataset name."),
         source: str = typer.Argument(..., help="Parquet file or folder, CSV file, or fsspec URL."),
+        ingested_at: str | None = typer.Option(None, help=_INGESTED_AT),
         as_json: bool = typer.Option(False, "--json", help="Print the version as JSON."),
     ) -> None:
         """Append rows: a new version that shares the old fragments."""
-        with open_yard(ctx) as yard, _console().status(f"Appending {source} to {name}…"):
-            dv = yard.datasets.append(name, source)
+        with open_yard(ctx) as yard:
+            dv = yard.datasets.append(name, source, ingested_at=ingested_at,
+                                      progress=transfer_progress)
         print_json(dv) if as_json else typer.echo(_version_line(dv))
 
     @group.command("list")

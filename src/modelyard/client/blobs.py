@@ -13,26 +13,20 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO
 
-from ..artifacts.store import CHUNK, ArtifactStore, check_digest, sha256_file
+from ..artifacts.store import (
+    CHUNK,
+    ArtifactStore,
+    ProgressHook,
+    check_digest,
+    no_progress,
+    sha256_file,
+)
 from ..errors import IntegrityError, NotFound
 from .rpc import HttpTransport
 
 __all__ = ["HttpBlobStore", "ProgressHook"]
-
-
-class ProgressHook(Protocol):
-    """``with hook("upload model.skops", total_bytes) as advance: advance(n)``."""
-
-    def __call__(
-        self, description: str, total: int | None
-    ) -> contextlib.AbstractContextManager[Callable[[int], None]]: ...
-
-
-@contextlib.contextmanager
-def _no_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    yield lambda n: None
 
 
 class HttpBlobStore:
@@ -51,7 +45,7 @@ class HttpBlobStore:
     def _progress(
         self, description: str, total: int | None
     ) -> contextlib.AbstractContextManager[Callable[[int], None]]:
-        return (self.progress or _no_progress)(description, total)
+        return (self.progress or no_progress)(description, total)
 
     # ---- writes ---------------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> str:
@@ -69,15 +63,25 @@ class HttpBlobStore:
         """None: files meant to become blobs are uploaded, never renamed into place."""
         return None
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, move: bool = False,
+                 progress: Callable[[int], None] | None = None) -> str:
+        """Upload a local file (streamed; the server checks it against its digest). ``move``:
+        the file is removed once stored. ``progress`` replaces the store's own bar."""
         src = Path(path)
         if not src.is_file():
             raise NotFound(f"No file at {str(src)!r}.", field="path")
         digest = sha256_file(src)
-        if self.exists(digest):
-            return digest
+        if not self.exists(digest):
+            self._upload(src, digest, progress)
+        if move:
+            src.unlink()
+        return digest
+
+    def _upload(self, src: Path, digest: str, progress: Callable[[int], None] | None) -> None:
         size = src.stat().st_size
-        with self._progress(f"upload {src.name}", size) as advance, open(src, "rb") as fh:
+        bar = self._progress(f"upload {src.name}", size) if progress is None \
+            else contextlib.nullcontext(progress)
+        with bar as advance, open(src, "rb") as fh:
 
             def chunks() -> Iterator[bytes]:
                 for chunk in iter(lambda: fh.read(CHUNK), b""):
@@ -90,7 +94,6 @@ class HttpBlobStore:
                 content=chunks(),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             )
-        return digest
 
     def put_stream(self, stream: BinaryIO | IO[bytes]) -> tuple[str, int]:
         """Store everything read from ``stream``; returns (digest, size). Spooled to a temporary

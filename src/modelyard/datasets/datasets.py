@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pwd
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..artifacts.store import sha256_file
+from ..artifacts.store import ProgressHook, no_progress, sha256_file
+from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from .entities import (
     ColumnInfo,
@@ -90,6 +92,8 @@ class Datasets:
         transform: str | None = None,
         code_commit: str | None = None,
         created_by: str | None = None,
+        ingested_at: str | datetime | None = None,
+        progress: ProgressHook | None = None,
     ) -> DatasetVersion:
         """Add ``source`` as a version of dataset ``name`` (creating the dataset).
 
@@ -97,6 +101,10 @@ class Datasets:
         Parquet file, a folder of Parquet files or a CSV file. ``time_column`` names the event
         time of each row (enables ``window``); ``key_columns`` the columns that identify a row.
         ``parents``, ``transform`` and ``code_commit`` record where the data came from.
+        ``ingested_at`` backfills: the time the rows became known (the version's time, which
+        ``as_of`` goes by) when that was before now; it may not be earlier than the latest
+        version's nor in the future. ``progress`` (a :class:`~modelyard.artifacts.store.
+        ProgressHook`) is told the bytes read and uploaded.
         Adding the content of the latest version again returns that version.
         """
         check_name(name)
@@ -105,9 +113,10 @@ class Datasets:
             time_column = time_column or existing.time_column
             key_columns = key_columns or existing.key_columns
         return self._ingest(
-            name, source, mode="add", base=None, time_column=time_column,
-            key_columns=key_columns, description=description, parents=parents,
+            name, source, base=None, time_column=time_column, key_columns=key_columns,
+            progress=progress, mode="add", description=description, parents=parents,
             transform=transform, code_commit=code_commit, created_by=created_by,
+            ingested_at=ingested_at,
         )
 
     def append(
@@ -119,26 +128,31 @@ class Datasets:
         transform: str | None = None,
         code_commit: str | None = None,
         created_by: str | None = None,
+        ingested_at: str | datetime | None = None,
+        progress: ProgressHook | None = None,
     ) -> DatasetVersion:
         """Append rows: a new version made of the latest version's fragments plus new ones
         (only the new rows are stored). Rows whose columns or types differ from the latest
         version are refused with :class:`~modelyard.errors.SchemaMismatch`; nothing is written.
-        Appending the same rows twice in a row returns the latest version."""
+        Appending the same rows twice in a row returns the latest version. ``ingested_at`` and
+        ``progress`` as for :meth:`add`."""
         check_name(name)
         base = self._store.latest_version(name)
         return self._ingest(
-            name, source, mode="append", base=base, time_column=base.time_column,
-            key_columns=base.key_columns, description=None, parents=parents,
+            name, source, base=base, time_column=base.time_column,
+            key_columns=base.key_columns, progress=progress, mode="append", parents=parents,
             transform=transform, code_commit=code_commit, created_by=created_by,
+            ingested_at=ingested_at,
         )
 
     def _ingest(
-        self, name: str, source: Any, *, mode: str, base: DatasetVersion | None,
-        time_column: str | None, key_columns: list[str] | None, description: str | None,
-        parents: list[str | DatasetVersion] | None, transform: str | None,
-        code_commit: str | None, created_by: str | None,
+        self, name: str, source: Any, *, base: DatasetVersion | None, time_column: str | None,
+        key_columns: list[str] | None, progress: ProgressHook | None,
+        parents: list[str | DatasetVersion] | None, created_by: str | None,
+        ingested_at: str | datetime | None, **provenance: Any,
     ) -> DatasetVersion:
         parent_refs = [self._parent_ref(p) for p in parents or []]
+        when = parse_time(ingested_at, field="ingested_at") if ingested_at is not None else None
         opened = open_source(source, time_column=time_column, key_columns=key_columns, name=name)
         schema = opened.schema
         batches = opened.batches
@@ -146,21 +160,27 @@ class Datasets:
             check_append_schema(base, _columns(schema))
             schema, batches = _conform(schema, batches, base)
         blobs = self._yard.backend.blobs
+        hook = progress or no_progress
         scratch = blobs.scratch_dir()  # a local store: fragments are written in place
         with tempfile.TemporaryDirectory(prefix="modelyard-dataset-", dir=scratch) as tmp:
-            written = write_fragments(
-                batches(), schema, Path(tmp), seed=base.n_rows if base is not None else 0,
-                keep=partial(blobs.put_file, move=True) if scratch else sha256_file,
-            )
+            with hook(f"read {_short_uri(opened.uri)}", opened.n_bytes) as advance:
+                written = write_fragments(
+                    _reporting(batches(), opened.n_rows, opened.n_bytes, advance), schema,
+                    Path(tmp), seed=base.n_rows if base is not None else 0,
+                    keep=partial(blobs.put_file, move=True) if scratch else sha256_file,
+                )
             if not written:
                 raise InvalidParameter(
                     f"dataset {name!r} must have at least one row. Got 0 rows from "
                     f"{opened.uri}.",
                     field="source",
                 )
-            for fragment in written if scratch is None else []:
-                if not blobs.exists(fragment.digest):
-                    blobs.put_file(fragment.path)
+            uploads = [w for w in written if scratch is None and not blobs.exists(w.digest)]
+            if uploads:
+                total = sum(w.n_bytes for w in uploads)
+                with hook(f"upload {len(uploads)} fragment(s)", total) as advance:
+                    for fragment in uploads:
+                        blobs.put_file(fragment.path, move=True, progress=advance)
         columns = _columns(schema)
         _observe_columns(columns, [w.sketch for w in written], base)
         version = self._store.commit_version(
@@ -170,15 +190,13 @@ class Datasets:
                 NewFragment(digest=w.digest, n_rows=w.n_rows, n_bytes=w.n_bytes, sketch=w.sketch)
                 for w in written
             ],
-            mode=mode,
             time_column=time_column,
             key_columns=list(key_columns or []),
             source_uri=opened.uri,
             created_by=created_by or _current_user(),
             parents=parent_refs,
-            transform=transform,
-            code_commit=code_commit,
-            description=description,
+            ingested_at=when,
+            **provenance,
         )
         return self._bind(version)
 
@@ -270,6 +288,26 @@ class Datasets:
             return self.info(name)
         except NotFound:
             return None
+
+
+def _short_uri(uri: str) -> str:
+    return uri if len(uri) <= 40 else "…" + uri[-39:]
+
+
+def _reporting(batches: Iterator[pa.RecordBatch], n_rows: int | None, n_bytes: int | None,
+               advance: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
+    """``batches``, telling ``advance`` the bytes of the source read so far: the share of its
+    rows times its size when both are known, else the batches' own bytes."""
+    rows = told = 0
+    for batch in batches:
+        yield batch
+        rows += batch.num_rows
+        if n_rows and n_bytes is not None:
+            now = min(n_bytes, n_bytes * rows // n_rows)
+            advance(now - told)
+            told = now
+        else:
+            advance(batch.nbytes)
 
 
 def _columns(schema: pa.Schema) -> list[ColumnSchema]:

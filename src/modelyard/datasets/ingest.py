@@ -39,6 +39,7 @@ class Source:
     uri: str
     batches: Callable[[], Iterator[pa.RecordBatch]]
     n_rows: int | None = None
+    n_bytes: int | None = None  # of the file(s) or table, for progress bars
 
 
 def open_source(
@@ -47,7 +48,7 @@ def open_source(
 ) -> Source:
     """Check ``source`` and return its normalised stream. Raises :class:`InvalidParameter`
     (or :class:`NotFound` for a missing path) naming the problem; reads nothing else."""
-    raw_schema, uri, raw_batches, n_rows = _open(source)
+    raw_schema, uri, raw_batches, n_rows, n_bytes = _open(source)
     if len(raw_schema) == 0:
         raise InvalidParameter(f"dataset {name!r} must have at least one column. Got none.",
                                field="source")
@@ -83,11 +84,13 @@ def open_source(
                 raise NotFound(f"No file at {uri!r}.", field="source") from exc
             raise InvalidParameter(f"could not read {uri}: {exc}", field="source") from exc
 
-    return Source(schema=target, uri=uri, batches=batches, n_rows=n_rows)
+    return Source(schema=target, uri=uri, batches=batches, n_rows=n_rows, n_bytes=n_bytes)
 
 
 # ---- opening each kind of source -----------------------------------------------------------------
-_Opened = tuple[pa.Schema, str, Callable[[], Iterator[pa.RecordBatch]], "int | None"]
+_Parts = tuple[pa.Schema, str, Callable[[], Iterator[pa.RecordBatch]], "int | None"]
+# schema, uri, batches, rows (if known), bytes (if known)
+_Opened = tuple[pa.Schema, str, Callable[[], Iterator[pa.RecordBatch]], "int | None", "int | None"]
 
 
 def _open(source: Any) -> _Opened:
@@ -105,7 +108,7 @@ def _open(source: Any) -> _Opened:
         return _from_table(pa.Table.from_batches([source]), "pyarrow.RecordBatch")
     if isinstance(source, pa.RecordBatchReader):
         reader = source
-        return reader.schema, "pyarrow.RecordBatchReader", lambda: iter(reader), None
+        return reader.schema, "pyarrow.RecordBatchReader", lambda: iter(reader), None, None
     raise InvalidParameter(
         "source must be a pandas or polars DataFrame, a pyarrow Table, or the path or URL of a "
         f"Parquet or CSV file. Got {type(source).__name__} instead.",
@@ -117,7 +120,7 @@ def _from_table(table: pa.Table, uri: str) -> _Opened:
     def batches() -> Iterator[pa.RecordBatch]:
         yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
-    return table.schema, uri, batches, table.num_rows
+    return table.schema, uri, batches, table.num_rows, table.nbytes
 
 
 def _pandas_to_arrow(frame: Any) -> pa.Table:
@@ -158,14 +161,26 @@ def _open_path(text: str) -> _Opened:
         is_dir = os.path.isdir(path)
     lower = path.lower()
     if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return _open_csv(text, path, fs)
+        return (*_open_csv(text, path, fs), _size(path, fs, is_dir))
     if is_dir or lower.endswith((".parquet", ".pq", ".parq")) or _looks_like_parquet(path, fs):
-        return _open_parquet(text, path, fs, is_dir)
+        return (*_open_parquet(text, path, fs, is_dir), _size(path, fs, is_dir))
     raise InvalidParameter(
         f"source must be a Parquet file (.parquet), a folder of them or a CSV file (.csv). "
         f"Got {text!r} instead.",
         field="source",
     )
+
+
+def _size(path: str, fs: Any, is_dir: bool) -> int | None:
+    """Bytes of a file or of the files under a folder (None if the store will not say)."""
+    try:
+        if fs is not None:
+            return int(fs.du(path)) if is_dir else int(fs.size(path))
+        if not is_dir:
+            return os.path.getsize(path)
+        return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    except (OSError, TypeError, ValueError):
+        return None
 
 
 def _looks_like_parquet(path: str, fs: Any) -> bool:
@@ -177,7 +192,7 @@ def _looks_like_parquet(path: str, fs: Any) -> bool:
         return False
 
 
-def _open_parquet(text: str, path: str, fs: Any, is_dir: bool) -> _Opened:
+def _open_parquet(text: str, path: str, fs: Any, is_dir: bool) -> _Parts:
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
@@ -205,7 +220,7 @@ def _open_parquet(text: str, path: str, fs: Any, is_dir: bool) -> _Opened:
     return parquet.schema_arrow, text, file_batches, parquet.metadata.num_rows
 
 
-def _open_csv(text: str, path: str, fs: Any) -> _Opened:
+def _open_csv(text: str, path: str, fs: Any) -> _Parts:
     import pyarrow.csv as pacsv
 
     def reader() -> pacsv.CSVStreamingReader:

@@ -113,8 +113,11 @@ class DatasetStore(DomainStore):
         transform: str | None = None,
         code_commit: str | None = None,
         description: str | None = None,
+        ingested_at: datetime | None = None,
     ) -> DatasetVersion:
-        """Record a version made of uploaded fragments (``mode`` "add" or "append")."""
+        """Record a version made of uploaded fragments (``mode`` "add" or "append").
+        ``ingested_at`` (a backfill) is when its new rows became known, instead of now: not in
+        the future, and not before the latest version, so knowledge time only moves forward."""
         check_name(name)
         if mode not in ("add", "append"):
             raise InvalidParameter(f"mode must be 'add' or 'append'. Got {mode!r} instead.",
@@ -140,6 +143,13 @@ class DatasetStore(DomainStore):
                     field="time_column",
                 )
         now = self.clock.now()
+        when = now if ingested_at is None else to_utc(ingested_at)
+        if when > now:
+            raise InvalidParameter(
+                f"ingested_at must not be in the future (now is {now.isoformat()}). Got "
+                f"{when.isoformat()} instead.",
+                field="ingested_at",
+            )
         with self.db.write() as conn:
             dataset = self._lock_dataset(conn, name)
             latest = self._latest(conn, name) if dataset is not None else None
@@ -150,7 +160,7 @@ class DatasetStore(DomainStore):
                     )
                 conn.execute(sa.insert(DatasetRow).values(
                     name=name, description=description, time_column=time_column,
-                    key_columns=list(key_columns or []), created_at=now, updated_at=now,
+                    key_columns=list(key_columns or []), created_at=when, updated_at=now,
                 ))
             else:
                 if time_column and dataset.time_column and time_column != dataset.time_column:
@@ -169,19 +179,27 @@ class DatasetStore(DomainStore):
                 if all(f.digest in known for f in fragments):
                     return latest  # the same rows appended again: nothing new
                 manifest = list(latest.fragments) + [
-                    Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, ingested_at=now)
+                    Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, ingested_at=when)
                     for f in fragments
                 ]
             else:
                 manifest = [
                     known.get(f.digest)
-                    or Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, ingested_at=now)
+                    or Fragment(digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes,
+                                ingested_at=when)
                     for f in fragments
                 ]
             schema_json = [c.model_dump() for c in schema]
             digest = version_digest(schema_json, [f.digest for f in manifest])
             if latest is not None and latest.digest == digest:
                 return latest
+            if latest is not None and when < to_utc(latest.created_at):
+                raise InvalidParameter(
+                    f"ingested_at must be at or after the time of the latest version "
+                    f"{latest.ref} ({to_utc(latest.created_at).isoformat()}): knowledge time "
+                    f"only moves forward. Got {when.isoformat()} instead.",
+                    field="ingested_at",
+                )
             self._save_fragments(conn, fragments, now)
             sketches = self._sketches(conn, [f.digest for f in manifest])
             number = (latest.version if latest is not None else 0) + 1
@@ -198,7 +216,7 @@ class DatasetStore(DomainStore):
                 n_rows=sum(f.n_rows for f in manifest), n_bytes=sum(f.n_bytes for f in manifest),
                 schema=schema_json, fragments=[f.model_dump(mode="json") for f in manifest],
                 profile=profile.model_dump(mode="json"), source_uri=source_uri,
-                created_by=created_by, created_at=now, parents=list(parents or []),
+                created_by=created_by, created_at=when, parents=list(parents or []),
                 transform=transform, code_commit=code_commit, time_column=time_column,
                 key_columns=list(key_columns or []),
             ))
