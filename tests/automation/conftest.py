@@ -35,7 +35,7 @@ TRAINING = textwrap.dedent('''
             raise RuntimeError("the training data service is down")
         if params.get("marker"):
             with open(params["marker"], "a") as fh:
-                fh.write(run.tags.get("modelyard.policy", "?") + "\\n")
+                fh.write(str(params.get("name", "?")) + "\\n")
         X, y = frame.drop(columns=["ts", "target"]), frame["target"]
         if params.get("kind") == "constant":
             model = DummyClassifier(strategy="constant", constant=0)

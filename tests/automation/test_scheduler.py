@@ -83,6 +83,8 @@ def test_cron_due_times_follow_the_time_zone_and_the_catch_up_rule() -> None:
     ({"triggers": [{"type": "every", "every": "soon"}]}, "every must be a duration"),
     ({"deploy": {"mode": "alias", "alais": "production"}}, "unknown key 'alais'"),
     ({"webhooks": ["ftp://x"]}, "webhooks must be http"),
+    ({"watch": {"thresholds": [{"metric": "accuracy", "op": "<", "threshold": 0.8}]}},
+     "watch thresholds need the endpoint to watch"),
 ])
 def test_a_bad_policy_is_refused_when_saved(cancer_yard: my.Yard, project: tuple[Path, str],
                                             change: dict[str, Any], message: str) -> None:

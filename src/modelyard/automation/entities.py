@@ -247,8 +247,13 @@ class PolicySpec(_Strict):
         for url in self.webhooks:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"webhooks must be http(s) URLs. Got {url!r} instead.")
-        if self.watch is not None and self.watch.thresholds and self.deploy.mode == "none":
-            raise ValueError("watch thresholds need a deploy (canary or alias) to roll back.")
+        if self.watch is not None and self.watch.thresholds:
+            if self.deploy.mode == "none":
+                raise ValueError("watch thresholds need a deploy (canary or alias) to roll "
+                                 "back.")
+            if self.monitored_endpoint is None:
+                raise ValueError("watch thresholds need the endpoint to watch (endpoint, "
+                                 "deploy.endpoint or watch.endpoint).")
         return self
 
     @property

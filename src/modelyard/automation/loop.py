@@ -178,6 +178,9 @@ class JobRunner:
             return job
         spec = policy.spec
         try:
+            if job.stage in ("train", "monitor"):
+                self._save(job, log=f"attempt {job.attempt} of {job.max_attempts}, taken by "
+                           f"{self.owner}")
             while True:
                 stage = getattr(self, f"_stage_{job.stage}", None)
                 if stage is None:

@@ -168,7 +168,7 @@ class Scheduler:
         grace = parse_duration(spec.grace, field="grace")
         jobs: list[dict[str, Any]] = []
         state: dict[str, Any] = {}
-        busy: bool | None = None
+        busy = self.store.active_job(policy.name) is not None
         for i, trigger in enumerate(spec.triggers):
             slot = f"t{i}:{trigger.type}"
             if isinstance(trigger, CronTrigger | EveryTrigger):
@@ -177,6 +177,9 @@ class Scheduler:
                 due = due_times(trigger, cursor, now, grace)
                 what = trigger.cron if isinstance(trigger, CronTrigger) else trigger.every
                 for at in plan_due(due, spec.catch_up):
+                    if busy:  # one job per policy at a time: this due time is skipped
+                        state[f"skipped:{slot}"] = at.isoformat()
+                        continue
                     late = (now - at) > grace
                     jobs.append({"key": f"{trigger.type}:{what}:{at.isoformat()}",
                                  "trigger": trigger.type, "due_at": at,
@@ -185,8 +188,6 @@ class Scheduler:
                 if due.cursor > cursor:
                     state[slot] = due.cursor.isoformat()
                 continue
-            if busy is None:
-                busy = self.store.active_job(policy.name) is not None
             if busy:  # events are judged again once the job in progress is done
                 continue
             if isinstance(trigger, AlertTrigger):

@@ -3,7 +3,8 @@
 Pure functions of the trigger, a cursor (the last due time already planned), the time now and
 the policy's ``grace``: a due time within ``grace`` of now is on time; older ones were missed
 (the schedulers were down, the policy disabled). ``catch_up="skip"`` drops missed runs;
-``"once"`` runs the latest of them once (not one per missed time). Cost is bounded whatever
+``"once"`` runs the latest of them once (not one per missed time). Due times that come while
+the policy has a job in progress are skipped (one job per policy at a time). Cost is bounded whatever
 the gap: croniter walks back from now, an interval is arithmetic.
 """
 
@@ -82,10 +83,11 @@ def _every(cursor: datetime, now: datetime, grace: timedelta, step: float) -> Du
 
 
 def plan_due(due: Due, catch_up: str) -> list[datetime]:
-    """The due times to run: every on-time one; with ``catch_up="once"`` and none on time,
-    the latest missed one."""
+    """The due time to run, if any: the newest on-time one (several on time at once are one
+    run: the scheduler was busy, not away); with ``catch_up="once"`` and none on time, the
+    latest missed one."""
     if due.on_time:
-        return list(due.on_time)
+        return [due.on_time[-1]]
     if catch_up == "once" and due.latest_missed is not None:
         return [due.latest_missed]
     return []
