@@ -87,6 +87,9 @@ def run_command(
     if format not in ("text", "json"):
         raise typer.BadParameter(f"--format must be text or json; got {format!r}")
     with _yard(home) as yard, Console(stderr=True).status("monitoring…"):
+        if endpoint is not None:  # a mistyped name is an error, not "no data"
+            yard.predictions.require_endpoint(
+                endpoint, known=[m.endpoint for m in yard.monitoring.monitors()])
         out = yard.monitoring.run(endpoint, window=window, start=start, end=end,
                                   **({"reference": reference, "segment_by": segment_by}
                                      if endpoint else {}),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, NotFound, did_you_mean
 from ..wal.compactor import compact
 from ..wal.records import new_prediction_id, to_table
 from ..wal.segments import encode_record, wal_dir
@@ -70,6 +70,24 @@ class Predictions:
         if limit is not None:
             lf = lf.head(limit)
         return lf.collect()
+
+    def endpoints(self) -> list[str]:
+        """The endpoints that have logged predictions."""
+        return self._store.endpoints()  # type: ignore[no-any-return]
+
+    def require_endpoint(self, endpoint: str, *, known: Iterable[str] = ()) -> None:
+        """Raise NotFound, with a "did you mean", when ``endpoint`` has never logged a
+        prediction and is not among ``known`` (e.g. configured monitors): a mistyped name is
+        an error, not an empty answer."""
+        names = set(known)
+        if endpoint in names:
+            return
+        names.update(self.endpoints())
+        if endpoint not in names:
+            raise NotFound(
+                f"No endpoint named {endpoint!r} has logged predictions."
+                f"{did_you_mean(endpoint, sorted(names))}"
+                + ("" if names else " The log is empty."), field="endpoint")
 
     def _remote_pages(self, endpoint: str, start: Any, end: Any, model_version: int | None,
                       limit: int | None) -> list[PredictionRecord]:

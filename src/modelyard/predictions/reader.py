@@ -104,10 +104,19 @@ def _day(t_us: int) -> str:
     return datetime.fromtimestamp(t_us / 1_000_000, tz=UTC).date().isoformat()
 
 
-def endpoints(source: Source) -> list[str]:
-    """The endpoints that have compacted partitions."""
-    artifacts, _ = _resolve(source, None)
-    return _partition_endpoints(artifacts)
+def endpoints(source: Source, *, log_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The endpoints that have logged predictions: compacted partitions, and (when this
+    process reaches the log folder) the segments not compacted yet, by their indexes."""
+    artifacts, ldir = _resolve(source, log_dir)
+    names = set(_partition_endpoints(artifacts))
+    if ldir is not None:
+        for seg in list_segments(wal_dir(ldir)):
+            index = seg.index()
+            if index is not None and len(index.names) == len(index.keys):
+                names.update(index.names.values())
+            else:  # no index to tell: read it
+                names.update(str(r.get("endpoint")) for r in read_segment(seg.path))
+    return sorted(names)
 
 
 @dataclass

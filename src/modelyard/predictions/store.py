@@ -35,7 +35,12 @@ class PredictionStore(DomainStore):
         """Where the compacted log lives (``settings.prediction_log_url`` or the artifacts)."""
         return reader.log_artifacts(self.settings, self.artifacts)
 
-    # before get: "/predictions/{prediction_id}" would take "quarantine" for an id
+    # before get: "/predictions/{prediction_id}" would take these names for an id
+    @endpoint("GET", "/predictions/endpoints")
+    def endpoints(self) -> list[str]:
+        """The endpoints that have logged predictions (compacted, or pending on this machine)."""
+        return reader.endpoints(self.log_artifacts, log_dir=self.log_dir)
+
     @endpoint("GET", "/predictions/quarantine")
     def quarantined(self) -> list[QuarantinedSegment]:
         """The segments of this machine's log that the compactor could not read completely

@@ -18,7 +18,8 @@ quarantines such a segment instead of deleting it.
 
 Beside each segment its writer keeps a sidecar index ``<segment-id>.idx`` (JSON): per endpoint
 key the time range of its records (``[min_us, max_us]``; ``max_us`` is null while the segment
-is open: a live segment covers up to now), and once sealed the segment's durable ``length``.
+is open: a live segment covers up to now) and the endpoint's name, and once sealed the
+segment's durable ``length``.
 Readers use it to open only the segments that can hold an endpoint and a time range; a segment
 without a readable index is read whole.
 
@@ -258,7 +259,8 @@ class Segment:
             keys = {int(k): (int(v[0]), None if v[1] is None else int(v[1]))
                     for k, v in raw["keys"].items()}
             length = raw.get("length")
-            return SegmentIndex(keys, None if length is None else int(length))
+            names = {int(k): str(v) for k, v in (raw.get("names") or {}).items()}
+            return SegmentIndex(keys, None if length is None else int(length), names)
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError,
                 AttributeError, IndexError):
             return None
@@ -267,10 +269,12 @@ class Segment:
 @dataclass(frozen=True)
 class SegmentIndex:
     """Per endpoint key, the time range ``(min_us, max_us)`` of a segment's records
-    (``max_us`` None: still open); ``length``: the durable bytes of a sealed segment."""
+    (``max_us`` None: still open) and the endpoint's name; ``length``: the durable bytes of a
+    sealed segment."""
 
     keys: dict[int, tuple[int, int | None]]
     length: int | None = None
+    names: dict[int, str] = field(default_factory=dict)
 
     def covers(self, key: int | None, lo_us: int, hi_us: int) -> bool:
         """Whether the segment may hold records of ``key`` (None: any) in ``[lo_us, hi_us]``."""
@@ -280,9 +284,10 @@ class SegmentIndex:
 
 
 def write_index(directory: Path, segment_id: str, keys: dict[int, tuple[int, int | None]],
-                length: int | None = None) -> None:
+                length: int | None = None, *, names: dict[int, str] | None = None) -> None:
     """Write a segment's index atomically and durably (temporary name, fsync, rename)."""
-    body = orjson.dumps({"keys": {str(k): list(v) for k, v in keys.items()}, "length": length})
+    body = orjson.dumps({"keys": {str(k): list(v) for k, v in keys.items()}, "length": length,
+                         "names": {str(k): v for k, v in (names or {}).items()}})
     tmp = directory / f".{segment_id}{INDEX}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:

@@ -42,6 +42,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..errors import InvalidParameter
 from ..ids import new_id
 from .metrics import WalMetrics
@@ -343,13 +345,15 @@ class WalWriter:
             lane.segment_bytes += n
             lane.dirty = True
 
-    def _note(self, lane: _Lane, ranges: dict[int, tuple[int, int]]) -> None:
+    def _note(self, lane: _Lane, ranges: dict[int, tuple[int, int, bytes]]) -> None:
         """Keep the lane's time range per endpoint key; rewrite the segment's index before
         the frames are written when a key is new or earlier than its indexed minute."""
         stale = False
-        for key, (lo, hi) in ranges.items():
+        for key, (lo, hi, frame) in ranges.items():
             cur = lane.keys.get(key)
             lane.keys[key] = (lo, hi) if cur is None else (min(cur[0], lo), max(cur[1], hi))
+            if key not in lane.names:  # the name, from the first frame of a new endpoint
+                lane.names[key] = str(orjson.loads(memoryview(frame)[HEADER.size:])["endpoint"])
             floor = lane.indexed.get(key)
             if floor is None or lo < floor:
                 lane.indexed[key] = lo - lo % _MINUTE_US
@@ -357,7 +361,7 @@ class WalWriter:
         if stale:
             assert lane.path is not None
             write_index(self.directory, lane.path.stem,
-                        {k: (v, None) for k, v in lane.indexed.items()})
+                        {k: (v, None) for k, v in lane.indexed.items()}, names=lane.names)
 
     def _open_segment(self, lane: _Lane) -> None:
         segment_id = new_id()
@@ -380,6 +384,7 @@ class WalWriter:
         lane.segment_bytes = lane.durable = 0
         lane.keys = {}
         lane.indexed = {}
+        lane.names = {}
         lane.dirty = False
         lane.started = time.monotonic()
         lane.last_sync = lane.started
@@ -403,7 +408,8 @@ class WalWriter:
         try:
             if length:
                 try:  # exact ranges and the durable length; on a full disk the open index
-                    write_index(self.directory, path.stem, dict(lane.keys), length)  # stays
+                    write_index(self.directory, path.stem, dict(lane.keys), length,  # stays
+                                names=lane.names)
                 except OSError:
                     pass
                 os.replace(path, path.with_suffix(SEALED))
@@ -484,6 +490,7 @@ class _Lane:
         "indexed",
         "keys",
         "last_sync",
+        "names",
         "path",
         "seal_waiter",
         "segment_bytes",
@@ -499,22 +506,24 @@ class _Lane:
         self.durable = 0  # bytes known to be on disk
         self.keys: dict[int, tuple[int, int]] = {}  # endpoint key -> (min, max) time
         self.indexed: dict[int, int] = {}  # endpoint key -> minimum written to the index
+        self.names: dict[int, str] = {}  # endpoint key -> endpoint name
         self.started = 0.0
         self.last_sync = 0.0
         self.dirty = False
         self.seal_waiter: _SyncWaiter | None = None
 
 
-def _ranges(frames: list[bytes]) -> dict[int, tuple[int, int]]:
-    """Per endpoint key, the time range of a batch of frames (padding left out)."""
-    out: dict[int, tuple[int, int]] = {}
+def _ranges(frames: list[bytes]) -> dict[int, tuple[int, int, bytes]]:
+    """Per endpoint key, the time range of a batch of frames (padding left out) and its
+    first frame."""
+    out: dict[int, tuple[int, int, bytes]] = {}
     unpack = HEADER.unpack_from
     for frame in frames:
         _magic, length, t, key, _crc = unpack(frame)
         if not length:
             continue
         cur = out.get(key)
-        out[key] = (t, t) if cur is None else (min(cur[0], t), max(cur[1], t))
+        out[key] = (t, t, frame) if cur is None else (min(cur[0], t), max(cur[1], t), cur[2])
     return out
 
 
