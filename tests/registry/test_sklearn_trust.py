@@ -181,3 +181,24 @@ def test_iris_multiclass_model_loads_by_exact_types(tmp_path: Path) -> None:
     options = flavor.save(HistGradientBoostingClassifier(max_iter=3).fit(X, y), tmp_path, None)
     assert "sklearn._loss._loss.CyHalfMultinomialLoss" in trusted_types(tmp_path / "model.skops")
     assert flavor.load(tmp_path, options).model.predict(X).shape == (150,)
+
+
+def test_a_stand_in_that_lacks_a_name_falls_back_to_skops_own_module() -> None:
+    """A skops release that imports a name the stand-in does not define still loads."""
+    result = _fresh(
+        "import sys, json\n"
+        "import sklearn.utils\n"
+        "sklearn.utils.all_estimators = lambda *a, **k: []  # only to keep this test fast\n"
+        "from modelyard.registry.flavors import sklearn as flavor\n"
+        "full = flavor._trusted_types_stand_in\n"
+        "def lacking():\n"
+        "    module = full()\n"
+        "    del module.NUMPY_DTYPE_TYPE_NAMES\n"
+        "    return module\n"
+        "flavor._trusted_types_stand_in = lacking\n"
+        "sio = flavor.skops_io()\n"
+        "t = sys.modules['skops.io._trusted_types']\n"
+        "print(json.dumps([callable(sio.load), hasattr(t, 'NUMPY_DTYPE_TYPE_NAMES'),\n"
+        "                  t.__doc__ is None or 'stand-in' not in t.__doc__]))\n"
+    )
+    assert result == [True, True, True]

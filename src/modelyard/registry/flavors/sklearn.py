@@ -111,19 +111,20 @@ _NOT_ESTIMATOR_PARTS = frozenset({"tests", "externals", "setup", "conftest", "ex
 def skops_io() -> ModuleType:
     """``skops.io``, imported without computing its expensive default trust lists (see the
     module docstring)."""
-    module = sys.modules.get("skops.io")
-    if module is not None:
-        return module
     with _SKOPS_LOCK:
-        stand_in = "skops.io._trusted_types"
-        if stand_in not in sys.modules:
-            sys.modules[stand_in] = _trusted_types_stand_in()
-        try:
-            import skops.io
-        except ImportError:  # a skops release that wants more from the stand-in
-            for name in [n for n in sys.modules if n == "skops.io" or n.startswith("skops.io.")]:
-                del sys.modules[name]
-            import skops.io
+        if "skops.io" not in sys.modules:
+            stand_in = "skops.io._trusted_types"
+            if stand_in not in sys.modules:
+                sys.modules[stand_in] = _trusted_types_stand_in()
+            try:
+                import skops.io
+            except ImportError:  # a skops release that wants more from the stand-in
+                for name in [n for n in sys.modules
+                             if n == "skops.io" or n.startswith("skops.io.")]:
+                    del sys.modules[name]
+    # an import statement (not sys.modules) waits for another thread's import to finish
+    import skops.io
+
     return skops.io
 
 
