@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),
     "build": ("modelyard.cli.serve:register",
               ("Write a deployable bundle: the model, pinned requirements, a Dockerfile running "
-               "`modelyard serve`, Kubernetes manifests (Deployment + Service, KServe).")),
+               "`modelyard serve`, Kubernetes manifests (StatefulSet + Service, KServe).")),
     "demo": ("modelyard.cli.demo:register",
              ("Run the whole lifecycle on generated data: datasets, runs, registry, serving, "
               "monitoring, trace and a reproducible retrain.")),

@@ -174,16 +174,28 @@ def register(app: typer.Typer) -> None:
         endpoint: Annotated[str | None, typer.Option(
             help="Endpoint name (default: the model name).")] = None,
         port: Annotated[int, typer.Option(help="Port the bundled server listens on.")] = 8080,
+        log_url: Annotated[str | None, typer.Option(
+            help="Where the bundled server ships its compacted prediction log, e.g. "
+            "s3://bucket/yard (default: this yard's store, when it is not a local folder).")
+        ] = None,
+        wheel: Annotated[Path | None, typer.Option(
+            help="A modelyard wheel to install in the image (copied into the bundle).")] = None,
+        log_volume: Annotated[str, typer.Option(
+            help="Size of each pod's prediction-log volume claim.")] = "10Gi",
         home: Annotated[Path | None, typer.Option(help="The yard's home folder.")] = None,
     ) -> None:
         """Write a deployable bundle: the model, pinned requirements, a Dockerfile running
-        `modelyard serve`, Kubernetes manifests (Deployment + Service, KServe)."""
+        `modelyard serve`, Kubernetes manifests (StatefulSet + Service, KServe)."""
         import modelyard as my
 
         from ..serving.build import build_bundle
 
         with my.connect(settings=_settings(home)) as yard:
-            bundle = build_bundle(yard, ref, output, endpoint=endpoint, port=port)
+            bundle = build_bundle(yard, ref, output, endpoint=endpoint, port=port,
+                                  log_url=log_url, wheel=wheel, log_volume=log_volume)
         typer.echo(f"wrote {bundle.model} as endpoint {bundle.endpoint!r} to {bundle.path}")
         for f in bundle.files:
             typer.echo(f"  {f}")
+        if bundle.log_url is None:
+            typer.echo("note: no --log-url: the bundle keeps its prediction log on its volume "
+                       "(set MODELYARD_PREDICTION_LOG_URL to ship it to the yard)", err=True)
