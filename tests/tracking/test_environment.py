@@ -69,3 +69,33 @@ def test_a_script_run_records_its_commit_and_source(tmp_path: Path) -> None:
     assert run.entry_point == "train:main" and run.python_version == platform.python_version()
     assert run.packages["scikit-learn"] == sklearn.__version__
     assert run.user
+
+
+def test_git_info_sees_a_new_commit_in_the_same_process(tmp_path: Path) -> None:
+    """A long-running process (the scheduler) records each new commit, not the first one it
+    saw."""
+    repo, first = _repo(tmp_path)
+    assert environment.git_info(str(repo))[0] == first
+    (repo / "train.py").write_text("print('second')\n")
+    _git(repo, "commit", "-q", "-am", "second")
+    second = _git(repo, "rev-parse", "HEAD")
+    assert second != first and environment.git_info(str(repo))[0] == second
+
+
+def test_the_commit_recorded_is_the_entry_points_not_the_processes(tmp_path: Path) -> None:
+    """Issue 17: a run started with an entry point records the commit of the entry point's
+    source file, wherever the process runs from."""
+    import sys
+
+    repo, commit = _repo(tmp_path)
+    (repo / "proj_model_env.py").write_text("def train(params, data, run):\n    return None\n")
+    _git(repo, "add", "proj_model_env.py")
+    _git(repo, "commit", "-q", "-m", "model")
+    commit = _git(repo, "rev-parse", "HEAD")
+    sys.path.insert(0, str(repo))
+    try:
+        env = environment.capture("proj_model_env:train")
+    finally:
+        sys.path.remove(str(repo))
+    assert env.code_commit == commit and env.code_repo == str(repo.resolve())
+    assert env.source == str((repo / "proj_model_env.py").resolve())

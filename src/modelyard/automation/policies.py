@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from ..clock import Clock
 from ..errors import InvalidParameter, NotFound
-from ..tracking.environment import git_info, import_entry_point, module_root
+from ..tracking.environment import import_entry_point, module_root, read_git_info
 from .entities import CommitTrigger, DataTrigger, Job, Policy, PolicySpec
 
 __all__ = ["Automation", "parse_policy"]
@@ -91,7 +91,7 @@ class Automation:
                 if spec.code_path is None:
                     raise InvalidParameter("a commit trigger needs the entry point's folder "
                                            "(code_path).", field="triggers")
-                commit, _, _ = git_info.__wrapped__(spec.code_path)
+                commit, _, _ = read_git_info(spec.code_path)
                 if commit is None:
                     raise InvalidParameter(
                         f"a commit trigger needs the entry point's code in a git repository; "

@@ -31,7 +31,7 @@ from ..clock import Clock, parse_time
 from ..errors import NotFound
 from ..ids import new_id
 from ..monitoring.windows import parse_duration
-from ..tracking.environment import git_info
+from ..tracking.environment import read_git_info
 from .entities import (
     AlertTrigger,
     CommitTrigger,
@@ -249,7 +249,7 @@ class Scheduler:
         folder = policy.spec.code_path
         if folder is None:
             return None
-        commit, _, repo = git_info.__wrapped__(folder)  # not the per-process cache
+        commit, _, repo = read_git_info(folder)
         seen = policy.state.get(slot) or policy.state.get(f"baseline:{slot}")
         if commit is None or commit == seen:
             return None

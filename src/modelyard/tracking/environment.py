@@ -32,6 +32,7 @@ __all__ = [
     "import_module",
     "module_root",
     "package_versions",
+    "read_git_info",
     "source_of_process",
 ]
 
@@ -139,9 +140,9 @@ def module_root(module_name: str) -> str | None:
     return str(path)
 
 
-@lru_cache(maxsize=64)
-def git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
-    """(commit, dirty, repository root) of the git checkout holding ``folder``; Nones if none."""
+def read_git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
+    """(commit, dirty, repository root) of the git checkout holding ``folder``, asked of the
+    ``git`` command now; Nones if there is none."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--show-toplevel", "HEAD"],
@@ -161,6 +162,62 @@ def git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
         return commit, dirty, repo
     except (OSError, subprocess.SubprocessError):
         return None, None, None
+
+
+def _git_dir(folder: Path) -> Path | None:
+    """The ``.git`` folder of the checkout holding ``folder`` (a worktree's ``.git`` file
+    points to it), found without running git."""
+    for parent in (folder, *folder.parents):
+        dot = parent / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            text = dot.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                found = Path(text.removeprefix("gitdir:").strip())
+                return found if found.is_absolute() else (parent / found).resolve()
+    return None
+
+
+def _head_stamp(folder: str) -> tuple[int, ...]:
+    """Changes when the checkout's HEAD moves (a commit, a checkout, a fetch into it)."""
+    try:
+        git = _git_dir(Path(folder).resolve())
+        if git is None:
+            return ()
+        head = git / "HEAD"
+        stamp = [head.stat().st_mtime_ns]
+        text = head.read_text(errors="replace").strip()
+        common = git
+        commondir = git / "commondir"
+        if commondir.is_file():
+            common = (git / commondir.read_text().strip()).resolve()
+        if text.startswith("ref:"):
+            ref = text.removeprefix("ref:").strip()
+            for base in (git, common):
+                if (base / ref).is_file():
+                    stamp.append((base / ref).stat().st_mtime_ns)
+        packed = common / "packed-refs"
+        if packed.is_file():
+            stamp.append(packed.stat().st_mtime_ns)
+        return tuple(stamp)
+    except OSError:
+        return ()
+
+
+@lru_cache(maxsize=256)
+def _git_info_at(folder: str, stamp: tuple[int, ...]) -> tuple[str | None, bool | None, str | None]:
+    return read_git_info(folder)
+
+
+def git_info(folder: str) -> tuple[str | None, bool | None, str | None]:
+    """(commit, dirty, repository root) of the git checkout holding ``folder``; Nones if none.
+    Asked of git once per folder until the checkout's HEAD moves (a long-running process, such
+    as the scheduler, records each new commit); the dirty flag is as of that moment."""
+    return _git_info_at(folder, _head_stamp(folder))
+
+
+git_info.__wrapped__ = read_git_info  # type: ignore[attr-defined]
 
 
 def entry_point_file(entry_point: str) -> str | None:
