@@ -118,3 +118,19 @@ def test_a_compaction_between_listing_and_reading_neither_hides_nor_repeats(
             local_yard.backend.artifacts)
     after = local_yard.predictions.query("loans", "2000-01-01", "2100-01-01")
     assert before["id"].to_list() == after["id"].to_list() == sorted(r["id"] for r in recs)
+
+
+def test_a_label_is_checked_against_its_prediction_only(local_yard: my.Yard) -> None:
+    rec = _rec(1)
+    rec["outputs"] = {"prediction": 1, "proba": {"0": 0.3, "1": 0.7}}
+    pending = _rec(2, endpoint="other")
+    local_yard.predictions.log([rec])
+    local_yard.predictions.log([pending], compact_now=False)
+    date = uuid7_time(rec["id"]).date().isoformat()
+    art = local_yard.backend.artifacts
+    _tripwire_parquet(art.path(f"predlog/endpoint=zzz/date={date}/{'e' * 32}.parquet"))
+    _tripwire_segment(wal_dir(local_yard.settings.resolved_prediction_log_dir),
+                      {endpoint_key("zzz"): (0, 1)})
+    with pytest.raises(my.InvalidParameter, match=r"classes of model m/1 \('0', '1'\)"):
+        local_yard.feedback(rec["id"], "approved")
+    assert local_yard.monitoring.feedback([rec["id"], pending["id"]], [1, 0]).created == 2

@@ -4,8 +4,9 @@ A label is compared with its prediction as text when a window is evaluated (``1`
 ``"1"`` are one class; ``True`` is ``"true"``; see :mod:`.performance`), so a label the model
 can never predict — ``"approved"`` for a 0/1 classifier — would silently count as a miss on
 every row and wreck precision and recall. :func:`label_domains` reads, for each labelled id,
-what its model answered (from the prediction log: the compacted partitions of the id's date,
-then this machine's pending segments), and :class:`LabelDomain` says which labels fit it:
+what its model answered (from the prediction log, through its reader: the id indexes of the
+id's date, then this machine's pending segments), and :class:`LabelDomain` says which labels
+fit it:
 
 * the model logged class probabilities: the label must be one of those classes;
 * otherwise, by the type of the logged prediction: an integer prediction takes an integer
@@ -20,22 +21,12 @@ do not fit and says so in a finding.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from ..artifacts.store import ArtifactStore
-from ..ids import uuid7_time
-from ..wal.partitions import endpoints as log_endpoints
-from ..wal.partitions import partition_files
-from ..wal.segments import list_segments, read_records, wal_dir
+from ..predictions.reader import lookup
 
 __all__ = ["LabelDomain", "class_text", "label_domains", "label_text"]
 
@@ -117,80 +108,20 @@ def _domain(row: dict[str, Any]) -> LabelDomain:
     return LabelDomain(model, "string")
 
 
-def _flat(payload: dict[str, Any]) -> dict[str, Any]:
-    row = {"model_name": payload.get("model_name"), "model_version": payload.get("model_version")}
-    outputs = payload.get("outputs") or {}
-    row["output.prediction"] = outputs.get("prediction")
-    for cls, p in (outputs.get("proba") or {}).items():
-        row[f"{_PROBA}{cls}"] = p
-    return row
-
-
 def label_domains(artifacts: ArtifactStore, log_dir: Any, ids: Iterable[str],
                   endpoint: str | None = None) -> dict[str, LabelDomain]:
-    """The domain of each id found in the prediction log (ids as 32 lowercase hex). Reads only
-    the partitions of the ids' dates (of ``endpoint``, or of every endpoint), and of those
-    only the rows with these ids and the model and output columns."""
-    by_day: dict[Any, set[str]] = defaultdict(set)
-    for pid in ids:
-        by_day[uuid7_time(pid).date()].add(pid)
-    if not by_day:
-        return {}
+    """The domain of each id found in the prediction log (ids as 32 lowercase hex), read
+    through the log's reader (:func:`modelyard.predictions.reader.lookup`: the id indexes of
+    the ids' dates, the row groups that hold them, the segments that cover them) and only the
+    model and output columns; ``endpoint``: ids of other endpoints are left out."""
+    wanted = ("model_name", "model_version", "output.prediction")
+    rows = lookup(artifacts, ids, log_dir=log_dir,
+                  columns=lambda c: c in wanted or c.startswith(_PROBA) or c == "endpoint")
     found: dict[str, LabelDomain] = {}
     seen: dict[LabelDomain, LabelDomain] = {}
-    fs = None if artifacts.is_local else artifacts.fs
-    names = [endpoint] if endpoint is not None else log_endpoints(artifacts)
-    for day, wanted in sorted(by_day.items()):
-        for name in names:
-            for path in partition_files(artifacts, name, day, day):
-                missing = sorted(wanted - found.keys())
-                if not missing:
-                    break
-                for row in _rows_with_ids(path, fs, missing):
-                    d = _domain(row)
-                    found[row["id"]] = seen.setdefault(d, d)
-    rest = {pid for w in by_day.values() for pid in w} - found.keys()
-    if rest and log_dir is not None:
-        lo = min(uuid7_time(p) for p in rest)
-        hi = max(uuid7_time(p) for p in rest)
-        lo_us, hi_us = _us(lo), _us(hi) + 1000
-        for seg in list_segments(wal_dir(log_dir)):
-            for rec in read_records(seg.path):
-                pid = rec.get("id")
-                if pid in rest and lo_us <= rec["time"] <= hi_us \
-                        and (endpoint is None or rec.get("endpoint") == endpoint):
-                    d = _domain(_flat(rec))
-                    found[pid] = seen.setdefault(d, d)
+    for pid, row in rows.items():
+        if endpoint is not None and row.get("endpoint") != endpoint:
+            continue
+        d = _domain(row)
+        found[pid] = seen.setdefault(d, d)
     return found
-
-
-def _rows_with_ids(path: str, fs: Any, ids: list[str]) -> list[dict[str, Any]]:
-    """The model and output columns of the rows of one file whose id is in ``ids`` (sorted);
-    row groups whose ``id`` statistics hold none of them are skipped unread (ids are
-    time-ordered, so a lookup usually reads one row group of one file, or none)."""
-    f = pq.ParquetFile(path, filesystem=fs)
-    names = f.schema_arrow.names
-    if "id" not in names:
-        return []
-    cols = [c for c in names if c in ("id", "model_name", "model_version", "output.prediction")
-            or c.startswith(_PROBA)]
-    meta, at = f.metadata, names.index("id")
-    out: list[dict[str, Any]] = []
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(at).statistics
-        if stats is not None and stats.has_min_max:
-            lo, hi = bisect_left(ids, stats.min), bisect_right(ids, stats.max)
-            if lo == hi:
-                continue
-            candidates = ids[lo:hi]
-        else:
-            candidates = ids
-        hits = pc.indices_nonzero(pc.is_in(f.read_row_group(i, columns=["id"])["id"],
-                                           pa.array(candidates)))
-        if len(hits):
-            out += f.read_row_group(i, columns=cols).take(hits).to_pylist()
-    return out
-
-
-def _us(t: datetime) -> int:
-    return int(t.astimezone(UTC).timestamp() * 1_000_000)

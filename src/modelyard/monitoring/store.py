@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id, uuid7_time
+from ..predictions.reader import log_artifacts
 from ..store.base import DomainStore
 from ..store.schema.monitoring import (
     AlertRow,
@@ -188,7 +189,8 @@ class MonitorStore(DomainStore):
         """Raise naming every label that does not fit its prediction's model; return how many
         ids are not in the prediction log."""
         pids = [normalize_prediction_id(item.prediction_id) for item in batch]
-        domains = label_domains(self.artifacts, self.settings.resolved_prediction_log_dir, pids)
+        domains = label_domains(log_artifacts(self.settings, self.artifacts),
+                                self.settings.resolved_prediction_log_dir, pids)
         bad = [(w, pid, item.label, domains[pid]) for item, w, pid in zip(batch, where, pids)
                if pid in domains and not domains[pid].accepts(item.label)]
         if len(bad) == 1:

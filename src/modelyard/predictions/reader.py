@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +56,7 @@ __all__ = [
     "endpoints",
     "get",
     "log_artifacts",
+    "lookup",
     "partition_files",
     "scan",
     "window",
@@ -311,7 +314,7 @@ def get(
             return from_payload(rec)
     day = when.date()
     fs = None if artifacts.is_local else artifacts.fs
-    for index_path, segment_id in id_index_files(artifacts, day, pid):
+    for index_path, segment_id in id_index_files(artifacts, day, pid, pid):
         found = _find_row(index_path, pid, fs, ["endpoint"])
         if found is None:
             continue
@@ -321,6 +324,74 @@ def get(
         if row is not None:
             return from_flat(row)
     raise NotFound(f"No prediction with id {prediction_id!r} in the log.", field="prediction_id")
+
+
+def lookup(
+    source: Source,
+    ids: Iterable[str],
+    *,
+    columns: Callable[[str], bool] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The flat rows (the columns ``columns`` accepts, and ``id``) of the ``ids`` found in the
+    log, by id: per date, the id indexes whose range holds some of them, then only the row
+    groups of their record files that can hold them; then the segments whose time range
+    covers the ids not found. Ids are 32 lowercase hex characters."""
+    artifacts, ldir = _resolve(source, log_dir)
+    by_day: dict[Any, list[str]] = defaultdict(list)
+    for pid in set(ids):
+        by_day[uuid7_time(pid).date()].append(pid)
+    fs = None if artifacts.is_local else artifacts.fs
+    found: dict[str, dict[str, Any]] = {}
+    for day, wanted in sorted(by_day.items()):
+        wanted.sort()
+        files: dict[str, list[str]] = defaultdict(list)  # record file -> its wanted ids
+        for index_path, segment_id in id_index_files(artifacts, day, wanted[0], wanted[-1]):
+            for row in _rows_with_ids(index_path, fs, wanted, lambda c: c == "endpoint"):
+                path = artifacts.path(f"{partition_path(row['endpoint'], day.isoformat())}/"
+                                      f"{segment_id}.parquet")
+                files[path].append(row["id"])
+        for path, some in files.items():
+            for row in _rows_with_ids(path, fs, sorted(some), columns):
+                found[row["id"]] = row
+    rest = {pid for w in by_day.values() for pid in w} - found.keys()
+    if rest:
+        lo = min(_us(uuid7_time(p)) for p in rest)
+        hi = max(_us(uuid7_time(p)) for p in rest) + 999
+        payloads = [r for _, r in _read_segments(ldir, None, lo, hi).records if r.get("id") in rest]
+        if payloads:
+            for row in to_table(payloads).to_pylist():
+                found[row["id"]] = {k: v for k, v in row.items()
+                                    if k == "id" or columns is None or columns(k)}
+    return found
+
+
+def _rows_with_ids(path: str, fs: Any, ids: list[str],
+                   columns: Callable[[str], bool] | None) -> list[dict[str, Any]]:
+    """The rows of one Parquet file sorted by id whose id is in ``ids`` (sorted): row groups
+    whose ``id`` statistics hold none of them are skipped unread."""
+    try:
+        f = pq.ParquetFile(path if fs is None else fs.open(path, "rb"))
+    except FileNotFoundError:
+        return []
+    names = f.schema_arrow.names
+    if "id" not in names:
+        return []
+    cols = None if columns is None else ["id", *(c for c in names if c != "id" and columns(c))]
+    meta, at = f.metadata, names.index("id")
+    out: list[dict[str, Any]] = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(at).statistics
+        candidates = ids
+        if stats is not None and stats.has_min_max:
+            candidates = ids[bisect_left(ids, stats.min):bisect_right(ids, stats.max)]
+            if not candidates:
+                continue
+        table = f.read_row_group(i, columns=cols)
+        hits = pc.indices_nonzero(pc.is_in(table["id"], pa.array(candidates, pa.string())))
+        if len(hits):
+            out += table.take(hits).to_pylist()
+    return out
 
 
 def _find_row(path: str, pid: str, fs: Any, columns: list[str] | None) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@
     predlog/_ids/date=<YYYY-MM-DD>/<min-id>_<max-id>_<segment-id>.parquet   which endpoint has an id
 
 A record file holds one segment's records of one endpoint and date, sorted by id, in row
-groups of :data:`ROW_GROUP` rows (a lookup by id reads one row group, a window scan skips row
+groups of :data:`ROW_GROUP` rows (an id index: :data:`ID_ROW_GROUP`) (a lookup by id reads one row group, a window scan skips row
 groups by their ``time`` statistics). The id index of a segment and date lists its ids (sorted)
 and each one's endpoint; its name carries the id range, so ``get(id)`` lists one date folder,
 opens only the index files whose range holds the id, and then one record file. Both are
@@ -25,6 +25,7 @@ from ..artifacts.store import ArtifactStore
 
 __all__ = [
     "IDS",
+    "ID_ROW_GROUP",
     "PREFIX",
     "ROW_GROUP",
     "endpoints",
@@ -37,7 +38,8 @@ __all__ = [
 
 PREFIX = "predlog"
 IDS = "_ids"
-ROW_GROUP = 16_384
+ROW_GROUP = 8_192  # rows per row group of a record file
+ID_ROW_GROUP = 2_048  # of an id index: a lookup reads one such group of (id, endpoint)
 
 
 def partition_path(endpoint: str, day: str) -> str:
@@ -78,19 +80,21 @@ def partition_files(artifacts: ArtifactStore, endpoint: str, first: date, last: 
     return files
 
 
-def id_index_files(artifacts: ArtifactStore, day: date, prediction_id: str) -> list[tuple[str, str]]:
-    """``(index file, segment id)`` of the id indexes of ``day`` whose range holds the id."""
+def id_index_files(artifacts: ArtifactStore, day: date, lo: str,
+                   hi: str) -> list[tuple[str, str]]:
+    """``(index file, segment id)`` of the id indexes of ``day`` whose id range meets
+    ``[lo, hi]`` (ids as 32 lowercase hex characters)."""
     out = []
     for path in _parquet(_ls(artifacts, artifacts.path(f"{PREFIX}/{IDS}/date={day.isoformat()}"))):
         parts = path.rsplit("/", 1)[-1][: -len(".parquet")].split("_")
-        if len(parts) == 3 and parts[0] <= prediction_id <= parts[1]:
+        if len(parts) == 3 and parts[0] <= hi and lo <= parts[1]:
             out.append((path, parts[2]))
     return out
 
 
-def _write(artifacts: ArtifactStore, relative: str, table: pa.Table) -> str:
+def _write(artifacts: ArtifactStore, relative: str, table: pa.Table, row_group: int) -> str:
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP)
+    pq.write_table(table, buf, compression="zstd", row_group_size=row_group)
     return artifacts.write_file(relative, buf.getvalue())
 
 
@@ -98,7 +102,8 @@ def write_partition(artifacts: ArtifactStore, endpoint: str, day: str, segment_i
                     table: pa.Table) -> str:
     """Write one segment's records of ``endpoint`` and ``day`` (sorted here by id)."""
     table = table.take(pc.sort_indices(table["id"]))
-    return _write(artifacts, f"{partition_path(endpoint, day)}/{segment_id}.parquet", table)
+    return _write(artifacts, f"{partition_path(endpoint, day)}/{segment_id}.parquet", table,
+                  ROW_GROUP)
 
 
 def write_id_index(artifacts: ArtifactStore, day: str, segment_id: str,
@@ -109,4 +114,5 @@ def write_id_index(artifacts: ArtifactStore, day: str, segment_id: str,
     table = pa.table({"id": ids, "endpoint": names})
     table = table.take(pc.sort_indices(table["id"]))
     lo, hi = table["id"][0].as_py(), table["id"][-1].as_py()
-    return _write(artifacts, f"{PREFIX}/{IDS}/date={day}/{lo}_{hi}_{segment_id}.parquet", table)
+    return _write(artifacts, f"{PREFIX}/{IDS}/date={day}/{lo}_{hi}_{segment_id}.parquet", table,
+                  ID_ROW_GROUP)
