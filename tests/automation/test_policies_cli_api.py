@@ -125,7 +125,7 @@ def test_a_new_commit_of_the_entry_points_repository_triggers_a_job(
     yard = cancer_yard
     _champion(yard, project)
     yard.automation.policy("on-commit", _policy(project, triggers=[{"type": "commit"}],
-                                                deploy={"mode": "none"}))
+                                                deploy={"mode": "none"}, poll="0s"))
     sched = Scheduler.for_yard(yard, owner="s")
     assert sched.tick() == []
     (folder / "notes.txt").write_text("a change\n")

@@ -188,7 +188,7 @@ class JobRunner:
                 nxt = stage(job, policy)
                 if nxt is None:
                     return job
-                self._save(job, stage=nxt)
+                self._save(job, stage=nxt, state=self._timed(job, nxt))
         except _LeaseLost:
             return job
         except _Wait as wait:
@@ -206,8 +206,21 @@ class JobRunner:
         if spec is not None and status in ("failed", "refused", "rolled_back"):
             notified.update(self._notify(job.model_copy(update={"status": status}), spec,
                                          status, f"policy {job.policy}: {text}"))
+        values.setdefault("state", self._timed(job, None))
         self._save(job, log=f"{status}: {text}", status=status, stage="done",
                    finished_at=self.c.clock.now(), next_at=None, notified=notified, **values)
+
+    def _timed(self, job: Job, nxt: str | None) -> dict[str, Any]:
+        """``job.state`` with ``stages``: when each stage began and ended (waits included),
+        the job's breakdown of wall time by stage."""
+        now = self.c.clock.now().isoformat()
+        stages = {k: dict(v) for k, v in job.state.get("stages", {}).items()}
+        current = stages.setdefault(job.stage, {})
+        current.setdefault("start", (job.started_at or self.c.clock.now()).isoformat())
+        current["end"] = now
+        if nxt is not None:
+            stages[nxt] = {"start": now}
+        return {**job.state, "stages": stages}
 
     def _failed(self, job: Job, spec: PolicySpec, exc: BaseException) -> None:
         trace = "".join(traceback.format_exception(exc))

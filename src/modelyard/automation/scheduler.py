@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ class Scheduler:
         self.lease = lease
         self.runner = JobRunner(store, collaborators, self.owner)
         self._running: set[str] = set()
+        self._checked: dict[tuple[str, int], datetime] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,9 +101,11 @@ class Scheduler:
         return self.collaborators.clock
 
     # ---- one pass -----------------------------------------------------------------------------
-    def tick(self) -> list[Job]:
-        """Plan, then claim and run what is due; returns the jobs it ran (as left)."""
-        self.plan()
+    def tick(self, *, plan: bool = True) -> list[Job]:
+        """Plan (unless ``plan=False``), then claim and run what is due; returns the jobs it
+        ran (as left)."""
+        if plan:
+            self.plan()
         jobs = self.store.claim(self.owner, self.lease, limit=self.workers)
         if not jobs:
             return []
@@ -131,11 +135,15 @@ class Scheduler:
         beat = threading.Thread(target=self._beat, args=(stop,), name="modelyard-lease",
                                 daemon=True)
         beat.start()
+        planned = float("-inf")
         while not stop.is_set():
             ran: list[Job] = []
+            plan = time.monotonic() - planned >= interval  # plan once an interval; claim
+            if plan:                                         # as long as jobs are due
+                planned = time.monotonic()
             try:
-                ran = self.tick()
-            except Exception:
+                ran = self.tick(plan=plan)
+            except Exception:  # a scheduler keeps going; the next tick retries
                 log.exception("scheduler tick failed")
             if on_tick is not None:
                 on_tick(ran)
@@ -153,22 +161,39 @@ class Scheduler:
 
     # ---- planning -------------------------------------------------------------------------------
     def plan(self) -> list[str]:
-        """Insert the due jobs of every enabled policy; returns the ids made now."""
-        made: list[str] = []
+        """Insert the due jobs of every enabled policy (one transaction for all); returns the
+        ids made now."""
+        active: set[str] | None = None
+
+        def is_busy(name: str) -> bool:  # asked of the database once, when something is due
+            nonlocal active
+            if active is None:
+                active = self.store.active_policies()
+            return name in active
+
+        planned = []
         for policy in self.store.list_policies(enabled=True):
             try:
-                made.extend(self._plan_policy(policy))
-            except Exception:
+                found = self._plan_policy(policy, is_busy)
+            except Exception:  # one bad policy must not stop the others
                 log.exception("planning policy %s failed", policy.name)
-        return made
+                continue
+            if found is not None:
+                planned.append(found)
+        return self.store.plan_many(planned) if planned else []  # type: ignore[no-any-return]
 
-    def _plan_policy(self, policy: Policy) -> list[str]:
+    def _plan_policy(self, policy: Policy, busy: Callable[[str], bool]
+                     ) -> tuple[str, list[dict[str, Any]], dict[str, Any], int] | None:
         now = self.clock.now()
         spec = policy.spec
         grace = parse_duration(spec.grace, field="grace")
         jobs: list[dict[str, Any]] = []
         state: dict[str, Any] = {}
-        busy = self.store.active_job(policy.name) is not None
+
+        def is_busy() -> bool:
+            return busy(policy.name)
+
+        poll = parse_duration(spec.poll, field="poll")
         for i, trigger in enumerate(spec.triggers):
             slot = f"t{i}:{trigger.type}"
             if isinstance(trigger, CronTrigger | EveryTrigger):
@@ -177,7 +202,7 @@ class Scheduler:
                 due = due_times(trigger, cursor, now, grace)
                 what = trigger.cron if isinstance(trigger, CronTrigger) else trigger.every
                 for at in plan_due(due, spec.catch_up):
-                    if busy:  # one job per policy at a time: this due time is skipped
+                    if is_busy():  # one job per policy at a time: this due time is skipped
                         state[f"skipped:{slot}"] = at.isoformat()
                         continue
                     late = (now - at) > grace
@@ -188,7 +213,11 @@ class Scheduler:
                 if due.cursor > cursor:
                     state[slot] = due.cursor.isoformat()
                 continue
-            if busy:  # events are judged again once the job in progress is done
+            last = self._checked.get((policy.name, i))
+            if last is not None and now - last < poll:  # events are looked at every `poll`
+                continue
+            self._checked[(policy.name, i)] = now
+            if is_busy():  # events are judged again once the job in progress is done
                 continue
             if isinstance(trigger, AlertTrigger):
                 jobs.extend(self._alert_jobs(policy, trigger, now))
@@ -203,8 +232,8 @@ class Scheduler:
                     jobs.append(found[0])
                     state[slot] = found[1]
         if not jobs and not state:
-            return []
-        return self.store.plan(policy.name, jobs, state, spec.retries + 1)  # type: ignore[no-any-return]
+            return None
+        return policy.name, jobs, state, spec.retries + 1
 
     def _alert_jobs(self, policy: Policy, trigger: AlertTrigger,
                     now: datetime) -> list[dict[str, Any]]:

@@ -193,29 +193,36 @@ class AutomationStore(DomainStore):
         ).on_conflict_do_nothing(index_elements=["policy", "key"]).returning(_JOBS.c.id)
         return conn.execute(stmt).scalar()
 
-    def plan(self, policy: str, jobs: list[dict[str, Any]], state: dict[str, Any],
-             max_attempts: int) -> list[str]:
-        """In one transaction: insert ``jobs`` (``key``, ``trigger``, ``reason``,
-        ``due_at``; existing keys are skipped) and merge ``state`` into the policy's cursors.
-        Returns the ids inserted."""
+    def plan_many(self, planned: list[tuple[str, list[dict[str, Any]], dict[str, Any], int]]
+                  ) -> list[str]:
+        """In one transaction, for each ``(policy, jobs, state, max_attempts)``: insert the
+        ``jobs`` (``key``, ``trigger``, ``reason``, ``due_at``; existing keys are skipped) and
+        merge ``state`` into the policy's cursors. Policies are locked in name order, so two
+        schedulers planning at once cannot deadlock. Returns the ids inserted."""
         now = self.clock.now()
         made = []
         with self.db.write() as conn:
-            row = conn.execute(sa.select(_POLICIES.c.state).where(_POLICIES.c.name == policy)
-                               .with_for_update()).first()
-            if row is None:
-                return []
-            for job in jobs:
-                job_id = self._enqueue(conn, new_id(), policy, job["key"], job["trigger"],
-                                       job.get("reason") or {}, job["due_at"], max_attempts,
-                                       now)
-                if job_id is not None:
-                    made.append(job_id)
-            if state:
-                merged = {**(row.state or {}), **state}
-                conn.execute(_POLICIES.update().where(_POLICIES.c.name == policy)
-                             .values(state=merged))
+            for policy, jobs, state, max_attempts in sorted(planned, key=lambda p: p[0]):
+                row = conn.execute(sa.select(_POLICIES.c.state)
+                                   .where(_POLICIES.c.name == policy).with_for_update()).first()
+                if row is None:  # deleted meanwhile
+                    continue
+                for job in jobs:
+                    job_id = self._enqueue(conn, new_id(), policy, job["key"], job["trigger"],
+                                           job.get("reason") or {}, job["due_at"],
+                                           max_attempts, now)
+                    if job_id is not None:
+                        made.append(job_id)
+                if state:
+                    conn.execute(_POLICIES.update().where(_POLICIES.c.name == policy)
+                                 .values(state={**(row.state or {}), **state}))
         return made
+
+    def active_policies(self) -> set[str]:
+        """The policies with a job queued or in progress."""
+        with self.db.read() as conn:
+            return set(conn.execute(sa.select(_JOBS.c.policy).where(
+                _JOBS.c.status.in_(("queued", "running", "waiting"))).distinct()).scalars())
 
     def claim(self, owner: str, lease: timedelta, limit: int = 1) -> list[Job]:
         """Take up to ``limit`` due jobs for ``owner`` with a lease: queued or waiting jobs
@@ -298,14 +305,6 @@ class AutomationStore(DomainStore):
                 values["logs"] = logs[-_LOG_LIMIT:]
             conn.execute(_JOBS.update().where(_JOBS.c.id == job_id).values(**values))
         return True
-
-    def active_job(self, policy: str) -> Job | None:
-        """The job of ``policy`` in progress, if any."""
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(_JOBS).where(
-                _JOBS.c.policy == policy,
-                _JOBS.c.status.in_(("queued", "running", "waiting"))).limit(1)).first()
-        return None if row is None else _job(row)
 
     def last_job(self, policy: str, trigger: str | None = None) -> Job | None:
         """The newest job of ``policy`` (made by ``trigger``)."""
