@@ -30,6 +30,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,12 +124,21 @@ def _noop_scheduler(yard: Any, workers: int, owner: str) -> Scheduler:
     return sched
 
 
-def dispatch(pg: str, jobs: int, workers: int, tmp: Path) -> dict[str, float]:
+@contextmanager
+def _pg_yard(pg: str, tmp: Path, tag: str) -> Iterator[tuple[Any, Any]]:
+    """A yard on a fresh PostgreSQL database (dropped afterwards) and its automation store."""
     db = _Database(pg, "bench_auto")
+    yard = my.connect(db.url, artifacts=str(tmp / f"a-{tag}"),
+                      settings=my.Settings.load({}, home=tmp / f"h-{tag}"))
     try:
-        yard = my.connect(db.url, artifacts=str(tmp / "a1"),
-                          settings=my.Settings.load({}, home=tmp / "h1"))
-        store = yard.backend.automation
+        yield yard, yard.backend.automation
+    finally:
+        yard.close()
+        db.drop()
+
+
+def dispatch(pg: str, jobs: int, workers: int, tmp: Path) -> dict[str, float]:
+    with _pg_yard(pg, tmp, "dispatch") as (yard, store):
         for i in range(jobs):
             store.save_policy(f"p{i}", _spec(i))
         t = time.perf_counter()
@@ -141,18 +152,11 @@ def dispatch(pg: str, jobs: int, workers: int, tmp: Path) -> dict[str, float]:
             done += len(sched.tick(plan=False))
         ran = time.perf_counter() - t
         assert len(store.list_jobs(status="succeeded", limit=jobs + 1)) == jobs
-        yard.close()
         return {"queue_s": queued, "run_s": ran, "jobs_per_s": jobs / ran}
-    finally:
-        db.drop()
 
 
 def latency(pg: str, seconds: float, tmp: Path) -> dict[str, float]:
-    db = _Database(pg, "bench_auto")
-    try:
-        yard = my.connect(db.url, artifacts=str(tmp / "a2"),
-                          settings=my.Settings.load({}, home=tmp / "h2"))
-        store = yard.backend.automation
+    with _pg_yard(pg, tmp, "latency") as (yard, store):
         for i in range(LATENCY_POLICIES):
             store.save_policy(f"p{i}", _spec(i, triggers=[{"type": "every", "every": "1s"}]))
         sched = _noop_scheduler(yard, 4, "bench")
@@ -165,11 +169,8 @@ def latency(pg: str, seconds: float, tmp: Path) -> dict[str, float]:
         worker.join()
         delays = sorted((j.started_at - j.due_at).total_seconds() * 1000
                         for j in store.list_jobs(limit=100_000) if j.started_at is not None)
-        yard.close()
         return {"jobs": len(delays), "p50_ms": statistics.median(delays),
                 "p95_ms": delays[int(0.95 * (len(delays) - 1))], "max_ms": delays[-1]}
-    finally:
-        db.drop()
 
 
 def procrastinate(pg: str, jobs: int, workers: int) -> dict[str, Any]:
