@@ -153,7 +153,7 @@ def _setup(world: World, name: str, *, drift: bool) -> tuple[pd.DataFrame, pd.Da
         against: production
         checks:
           - {{type: metric, metric: accuracy, min: 0.8}}
-          - {{type: champion, metric: accuracy, max_regression: 0.05, test: mcnemar}}
+          - {{type: champion, metric: accuracy, max_regression: 0.1, test: mcnemar}}
           - {{type: signature}}
     '''))
     yard.validation.protect(name, "production")
