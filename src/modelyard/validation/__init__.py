@@ -3,11 +3,14 @@
     from modelyard.validation import Suite, check
 
 See :mod:`modelyard.validation.suite` for the suite language and
-:mod:`modelyard.validation.validation` for ``yard.validation``.
+:mod:`modelyard.validation.validation` for ``yard.validation``. The names below load on first
+use, so the registry's alias guard (:mod:`.gate`) imports nothing heavy.
 """
 
-from .entities import AliasOverride, CheckResult, ProtectedAlias, StoredSuite, ValidationReport
-from .suite import CheckOutcome, Suite, SuiteSpec, check
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "AliasOverride",
@@ -20,3 +23,22 @@ __all__ = [
     "ValidationReport",
     "check",
 ]
+
+_WHERE = {
+    "AliasOverride": "entities",
+    "CheckResult": "entities",
+    "ProtectedAlias": "entities",
+    "StoredSuite": "entities",
+    "ValidationReport": "entities",
+    "CheckOutcome": "suite",
+    "Suite": "suite",
+    "SuiteSpec": "suite",
+    "check": "suite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelyard.validation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
