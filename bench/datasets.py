@@ -13,12 +13,14 @@
 
 The data is generated once under ``bench/out/datasets`` and the same files go to all three.
 Each side runs in its own process (ours in the project's venv, peers in ``bench/.venv-<peer>``)
-so each peak RSS is that side's own.
+so each peak RSS is that side's own; the sides run ``--repeat`` times, interleaved, and the
+median run of each is reported with the load average (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -68,7 +70,8 @@ def write_file(path: Path, n: int, seed: int, start_us: int = 1_767_225_600_000_
 
 # ---- the three sides ---------------------------------------------------------------------------
 OURS_SNAPSHOT = r"""
-import json, sys, time, shutil, tempfile
+import json, sys, time, shutil
+from pathlib import Path
 import modelyard as my
 path, work = sys.argv[1], sys.argv[2]
 shutil.rmtree(work, ignore_errors=True)
@@ -78,7 +81,9 @@ t = time.perf_counter()
 dv = yard.datasets.add("bench", path, time_column="ts")
 seconds = time.perf_counter() - t
 assert dv.n_rows > 0 and dv.profile["f0"].count == dv.n_rows
-print(json.dumps({"seconds": seconds, "rows": dv.n_rows, "fragments": len(dv.fragments)}))
+size = sum(p.stat().st_size for p in Path(work).rglob("*") if p.is_file())
+print(json.dumps({"seconds": seconds, "rows": dv.n_rows, "fragments": len(dv.fragments),
+                  "bytes": size}))
 """
 
 OURS_APPENDS = r"""
@@ -194,6 +199,23 @@ print(json.dumps({"append_seconds": seconds, "read_seconds": read_seconds,
 """
 
 
+def _median_runs(sides: dict[str, tuple[Path, str]], args: list[str], repeat: int,
+                 key: str) -> dict[str, dict]:
+    """Run every side ``repeat`` times, interleaved (ours, peer, ours, peer …) so that a
+    change in the shared machine's load hits all sides alike; for each side, the run with
+    the median ``key``."""
+    runs: dict[str, list[dict]] = {who: [] for who in sides}
+    for _ in range(repeat):
+        for who, (python, script) in sides.items():
+            try:
+                runs[who].append(run_in_venv(python, script, *args[who]))  # type: ignore[index]
+            except RuntimeError as exc:  # a crash (seen once: pyarrow aborting at exit)
+                print(f"[bench] {who} failed, running it again: {str(exc)[-300:]}",
+                      file=sys.stderr)
+                runs[who].append(run_in_venv(python, script, *args[who]))  # type: ignore[index]
+    return {who: sorted(r, key=lambda x: x[key])[len(r) // 2] for who, r in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000",
@@ -201,6 +223,8 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=50)
     parser.add_argument("--append-rows", type=int, default=100_000)
     parser.add_argument("--peers", default="dvc,delta", help="dvc,delta or a subset ('' for none)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per side, interleaved; the median is reported")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     peers = {p for p in args.peers.split(",") if p}
@@ -209,27 +233,37 @@ def main() -> None:
 
     dvc = peer_venv("dvc", ["dvc", "pyarrow"]) if "dvc" in peers else None
     delta = peer_venv("deltalake", ["deltalake", "pyarrow"]) if "delta" in peers else None
+    snapshot_sides = {"ours": (OURS_PYTHON, OURS_SNAPSHOT)}
+    append_sides = {"ours": (OURS_PYTHON, OURS_APPENDS)}
+    for who, python, snap, appends in (("DVC", dvc, DVC_SNAPSHOT, DVC_APPENDS),
+                                       ("Delta", delta, DELTA_SNAPSHOT, DELTA_APPENDS)):
+        if python is not None:
+            snapshot_sides[who] = (python, snap)
+            append_sides[who] = (python, appends)
+    print(f"[bench] load average before: {os.getloadavg()}", file=sys.stderr)
 
     rows = []
     for n in sizes:
         path = write_file(DATA / f"snapshot-{n}.parquet", n, seed=n)
         mb = path.stat().st_size / 1e6
-        ours = run_in_venv(OURS_PYTHON, OURS_SNAPSHOT, str(path), str(work / "ours"))
-        ours_bytes = sum(p.stat().st_size for p in (work / "ours").rglob("*") if p.is_file())
+        result = _median_runs(
+            snapshot_sides, {who: [str(path), str(work / who)] for who in snapshot_sides},
+            args.repeat, "seconds",
+        )
+        ours = result["ours"]
         label = f"add {n:,} rows x 20 cols ({mb:,.0f} MB Parquet)"
         rows.append([f"{label}: ours (add + profile)", ours["seconds"], ours["peak_rss_mb"],
-                     ours_bytes / 1e6, ""])
-        for peer, python, script in (("DVC dvc add", dvc, DVC_SNAPSHOT),
-                                     ("Delta write", delta, DELTA_SNAPSHOT)):
-            if python is None:
-                continue
-            theirs = run_in_venv(python, script, str(path), str(work / peer.split()[0]))
-            rows.append([f"{label}: {peer}", theirs["seconds"], theirs["peak_rss_mb"],
-                         theirs["bytes"] / 1e6,
-                         ratio(ours["seconds"], theirs["seconds"], higher_is_better=False)])
+                     ours["bytes"] / 1e6, ""])
+        for who, peer in (("DVC", "DVC dvc add"), ("Delta", "Delta write")):
+            if who in result:
+                theirs = result[who]
+                rows.append([f"{label}: {peer}", theirs["seconds"], theirs["peak_rss_mb"],
+                             theirs["bytes"] / 1e6,
+                             ratio(ours["seconds"], theirs["seconds"], higher_is_better=False)])
         shutil.rmtree(work, ignore_errors=True)
     if rows:
-        print_table("Snapshot (seconds; ratio = peer time / our time)", rows,
+        print_table(f"Snapshot (median of {args.repeat} interleaved runs; seconds; ratio = peer "
+                    f"time / our time; load average {_load()})", rows,
                     ["case", "seconds", "peak RSS MB", "stored MB", "ours faster by"])
 
     parts_dir = DATA / f"parts-{args.append_rows}"
@@ -239,12 +273,11 @@ def main() -> None:
     for stale in sorted(parts_dir.glob("part-*.parquet"))[args.appends + 1:]:
         stale.unlink()
     early = min(EARLY, args.appends + 1)
-    ours = run_in_venv(OURS_PYTHON, OURS_APPENDS, str(parts_dir), str(work / "ours"), str(early))
-    results = {"ours": ours}
-    for peer, python, script in (("DVC", dvc, DVC_APPENDS), ("Delta", delta, DELTA_APPENDS)):
-        if python is not None:
-            results[peer] = run_in_venv(python, script, str(parts_dir), str(work / peer),
-                                        str(early))
+    results = _median_runs(
+        append_sides, {who: [str(parts_dir), str(work / who), str(early)] for who in append_sides},
+        args.repeat, "append_seconds",
+    )
+    ours = results["ours"]
     shutil.rmtree(work, ignore_errors=True)
     expected_rows = early * args.append_rows
     rows = []
@@ -258,11 +291,16 @@ def main() -> None:
         ])
     print_table(
         f"{args.appends} appends of {args.append_rows:,} rows, then a read of version {early} "
-        f"({expected_rows:,} rows)",
+        f"({expected_rows:,} rows); median of {args.repeat} interleaved runs; load average "
+        f"{_load()}",
         rows,
         ["who", "appends s", "ms/append", f"read v{early} ms", "stored MB", "peak RSS MB",
          "ours faster (append)", "ours faster (read)"],
     )
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

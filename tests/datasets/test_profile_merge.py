@@ -96,3 +96,44 @@ def test_a_discrete_flag_keeps_its_median_after_an_append(yard: my.Yard) -> None
     assert flag.quantile(0.3) == 0.0 and flag.quantile(0.9) == 1.0
     values = pd.concat([first, more]).flag.to_numpy(dtype=float)
     assert worst_rank_error(values, flag.quantiles) < RANK_ERROR
+
+
+def _sketch(part: np.ndarray, seed: int) -> dict:
+    profiler = FragmentProfiler(pa.schema([("x", pa.float64())]), seed)
+    profiler.update(pa.record_batch([pa.array(part)], names=["x"]))
+    return profiler.sketch()
+
+
+@settings(max_examples=40, deadline=None)
+@given(appended_parts(), st.integers(1, 5))
+def test_merging_from_the_previous_version_gives_the_same_sketch(
+    parts: list[np.ndarray], split: int
+) -> None:
+    """An append folds its fragments into the merge kept for the version before: the same
+    result as merging every fragment again."""
+    sketches = [_sketch(part, seed) for seed, part in enumerate(parts)]
+    split = min(split, len(sketches))
+    again = merge_sketches(sketches)
+    folded = merge_sketches(sketches, start=merge_sketches(sketches[:split]))
+    assert folded == again
+
+
+def test_profiles_do_not_depend_on_what_the_process_remembers(tmp_path, make_loans) -> None:
+    """Version profiles are the same whether each append starts from the merge this process
+    kept for the version before or from every fragment (a new process)."""
+    parts = [make_loans(300, seed=i, start=f"2026-01-{i + 1:02d}") for i in range(4)]
+
+    def versions(fresh_each_time: bool, where: str) -> list:
+        home = tmp_path / where
+        yard = my.connect(settings=my.Settings.load({}, home=home))
+        yard.datasets.add("loans", parts[0], time_column="ts")
+        for part in parts[1:]:
+            if fresh_each_time:
+                yard.close()
+                yard = my.connect(settings=my.Settings.load({}, home=home))
+            yard.datasets.append("loans", part)
+        profiles = [yard.datasets.profile("loans", v) for v in range(1, 5)]
+        yard.close()
+        return profiles
+
+    assert versions(False, "kept") == versions(True, "fresh")

@@ -126,17 +126,17 @@ class FragmentProfiler:
     def _trim_sample(self) -> None:
         """Keep the rows with the ``SAMPLE_SIZE`` smallest keys (a uniform sample), in row
         order."""
-        keys = np.concatenate(self._sample_keys)
+        keys = _joined(self._sample_keys)
         if keys.size > SAMPLE_SIZE:
             self._threshold = _kth_smallest(keys, SAMPLE_SIZE)
             keep = np.flatnonzero(keys <= self._threshold)
             self._sample_keys = [keys[keep]]
             for name in self._sampled:
-                self._sample_vals[name] = [np.concatenate(self._sample_vals[name])[keep]]
+                self._sample_vals[name] = [_joined(self._sample_vals[name])[keep]]
         else:
             self._sample_keys = [keys]
             for name in self._sampled:
-                self._sample_vals[name] = [np.concatenate(self._sample_vals[name])]
+                self._sample_vals[name] = [_joined(self._sample_vals[name])]
         self._sample_len = self._sample_keys[0].size
 
     # ---- result ----------------------------------------------------------------------------
@@ -165,6 +165,10 @@ class FragmentProfiler:
                     state["truncated"] = True
             columns[f.name] = state
         return {"n_rows": self._n_rows, "columns": columns}
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _quantiles(values: np.ndarray) -> np.ndarray:
@@ -306,13 +310,19 @@ def _merge_moments(state: dict[str, Any], n_b: int, mean_b: float, m2_b: float) 
 def _update_categories(state: dict[str, Any], column: pa.Array) -> None:
     if column.null_count == len(column):
         return
-    counts = pc.value_counts(column.drop_null())
+    top: dict[str, int] = state["top"]
+    if pa.types.is_boolean(column.type):  # counting the trues is enough
+        trues = int(pc.sum(column).as_py() or 0)
+        for key, count in (("true", trues), ("false", len(column) - column.null_count - trues)):
+            if count:
+                top[key] = top.get(key, 0) + count
+        return
+    counts = pc.value_counts(column.drop_null() if column.null_count else column)
     if len(counts) > TOP_KEEP:
         state["truncated"] = True
         order = pc.select_k_unstable(counts.field("counts"), k=TOP_KEEP,
                                      sort_keys=[("dummy", "descending")])
         counts = counts.take(order)
-    top: dict[str, int] = state["top"]
     for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
         key = _category_key(value)
         top[key] = top.get(key, 0) + count
@@ -342,8 +352,6 @@ def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float,
     biggest = max(abs(lo), abs(hi))
     while biggest / 2.0**k > _MAX_INDEX:
         k += 1
-    scaled = np.multiply(v, 2.0**-k, out=scratch)  # exact: a power of two
-    idx = np.floor(scaled, out=scaled).astype(np.int64)
     hist = _coarsen(hist, k - hist["k"])
     i_lo, i_hi = math.floor(lo * 2.0**-k), math.floor(hi * 2.0**-k)
     if hist["counts"]:
@@ -351,15 +359,19 @@ def _hist_add(hist: dict[str, Any] | None, v: np.ndarray, lo: float, hi: float,
     steps = 0
     while (i_hi >> steps) - (i_lo >> steps) + 1 > MAX_BINS:
         steps += 1
-    if steps:
-        idx = idx >> steps
+    scaled = np.multiply(v, 2.0**-k, out=scratch)  # exact: a power of two
+    np.floor(scaled, out=scaled)
+    if steps:  # bins 2**steps wider: the same as shifting the integer bin numbers
+        scaled *= 2.0**-steps
+        np.floor(scaled, out=scaled)
         hist = _coarsen(hist, steps)
         i_lo, i_hi = i_lo >> steps, i_hi >> steps
+    scaled -= i_lo  # small whole numbers from here: exact
     counts = np.zeros(i_hi - i_lo + 1, dtype=np.int64)
     if hist["counts"]:
         start = hist["lo"] - i_lo
         counts[start : start + len(hist["counts"])] += np.asarray(hist["counts"], dtype=np.int64)
-    counts += np.bincount(idx - i_lo, minlength=counts.size)
+    counts += np.bincount(scaled.astype(np.intp), minlength=counts.size)
     return {"k": hist["k"], "lo": i_lo, "counts": counts.tolist()}
 
 
@@ -393,21 +405,45 @@ def _hist_merge_all(hists: list[dict[str, Any] | None]) -> dict[str, Any] | None
 
 
 # ---- merging sketches ------------------------------------------------------------------------
-def merge_sketches(sketches: list[dict[str, Any]]) -> dict[str, Any]:
-    """One sketch for the rows of all ``sketches`` (the fragments of a version)."""
+def merge_sketches(sketches: list[dict[str, Any]], start: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """One sketch for the rows of all ``sketches`` (the fragments of a version, in order).
+
+    Counts, moments, histograms and categories are folded in fragment order, so ``start``,
+    a merge this function returned for the first ``start["fragments"]`` of the same sketches
+    (the version appended to), saves folding those again: an append costs the same whatever
+    the number of fragments before it. Quantiles come from the mixture of every fragment's
+    points."""
     if not sketches:
-        return {"n_rows": 0, "columns": {}}
+        return {"n_rows": 0, "fragments": 0, "columns": {}}
     if len(sketches) == 1:
-        return sketches[0]
-    names = list(sketches[0]["columns"])
-    merged: dict[str, Any] = {"n_rows": sum(s["n_rows"] for s in sketches), "columns": {}}
-    for name in names:
-        parts = [s["columns"][name] for s in sketches if name in s["columns"]]
-        merged["columns"][name] = _merge_column(parts)
-    return merged
+        return {**sketches[0], "fragments": 1}
+    done = int(start["fragments"]) if start is not None else 0
+    if not 0 < done <= len(sketches):
+        start, done = sketches[0], 1
+    folded = start
+    assert folded is not None
+    for sketch in sketches[done:]:
+        folded = {
+            "n_rows": folded["n_rows"] + sketch["n_rows"],
+            "columns": {
+                name: _merge_column([column, sketch["columns"][name]])
+                for name, column in folded["columns"].items()
+            },
+        }
+    columns = dict(folded["columns"])
+    for name, column in columns.items():
+        if column["kind"] in ("numeric", "datetime"):
+            parts = [s["columns"][name] for s in sketches]
+            weights = [p.get("n_finite", p["count"]) for p in parts]
+            columns[name] = {**column,
+                             "q": _mixture_quantiles([p.get("q") for p in parts], weights)}
+    return {"n_rows": folded["n_rows"], "fragments": len(sketches), "columns": columns}
 
 
 def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts, moments, histogram and categories of ``parts`` together (quantiles aside: they
+    need every fragment, see :func:`merge_sketches`)."""
     out: dict[str, Any] = {
         "kind": parts[0]["kind"],
         "type": parts[0]["type"],
@@ -420,8 +456,7 @@ def _merge_column(parts: list[dict[str, Any]]) -> dict[str, Any]:
         maxs = [p["max"] for p in parts if p.get("max") is not None]
         out["min"] = min(mins) if mins else None
         out["max"] = max(maxs) if maxs else None
-        weights = [p.get("n_finite", p["count"]) for p in parts]
-        out["q"] = _mixture_quantiles([p.get("q") for p in parts], weights)
+        out["q"] = None
     if kind == "numeric":
         out.update(nan=sum(p["nan"] for p in parts), n_finite=0, mean=0.0, m2=0.0, hist=None)
         for p in parts:
@@ -456,25 +491,26 @@ def _mixture_quantiles(points: list[list[float] | None], weights: list[int]) -> 
     just below it, so its jumps stay jumps: a quantile inside a jump is the value itself, never
     a value interpolated between two neighbours that no row has. The cost is a sort of all the
     points, whatever the number of fragments."""
-    pairs = [(np.asarray(p, dtype=np.float64), w) for p, w in zip(points, weights) if p and w]
+    pairs = [(p, w) for p, w in zip(points, weights) if p and w]
     if not pairs:
         return None
     if len(pairs) == 1:
         return [float(v) for v in pairs[0][0]]
-    stacked = np.stack([p for p, _ in pairs])  # (fragments, levels)
+    stacked = np.asarray([p for p, _ in pairs], dtype=np.float64)  # (fragments, levels)
     share = np.asarray([w for _, w in pairs], dtype=np.float64)
     mass = (share / share.sum())[:, None] * np.diff(_SKETCH_LEVELS)[None, :]
     lo, hi = stacked[:, :-1].ravel(), stacked[:, 1:].ravel()
     mass = mass.ravel()
-    xs = np.unique(stacked)
+    xs, where = np.unique(stacked, return_inverse=True)
+    where = where.reshape(stacked.shape)  # the index in xs of every point
+    at_lo, at_hi = where[:, :-1].ravel(), where[:, 1:].ravel()
     # a stretch too narrow to hold a slope in float64 is a point mass at its top
     narrow = (hi - lo) <= (xs[-1] - xs[0]) * 1e-12
-    atoms = np.bincount(np.searchsorted(xs, hi[narrow]), weights=mass[narrow],
-                        minlength=xs.size)
+    atoms = np.bincount(at_hi[narrow], weights=mass[narrow], minlength=xs.size)
     wide = ~narrow
     density = mass[wide] / (hi[wide] - lo[wide])
-    change = np.bincount(np.searchsorted(xs, lo[wide]), weights=density, minlength=xs.size)
-    change -= np.bincount(np.searchsorted(xs, hi[wide]), weights=density, minlength=xs.size)
+    change = np.bincount(at_lo[wide], weights=density, minlength=xs.size)
+    change -= np.bincount(at_hi[wide], weights=density, minlength=xs.size)
     slope = np.cumsum(change)  # the density on (xs[j], xs[j + 1])
     spread = np.concatenate([[0.0], np.cumsum(slope[:-1] * np.diff(xs))])
     at = np.clip(spread + np.cumsum(atoms), 0.0, 1.0)  # the mixture's CDF at each point

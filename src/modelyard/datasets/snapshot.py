@@ -41,6 +41,9 @@ ROW_GROUP_ROWS = 131_072
 FRAGMENT_ROWS = 8 * ROW_GROUP_ROWS
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1
+# a column whose dictionary outgrows this (event times, ids, measurements) goes on in plain
+# encoding: smaller and faster than a dictionary of mostly distinct values
+DICTIONARY_PAGE_BYTES = 128 * 1024
 ENCODERS = max(1, min(4, os.cpu_count() or 1))  # fragments encoded at once
 QUEUED_CHUNKS = 2  # row groups waiting per fragment
 
@@ -55,10 +58,10 @@ class WrittenFragment:
 
 
 class _FragmentWriter:
-    """One fragment being written on its own thread (pyarrow and numpy release the GIL), so
-    several fragments encode and profile at once while the caller reads the source. At most
-    ``QUEUED_CHUNKS`` chunks wait per fragment and ``ENCODERS`` fragments are open: memory
-    stays bounded whatever the size of the data."""
+    """One fragment being encoded on its own thread (pyarrow releases the GIL) while the
+    caller profiles each chunk (numpy releases it too) and reads on: several fragments encode
+    at once. At most ``QUEUED_CHUNKS`` chunks wait per fragment and ``ENCODERS`` fragments are
+    open: memory stays bounded whatever the size of the data."""
 
     def __init__(self, schema: pa.Schema, workdir: Path, seed: int,
                  keep: Callable[[Path], str]) -> None:
@@ -69,41 +72,35 @@ class _FragmentWriter:
             schema,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
             write_statistics=True,
         )
         self.profiler = FragmentProfiler(schema, seed)
         self.n_rows = 0
-        # one thread encodes, one profiles: each sees the chunks in order
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-encode")
-        self._profiling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-profile")
-        self._queued: deque[tuple[Future[None], Future[None]]] = deque()
+        self._queued: deque[Future[None]] = deque()
         self.closing: Future[WrittenFragment] | None = None
-
-    def _profile(self, chunk: pa.Table) -> None:
-        for batch in chunk.to_batches():
-            self.profiler.update(batch)
 
     def write(self, chunk: pa.Table) -> None:
         while len(self._queued) >= QUEUED_CHUNKS:
-            for queued in self._queued.popleft():
-                queued.result()
-        self._queued.append((
-            self._worker.submit(self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS),
-            self._profiling.submit(self._profile, chunk),
-        ))
+            self._queued.popleft().result()
+        self._queued.append(
+            self._worker.submit(self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS)
+        )
+        for batch in chunk.to_batches():  # while the worker encodes it
+            self.profiler.update(batch)
         self.n_rows += chunk.num_rows
 
     def finish(self) -> None:
         """Close the file once its chunks are written (on the fragment's thread)."""
-        self.closing = self._worker.submit(self._close)
+        sketch = self.profiler.sketch()
+        self.closing = self._worker.submit(self._close, sketch)
         self._worker.shutdown(wait=False)
-        self._profiling.shutdown(wait=False)
 
-    def _close(self) -> WrittenFragment:
+    def _close(self, sketch: dict[str, Any]) -> WrittenFragment:
         try:
-            for pair in self._queued:  # written by now (one thread, in order); profiled soon
-                for queued in pair:
-                    queued.result()
+            for queued in self._queued:  # written by now (one thread, in order)
+                queued.result()
         finally:
             self.writer.close()
         n_bytes = self.path.stat().st_size
@@ -112,12 +109,11 @@ class _FragmentWriter:
             digest=self.keep(self.path),  # hashed (and stored) on this thread too
             n_rows=self.n_rows,
             n_bytes=n_bytes,
-            sketch=self.profiler.sketch(),
+            sketch=sketch,
         )
 
     def abandon(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
-        self._profiling.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):  # the error that got us here matters more
             self.writer.close()
 

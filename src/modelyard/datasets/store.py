@@ -47,8 +47,15 @@ __all__ = ["DatasetStore", "check_append_schema", "check_name", "schema_differen
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _SKETCH_CACHE = 2048  # parsed fragment sketches kept per store
+_MERGED_CACHE = 64  # merged sketches of recent versions (the next append starts from one)
 _V = DatasetVersionRow.__table__.c
 _VERSION_COLUMNS = [c for c in DatasetVersionRow.__table__.c if c.name != "profile"]
+# Core tables, not the ORM classes: a statement on an ORM attribute configures every mapper of
+# every domain on its first use in a process (a tenth of a second), and this store needs none
+_DATASETS = DatasetRow.__table__
+_FRAGMENTS = DatasetFragmentRow.__table__
+_COLUMNS = DatasetColumnRow.__table__
+_VERSIONS = DatasetVersionRow.__table__
 
 
 def check_name(name: str, *, field: str = "name") -> str:
@@ -95,6 +102,7 @@ class DatasetStore(DomainStore):
                  clock: Clock) -> None:
         super().__init__(db, artifacts, settings, clock)
         self._sketch_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._merged: OrderedDict[str, dict[str, Any]] = OrderedDict()  # by version digest
         self._sketch_lock = threading.Lock()
 
     # ---- writes ----------------------------------------------------------------------------
@@ -158,7 +166,7 @@ class DatasetStore(DomainStore):
                     raise NotFound(
                         f"No dataset named {name!r} to append to; add it first.", field="name"
                     )
-                conn.execute(sa.insert(DatasetRow).values(
+                conn.execute(sa.insert(_DATASETS).values(
                     name=name, description=description, time_column=time_column,
                     key_columns=list(key_columns or []), created_at=when, updated_at=now,
                 ))
@@ -204,14 +212,15 @@ class DatasetStore(DomainStore):
             sketches = self._sketches(conn, [f.digest for f in manifest])
             number = (latest.version if latest is not None else 0) + 1
             try:
-                profile = build_profile(name, number, merge_sketches(sketches))
+                merged = merge_sketches(sketches, start=self._merged_of(latest, manifest))
+                profile = build_profile(name, number, merged)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 raise InvalidParameter(
                     f"fragment sketches must be as modelyard's datasets SDK writes them "
                     f"(datasets.profile.FragmentProfiler). Got one it cannot merge: {exc!r}",
                     field="fragments",
                 ) from exc
-            conn.execute(sa.insert(DatasetVersionRow).values(
+            conn.execute(sa.insert(_VERSIONS).values(
                 name=name, version=number, digest=digest,
                 n_rows=sum(f.n_rows for f in manifest), n_bytes=sum(f.n_bytes for f in manifest),
                 schema=schema_json, fragments=[f.model_dump(mode="json") for f in manifest],
@@ -220,14 +229,15 @@ class DatasetStore(DomainStore):
                 transform=transform, code_commit=code_commit, time_column=time_column,
                 key_columns=list(key_columns or []),
             ))
-            conn.execute(sa.update(DatasetRow).where(DatasetRow.name == name).values(
+            self._remember_merged(digest, merged)
+            conn.execute(sa.update(_DATASETS).where(_DATASETS.c.name == name).values(
                 updated_at=now, time_column=time_column, key_columns=list(key_columns or []),
                 **({"description": description} if description is not None else {}),
             ))
             return self._get(conn, name, number)
 
     def _lock_dataset(self, conn: Connection, name: str) -> Any:
-        query = sa.select(DatasetRow.__table__).where(DatasetRow.name == name)
+        query = sa.select(_DATASETS).where(_DATASETS.c.name == name)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         return conn.execute(query).first()
@@ -235,14 +245,14 @@ class DatasetStore(DomainStore):
     def _save_fragments(self, conn: Connection, fragments: list[NewFragment], now: datetime) -> None:
         digests = [f.digest for f in fragments]
         have = set(conn.execute(
-            sa.select(DatasetFragmentRow.digest).where(DatasetFragmentRow.digest.in_(digests))
+            sa.select(_FRAGMENTS.c.digest).where(_FRAGMENTS.c.digest.in_(digests))
         ).scalars())
         seen: set[str] = set()
         for f in fragments:
             if f.digest in have or f.digest in seen:
                 continue
             seen.add(f.digest)
-            conn.execute(sa.insert(DatasetFragmentRow).values(
+            conn.execute(sa.insert(_FRAGMENTS).values(
                 digest=f.digest, n_rows=f.n_rows, n_bytes=f.n_bytes, sketch=f.sketch,
                 created_at=now,
             ))
@@ -255,8 +265,8 @@ class DatasetStore(DomainStore):
         missing = set(digests) - set(found)
         if missing:
             rows = conn.execute(
-                sa.select(DatasetFragmentRow.digest, DatasetFragmentRow.sketch)
-                .where(DatasetFragmentRow.digest.in_(missing))
+                sa.select(_FRAGMENTS.c.digest, _FRAGMENTS.c.sketch)
+                .where(_FRAGMENTS.c.digest.in_(missing))
             ).all()
             found.update(dict(rows))
         with self._sketch_lock:
@@ -266,6 +276,24 @@ class DatasetStore(DomainStore):
             while len(cache) > _SKETCH_CACHE:
                 cache.popitem(last=False)
         return [found[d] for d in digests]
+
+    def _merged_of(self, latest: DatasetVersion | None, manifest: list[Fragment]
+                   ) -> dict[str, Any] | None:
+        """The merged sketch of ``latest`` if this store made it and ``manifest`` starts with
+        its fragments (an append): merging then only folds in the new fragments."""
+        if latest is None or [f.digest for f in manifest[: len(latest.fragments)]] != [
+            f.digest for f in latest.fragments
+        ]:
+            return None
+        with self._sketch_lock:
+            return self._merged.get(latest.digest)
+
+    def _remember_merged(self, digest: str, merged: dict[str, Any]) -> None:
+        with self._sketch_lock:
+            self._merged[digest] = merged
+            self._merged.move_to_end(digest)
+            while len(self._merged) > _MERGED_CACHE:
+                self._merged.popitem(last=False)
 
     @endpoint("PUT", "/datasets/{name}/columns/{column}")
     def describe_column(
@@ -289,18 +317,18 @@ class DatasetStore(DomainStore):
                     f"Got {column!r} instead.",
                     field="column",
                 )
-            key = (DatasetColumnRow.name == name) & (DatasetColumnRow.column == column)
-            current = conn.execute(sa.select(DatasetColumnRow.__table__).where(key)).first()
+            key = (_COLUMNS.c.name == name) & (_COLUMNS.c.column == column)
+            current = conn.execute(sa.select(_COLUMNS).where(key)).first()
             values: dict[str, Any] = {"updated_at": now, "updated_by": updated_by}
             for field, value in (("description", description), ("unit", unit),
                                  ("owner", owner), ("sensitivity", sensitivity)):
                 if value is not None:
                     values[field] = value or None
             if current is None:
-                conn.execute(sa.insert(DatasetColumnRow).values(name=name, column=column, **values))
+                conn.execute(sa.insert(_COLUMNS).values(name=name, column=column, **values))
             else:
-                conn.execute(sa.update(DatasetColumnRow).where(key).values(**values))
-            row = conn.execute(sa.select(DatasetColumnRow.__table__).where(key)).one()
+                conn.execute(sa.update(_COLUMNS).where(key).values(**values))
+            row = conn.execute(sa.select(_COLUMNS).where(key)).one()
         return _column_info(row)
 
     # ---- reads -----------------------------------------------------------------------------
@@ -308,7 +336,7 @@ class DatasetStore(DomainStore):
     def list_datasets(self) -> list[DatasetInfo]:
         """Every dataset with its latest version."""
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(DatasetRow.__table__).order_by(DatasetRow.name)).all()
+            rows = conn.execute(sa.select(_DATASETS).order_by(_DATASETS.c.name)).all()
             latest = {
                 r.name: (r.version, r.n_rows) for r in conn.execute(
                     sa.select(_V.name, _V.version, _V.n_rows).where(
@@ -325,7 +353,7 @@ class DatasetStore(DomainStore):
         """One dataset with its latest version."""
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(DatasetRow.__table__).where(DatasetRow.name == name)
+                sa.select(_DATASETS).where(_DATASETS.c.name == name)
             ).first()
             if row is None:
                 raise NotFound(f"No dataset named {name!r}.", field="name")
@@ -395,7 +423,7 @@ class DatasetStore(DomainStore):
         with self.db.read() as conn:
             latest = self._latest(conn, name)
             rows = conn.execute(
-                sa.select(DatasetColumnRow.__table__).where(DatasetColumnRow.name == name)
+                sa.select(_COLUMNS).where(_COLUMNS.c.name == name)
             ).all()
         by_column = {r.column: _column_info(r) for r in rows}
         return [by_column.get(c) or ColumnInfo(dataset=name, column=c) for c in latest.columns]
@@ -416,7 +444,7 @@ class DatasetStore(DomainStore):
             sa.select(*_VERSION_COLUMNS).where(_V.name == name, _V.version == version)
         ).first()
         if row is None:
-            exists = conn.execute(sa.select(DatasetRow.name).where(DatasetRow.name == name)).first()
+            exists = conn.execute(sa.select(_DATASETS.c.name).where(_DATASETS.c.name == name)).first()
             if exists is None:
                 raise NotFound(f"No dataset named {name!r}.", field="name")
             raise NotFound(f"No version {version} of dataset {name!r}.", field="version")
