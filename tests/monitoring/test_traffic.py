@@ -60,6 +60,12 @@ def test_traffic_of_routes_and_a_shadow(clocked_yard: my.Yard, clock: FixedClock
     assert len(t.last_prediction_ids) == 10
     assert request_counts(clocked_yard.predictions, ["loans", "other"], start, end) == {
         "loans": 100, "other": 0}
+    sampled = endpoint_traffic(clocked_yard.predictions, "loans", start, end, max_compared=60)
+    assert sampled.sampled is not None and sampled.sampled < 200
+    assert [r.requests for r in sampled.routes] == [r.requests for r in t.routes]  # exact
+    (nxt,) = [r for r in sampled.routes if r.shadow]
+    answered = sum(sum(r.predictions.counts) for r in sampled.routes if not r.shadow)
+    assert nxt.compared == answered == sum(nxt.predictions.counts) > 0  # whole requests kept
     empty = endpoint_traffic(clocked_yard.predictions, "other", start, end)
     assert empty.requests == 0 and empty.routes == [] and empty.latency.p50_ms is None
 

@@ -104,108 +104,166 @@ class EndpointTraffic(BaseModel):
     bucket_p95_ms: list[float | None] = Field(default_factory=list)
     routes: list[RouteTraffic] = Field(default_factory=list)
     last_prediction_ids: list[str] = Field(default_factory=list)
+    sampled: int | None = None  # rows the distributions and agreement used, when sampled
 
 
-def _latency(frame: pl.DataFrame) -> LatencySummary:
-    if frame.height == 0:
+KEYS = ["route", "model_name", "model_version", "shadow"]
+
+
+def _quantiles(prefix: str = "") -> list[pl.Expr]:
+    lat = pl.col("latency_ms")
+    return [lat.quantile(q).alias(f"{prefix}p{int(q * 100)}") for q in (0.5, 0.95, 0.99)]
+
+
+def _sorted_percentiles(values: np.ndarray) -> LatencySummary:
+    """p50/p95/p99 of sorted values (nearest rank), or nothing without values."""
+    if not len(values):
         return LatencySummary()
-    q = frame.select(
-        pl.col("latency_ms").quantile(0.5).alias("p50"),
-        pl.col("latency_ms").quantile(0.95).alias("p95"),
-        pl.col("latency_ms").quantile(0.99).alias("p99"),
-    ).row(0)
-    return LatencySummary(p50_ms=q[0], p95_ms=q[1], p99_ms=q[2])
+    last = len(values) - 1
+    p50, p95, p99 = (float(values[round(q * last)]) for q in (0.5, 0.95, 0.99))
+    return LatencySummary(p50_ms=p50, p95_ms=p95, p99_ms=p99)
 
 
-def _bins(values: pl.Series) -> tuple[str, list[Any]]:
-    """Shared categories or bin edges for every route's predictions."""
-    values = values.drop_nulls()
-    if values.len() == 0:
+def _latency(row: dict[str, Any]) -> LatencySummary:
+    return LatencySummary(p50_ms=row.get("p50"), p95_ms=row.get("p95"), p99_ms=row.get("p99"))
+
+
+def _kind(lazy: pl.LazyFrame, dtype: pl.DataType) -> tuple[str, list[Any]]:
+    """Shared categories (the most frequent ones) or bin edges for every route's predictions."""
+    pred = pl.col("pred").drop_nulls()
+    if dtype in (pl.String, pl.Boolean, pl.Categorical) or not dtype.is_numeric():
+        categorical = True
+    else:
+        few = lazy.select(pred.unique().head(MAX_CATEGORIES + 1)).collect()
+        categorical = few.height <= MAX_CATEGORIES
+    if categorical:
+        top = (lazy.select(pred.cast(pl.String)).group_by("pred").len()
+               .sort("len", descending=True).head(MAX_CATEGORIES).collect())
+        return ("categorical", sorted(top["pred"].to_list())) if top.height else ("none", [])
+    lo, hi = lazy.select(pred.min().alias("lo"), pred.max().alias("hi")).collect().row(0)
+    if lo is None:
         return "none", []
-    if values.dtype in (pl.String, pl.Boolean, pl.Categorical) or \
-            values.n_unique() <= MAX_CATEGORIES:
-        top = values.cast(pl.String).value_counts(sort=True).head(MAX_CATEGORIES)
-        return "categorical", sorted(top[top.columns[0]].to_list())
-    lo, hi = float(values.min()), float(values.max())  # type: ignore[arg-type]
-    if lo == hi:
-        hi = lo + 1.0
-    return "numerical", np.linspace(lo, hi, N_BINS + 1).tolist()
+    lo, hi = float(lo), float(hi)
+    return "numerical", np.linspace(lo, hi if hi > lo else lo + 1.0, N_BINS + 1).tolist()
 
 
-def _distribution(values: pl.Series, kind: str, bins: list[Any]) -> Distribution:
-    values = values.drop_nulls()
+def _distribution_query(lazy: pl.LazyFrame, kind: str, bins: list[Any]) -> pl.LazyFrame:
+    """Counts per route and category (or bin index)."""
+    pred = pl.col("pred")
     if kind == "categorical":
-        counts = dict(values.cast(pl.String).value_counts().iter_rows())
-        return Distribution(kind=kind, labels=bins, counts=[int(counts.get(b, 0)) for b in bins])
-    if kind == "numerical":
-        hist, _ = np.histogram(values.cast(pl.Float64).to_numpy(), bins=np.asarray(bins))
-        return Distribution(kind=kind, edges=bins, counts=hist.astype(int).tolist())
-    return Distribution(kind="none")
+        slot = pred.cast(pl.String)
+    else:
+        lo, width = bins[0], (bins[-1] - bins[0]) / N_BINS
+        slot = ((pred.cast(pl.Float64) - lo) / width).floor().clip(0, N_BINS - 1).cast(pl.Int64)
+    return lazy.filter(pred.is_not_null()).group_by([*KEYS, slot.alias("slot")]).len()
 
 
-def _agreement(shadow: pl.DataFrame, answered: pl.DataFrame,
-               kind: str) -> tuple[float | None, float | None, int]:
-    """A shadow's predictions against the answer given on the same requests."""
-    if PREDICTION not in shadow.columns or shadow.height == 0:
-        return None, None, 0
-    pairs = shadow.select("request_id", pl.col(PREDICTION).alias("mine")).join(
-        answered.select("id", pl.col(PREDICTION).alias("theirs")),
-        left_on="request_id", right_on="id", how="inner")
-    if pairs.height == 0:
-        return None, None, 0
-    same = (pairs["mine"].cast(pl.String) == pairs["theirs"].cast(pl.String)).mean()
-    diff = None
-    if kind == "numerical":
-        diff = float((pairs["mine"].cast(pl.Float64) - pairs["theirs"].cast(pl.Float64))
-                     .abs().mean())  # type: ignore[arg-type]
-    return float(same), diff, pairs.height  # type: ignore[arg-type]
+def _agreement_query(lazy: pl.LazyFrame, numerical: bool) -> pl.LazyFrame:
+    """Each shadow's predictions joined to the answer given on the same requests."""
+    answers = lazy.filter(~pl.col("shadow")).select(  # an answer's request_id is its own id
+        pl.col("request_id").alias("answered"), pl.col("pred").alias("theirs"))
+    pairs = lazy.filter(pl.col("shadow")).select(*KEYS, "request_id", "pred").join(
+        answers, left_on="request_id", right_on="answered", how="inner")
+    aggs = [pl.len().alias("compared"), (pl.col("pred") == pl.col("theirs")).mean().alias("same")]
+    if numerical:
+        aggs.append((pl.col("pred").cast(pl.Float64) - pl.col("theirs").cast(pl.Float64))
+                    .abs().mean().alias("diff"))
+    return pairs.group_by(KEYS).agg(aggs)
 
 
 def endpoint_traffic(log: PredictionLog, endpoint: str, start: datetime, end: datetime, *,
-                     buckets: int = 60, recent: int = 10) -> EndpointTraffic:
+                     buckets: int = 60, recent: int = 10,
+                     max_compared: int = 100_000) -> EndpointTraffic:
     """The traffic of ``endpoint`` between ``start`` and ``end`` (see the module docstring):
     answered requests per time bucket and their latency, and per route and model version the
     request share, latency percentiles, prediction distribution, and for a shadow its
     agreement with the answer on the same requests. ``recent``: how many of the newest
-    prediction ids to list."""
+    prediction ids to list.
+
+    Counts, rates and the endpoint's latency percentiles are exact. Per route and per time
+    bucket, latency percentiles, prediction distributions and agreement are computed on at
+    most about
+    ``max_compared`` rows: above that, on the requests whose id hashes into a fixed share
+    (every record of a sampled request is kept, so a shadow is still compared with the answer
+    to the same request); ``sampled`` then says how many rows."""
     lf = log.scan(endpoint, start, end)
-    names = lf.collect_schema().names()
-    wanted = ["id", "time", "route", "model_name", "model_version", "shadow", "latency_ms",
-              "request_id", PREDICTION]
-    frame = lf.select([c for c in wanted if c in names]).collect()
-    if "request_id" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("request_id"))
+    schema = lf.collect_schema()
+    light = lf.select("time", *KEYS, "latency_ms").collect().lazy()
+    answered = light.filter(~pl.col("shadow"))
     seconds = max((end - start).total_seconds(), 1e-9)
-    answered = frame.filter(~pl.col("shadow"))
-    out = EndpointTraffic(endpoint=endpoint, start=start, end=end, requests=answered.height,
-                          rate_per_s=answered.height / seconds, latency=_latency(answered))
     width_us = max(1, int(seconds * 1e6 / buckets))
     start_us = int(start.astimezone(UTC).timestamp() * 1e6)
-    per_bucket = (answered.select(
-        ((pl.col("time").dt.epoch("us") - start_us) // width_us).clip(0, buckets - 1)
-        .alias("b"), "latency_ms")
-        .group_by("b").agg(pl.len().alias("n"), pl.col("latency_ms").quantile(0.95).alias("p95")))
+    bucket = ((pl.col("time").dt.epoch("us") - start_us) // width_us).clip(0, buckets - 1)
+    latencies, per_bucket, groups = pl.collect_all([
+        answered.select(pl.col("latency_ms").sort()),  # one sort for every percentile
+        answered.group_by(bucket.alias("b")).agg(pl.len().alias("n")),
+        light.group_by(KEYS).agg(pl.len().alias("n")),
+    ])
+    n_answered = latencies.height
+    out = EndpointTraffic(endpoint=endpoint, start=start, end=end, requests=n_answered,
+                          rate_per_s=n_answered / seconds,
+                          latency=_sorted_percentiles(latencies["latency_ms"].to_numpy()))
     counts = dict(zip(per_bucket["b"].to_list(), per_bucket["n"].to_list()))
-    p95 = dict(zip(per_bucket["b"].to_list(), per_bucket["p95"].to_list()))
     out.bucket_starts = [start + timedelta(microseconds=b * width_us) for b in range(buckets)]
     out.bucket_counts = [int(counts.get(b, 0)) for b in range(buckets)]
-    out.bucket_p95_ms = [p95.get(b) for b in range(buckets)]
-    if frame.height == 0:
-        return out
-    kind, bins = _bins(frame[PREDICTION]) if PREDICTION in frame.columns else ("none", [])
-    groups = frame.partition_by(["route", "model_name", "model_version", "shadow"],
-                                as_dict=True, maintain_order=True)
-    for (route, model_name, version, shadow), g in groups.items():
-        preds = g[PREDICTION] if PREDICTION in g.columns else pl.Series([], dtype=pl.Float64)
-        agree, diff, compared = _agreement(g, answered, kind) if shadow else (None, None, 0)
+    out.bucket_p95_ms = [None] * buckets
+    if n_answered:  # the newest ids: read only from the newest bucket that has any
+        since = out.bucket_starts[max(b for b, c in counts.items() if c)]
+        out.last_prediction_ids = (
+            lf.filter((pl.col("time") >= since) & ~pl.col("shadow"))
+            .select("id", "time").collect().sort("time", descending=True)["id"]
+            .head(recent).to_list())
+    rows = sum(groups["n"].to_list()) if groups.height else 0
+    slots: dict[tuple[Any, ...], dict[Any, int]] = {}
+    agree: dict[tuple[Any, ...], dict[str, Any]] = {}
+    per_route: dict[tuple[Any, ...], dict[str, Any]] = {}
+    kind, bins = "none", []
+    if rows:
+        request = (pl.coalesce("request_id", "id") if "request_id" in schema else pl.col("id"))
+        pred = pl.col(PREDICTION) if PREDICTION in schema else pl.lit(None, pl.Int64)
+        heavy = lf.select("time", *KEYS, "latency_ms", request.alias("request_id"),
+                          pred.alias("pred"))
+        if rows > max_compared:
+            share = max(1, int(10_000 * max_compared / rows))
+            heavy = heavy.filter(pl.col("request_id").hash(seed=7) % 10_000 < share)
+        heavy = heavy.collect().lazy()
+        kind, bins = _kind(heavy, schema[PREDICTION]) if PREDICTION in schema else ("none", [])
+        n, latency, p95 = pl.collect_all([
+            heavy.select(pl.len()),
+            heavy.group_by(KEYS).agg(*_quantiles()),
+            heavy.filter(~pl.col("shadow")).group_by(bucket.alias("b"))
+            .agg(pl.col("latency_ms").quantile(0.95).alias("p95")),
+        ])
+        per_route = {tuple(r[k] for k in KEYS): r for r in latency.iter_rows(named=True)}
+        by_bucket = dict(zip(p95["b"].to_list(), p95["p95"].to_list()))
+        out.bucket_p95_ms = [by_bucket.get(b) for b in range(buckets)]
+        out.sampled = int(n.item()) if rows > max_compared else None
+        if kind != "none":
+            dist, pairs = pl.collect_all([_distribution_query(heavy, kind, bins),
+                                          _agreement_query(heavy, kind == "numerical")])
+            for row in dist.iter_rows(named=True):
+                slots.setdefault(tuple(row[k] for k in KEYS), {})[row["slot"]] = row["len"]
+            agree = {tuple(r[k] for k in KEYS): r for r in pairs.iter_rows(named=True)}
+    for row in groups.iter_rows(named=True):
+        key = tuple(row[k] for k in KEYS)
+        counted = slots.get(key, {})
+        if kind == "categorical":
+            dist_ = Distribution(kind=kind, labels=bins, counts=[counted.get(b, 0) for b in bins])
+        elif kind == "numerical":
+            dist_ = Distribution(kind=kind, edges=bins,
+                                 counts=[counted.get(i, 0) for i in range(N_BINS)])
+        else:
+            dist_ = Distribution(kind="none")
+        a = agree.get(key, {})
+        shadow = bool(row["shadow"])
         out.routes.append(RouteTraffic(
-            route=str(route), model_name=str(model_name), model_version=int(version),  # type: ignore[call-overload]
-            shadow=bool(shadow), requests=g.height,
-            share=0.0 if shadow or not answered.height else g.height / answered.height,
-            latency=_latency(g), agreement=agree, mean_abs_difference=diff, compared=compared,
-            predictions=_distribution(preds, kind, bins)))
+            route=str(row["route"]), model_name=str(row["model_name"]),
+            model_version=int(row["model_version"]), shadow=shadow, requests=row["n"],
+            share=0.0 if shadow or not out.requests else row["n"] / out.requests,
+            latency=_latency(per_route.get(key, {})), agreement=a.get("same"),
+            mean_abs_difference=a.get("diff"),
+            compared=a.get("compared", 0), predictions=dist_))
     out.routes.sort(key=lambda r: (r.shadow, -r.requests, r.route))
-    out.last_prediction_ids = answered.sort("time", descending=True)["id"].head(recent).to_list()
     return out
 
 
