@@ -59,10 +59,11 @@ SAFE_NAMES = frozenset({
     "collections.defaultdict",
     "collections.Counter",
     "collections.deque",
-    # what fitted scikit-learn models hold besides estimators
+    # what fitted scikit-learn models hold besides estimators. Tree (decision trees, forests,
+    # gradient boosting) and TreePredictor (histogram gradient boosting) index their node
+    # arrays unchecked: a crafted file can crash the process at predict, not run code. skops
+    # asks for them by name for that reason; the models above cannot be saved without them.
     "sklearn.tree._tree.Tree",
-    # a crafted TreePredictor can crash the process (unchecked indices), not run code; the
-    # histogram gradient boosting models cannot be saved without it
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     *(f"sklearn._loss.link.{t}" for t in ("Interval", "IdentityLink", "LogLink", "LogitLink",
