@@ -67,3 +67,34 @@ def test_a_route_whose_first_load_failed_is_retried(serving_yard: my.Yard, iris:
         wait_ready(url, timeout=30)
         r = httpx.post(f"{url}/predict/iris", json={"records": iris_rows(iris, 1)})
         assert r.status_code == 200 and r.json()["model"] == "iris/2"
+
+
+def test_a_request_during_the_first_load_waits_for_it(serving_yard: my.Yard, iris: Any) -> None:
+    """A worker takes connections as soon as it starts (workers share one socket): a request
+    for an endpoint still on its first load waits for it instead of answering 503."""
+    from modelyard.serving.app import create_app
+    from modelyard.serving.endpoints import endpoint_from_ref
+    from modelyard.serving.models import load_handle
+    from modelyard.serving.options import ServerOptions
+    from modelyard.serving.testing import serve_in_thread
+
+    release = threading.Event()
+
+    def slow_loader(yard: Any, ref: str) -> Any:  # the real load, once the test allows it
+        release.wait(60)
+        return load_handle(yard, ref)
+
+    app = create_app(serving_yard, [endpoint_from_ref("iris@production")], ServerOptions(),
+                     loader=slow_loader)
+    answers: list[httpx.Response] = []
+    with serve_in_thread(app, ready=False) as url:
+        assert httpx.get(f"{url}/v2/models/iris/ready").json()["state"] == "loading"
+        client = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"{url}/predict/iris", json={"records": iris_rows(iris, 1)}, timeout=60)))
+        client.start()
+        first_load = app.runtime.endpoints["iris"].first_load
+        eventually(lambda: first_load._waiters, "the request to wait for the load")  # type: ignore[attr-defined]
+        release.set()
+        client.join(60)
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["model"] == "iris/1"

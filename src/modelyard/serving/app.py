@@ -190,7 +190,7 @@ class ModelServerApp:
     async def _run(self, name: str, kind: str, data: Any, key: str | None, t0: float) -> Any:
         rt = self.runtime
         try:
-            ep = rt.requests.endpoint(name)
+            ep = await rt.requests.loaded(rt.requests.endpoint(name))
             return ep, await rt.requests.predict(ep, kind, data, key, t0)
         except ModelyardError as exc:
             rt.metrics.rejected.labels(name, str(exc.status_code)).inc()
@@ -264,6 +264,7 @@ class ModelServerApp:
                      "problems": ep.problems()})
             if method == "POST" and rest == ["infer"]:
                 body = await self._json(receive, headers, name)
+                await rt.requests.loaded(ep)
                 route = ep.active[0] if ep.active else None
                 if route is None or route.handle is None:
                     raise HTTPError(503, "unavailable", ep.why_unavailable())

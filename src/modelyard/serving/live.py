@@ -9,6 +9,7 @@ request ever waits for a load.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from itertools import accumulate
 from typing import Any
@@ -58,6 +59,8 @@ class LiveEndpoint:
         self.active: list[Route] = []
         self.cumulative: list[float] = []
         self._rng = random.Random()
+        # set once the first load of every route has finished (loaded or failed)
+        self.first_load = asyncio.Event()
 
     def all_routes(self) -> list[Route]:
         extra = [self.canary_route] if self.canary_route is not None else []

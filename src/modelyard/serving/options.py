@@ -33,6 +33,9 @@ class ServerOptions:
     log_dir: Path | None = None
     access_log: bool = False
     scope: str = "default"
+    # how long a request waits for its endpoint's first load (a worker that has just started)
+    # before it is answered 503
+    first_load_wait: float = 30.0
     # several worker processes share metrics through prometheus-client's multiprocess files
     # (the CLI sets PROMETHEUS_MULTIPROC_DIR, which the library itself reads)
     multiprocess_metrics: bool = False

@@ -8,6 +8,8 @@ Transports map the outcomes: ``Result``; ``ModelyardError`` (bad input, unknown 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -61,8 +63,10 @@ class RequestPath:
     """Answers prediction requests for the live ``endpoints`` (shared with the server)."""
 
     def __init__(self, endpoints: dict[str, LiveEndpoint], recorder: PredictionRecorder,
-                 batcher: MicroBatcher, metrics: ServerMetrics, background: Background) -> None:
+                 batcher: MicroBatcher, metrics: ServerMetrics, background: Background,
+                 first_load_wait: float = 30.0) -> None:
         self.endpoints = endpoints
+        self.first_load_wait = first_load_wait
         self.recorder = recorder
         self.batcher = batcher
         self.metrics = metrics
@@ -70,6 +74,15 @@ class RequestPath:
 
     def endpoint(self, name: str) -> LiveEndpoint:
         return find_endpoint(self.endpoints, name)
+
+    async def loaded(self, ep: LiveEndpoint) -> LiveEndpoint:
+        """``ep`` once it can answer: a request that reaches a worker still on its first load
+        (workers share one socket, so a new one takes connections at once) waits for it,
+        at most ``first_load_wait`` seconds, instead of failing."""
+        if not ep.active and not ep.first_load.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ep.first_load.wait(), self.first_load_wait)
+        return ep
 
     async def predict(self, ep: LiveEndpoint, kind: str, data: Any, key: str | None,
                       t0: float) -> Result:

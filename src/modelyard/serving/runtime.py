@@ -60,7 +60,7 @@ class ServingRuntime:
         self.sync = None if self.repo is None else EndpointSync(
             self.repo, options.scope, endpoints, self.canaries, self.background)
         self.requests = RequestPath(self.endpoints, self.recorder, MicroBatcher(), self.metrics,
-                                    self.background)
+                                    self.background, options.first_load_wait)
         self.tokens = TokenCache(backend.auth)
         self._control: asyncio.Task[Any] | None = None
         self.started_at = 0.0

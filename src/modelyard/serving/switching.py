@@ -82,7 +82,10 @@ class ModelSwitcher:
         routes = [r for r in ep.all_routes() if r.handle is None]
         for r in routes:
             r.loading = FIRST_LOAD  # the control loop leaves it alone meanwhile
-        await asyncio.gather(*(self.switch(ep, r, r.ref) for r in routes))
+        try:
+            await asyncio.gather(*(self.switch(ep, r, r.ref) for r in routes))
+        finally:
+            ep.first_load.set()
 
     async def follow_aliases(self, endpoints: Iterable[LiveEndpoint]) -> None:
         """Start loading the new target of every alias that moved, and retry every route
