@@ -190,7 +190,9 @@ class ModelServerApp:
     async def _run(self, name: str, kind: str, data: Any, key: str | None, t0: float) -> Any:
         rt = self.runtime
         try:
-            ep = await rt.requests.loaded(rt.requests.endpoint(name))
+            ep = rt.requests.endpoint(name)
+            if not ep.active:  # a worker still on its first load: wait for it
+                await rt.requests.loaded(ep)
             return ep, await rt.requests.predict(ep, kind, data, key, t0)
         except ModelyardError as exc:
             rt.metrics.rejected.labels(name, str(exc.status_code)).inc()
@@ -264,7 +266,8 @@ class ModelServerApp:
                      "problems": ep.problems()})
             if method == "POST" and rest == ["infer"]:
                 body = await self._json(receive, headers, name)
-                await rt.requests.loaded(ep)
+                if not ep.active:
+                    await rt.requests.loaded(ep)
                 route = ep.active[0] if ep.active else None
                 if route is None or route.handle is None:
                     raise HTTPError(503, "unavailable", ep.why_unavailable())
