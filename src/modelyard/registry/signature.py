@@ -336,7 +336,7 @@ def enforce(signature: Signature, df: pd.DataFrame) -> pd.DataFrame:
         if plan.required_floats:
             nulls = np.isnan(block[:, plan.required_floats])
             if nulls.any():
-                row, k = (int(i) for i in np.argwhere(nulls)[0])
+                k = int(np.argwhere(nulls)[0][1])
                 col = plan.specs[plan.required_floats[k]]
                 _check_nulls(col, sub[col.name].array, sub[col.name].array)
         return pd.DataFrame(block, columns=names, index=df.index)
