@@ -78,6 +78,7 @@ def test_a_good_token_signs_in_with_a_safe_cookie(site: dict[str, Any],
     cookie = {c["name"]: c for c in page.context.cookies()}["modelyard_token"]
     assert cookie["value"] == site["tokens"]["reader"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
+    assert cookie["path"] == "/ui"  # never sent to the REST API
     assert page.evaluate("document.cookie") == ""  # no script can read the session
     assert "ui-reader (reader)" in page.inner_text("header")
     page.click("header button")  # sign out
@@ -149,3 +150,17 @@ def test_a_same_origin_post_without_the_token_is_refused(site: dict[str, Any]) -
     assert resp.status_code == 403
     assert "csrf token" in resp.text
     assert len(site["yard"].monitoring.alerts(state="open", endpoint="tokenless")) == 1
+
+
+def test_a_page_on_another_port_cannot_use_the_session_on_the_api(
+        site: dict[str, Any], new_page: Callable[..., Any],
+        attacker: Callable[[str], str]) -> None:
+    """Same host, another port: same-site, so SameSite alone would let the session cookie go
+    with a script's request to the REST API; the cookie's path keeps it to the dashboard."""
+    alert_id = open_alert(site["yard"], "api-target")
+    victim = _login(new_page(site["url"]), site["tokens"]["writer"])
+    victim.goto(attacker("<p>hello</p>"))
+    victim.evaluate(f"""() => fetch("{site['url']}/api/v1/monitoring/alerts/{alert_id}/resolve",
+        {{method: "POST", mode: "no-cors", credentials: "include"}}).then(() => 1, () => 1)""")
+    assert [a.id for a in site["yard"].monitoring.alerts(state="open", endpoint="api-target")] \
+        == [alert_id]

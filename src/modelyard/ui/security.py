@@ -1,8 +1,9 @@
 """What keeps the dashboard's browser session safe: cookies, cross-site request checks, headers.
 
 - The session is the bearer token in the ``modelyard_token`` cookie (set by ``/ui/login`` only
-  after the token verified): HttpOnly, SameSite=Lax, and Secure when the page was served over
-  HTTPS (the request's scheme, or ``X-Forwarded-Proto: https`` from a TLS-terminating proxy).
+  after the token verified): HttpOnly, SameSite=Lax, Path=/ui (never sent to the REST API),
+  and Secure when the page was served over HTTPS (the request's scheme, or
+  ``X-Forwarded-Proto: https`` from a TLS-terminating proxy).
 - Every state-changing form (login, logout, resolving an alert) carries a CSRF token, checked
   on the server: ``HMAC(csrf cookie, session token)``. The csrf cookie is a random value set
   on the first page; the token is bound to it *and* to the session, so a site that cannot read
@@ -28,6 +29,7 @@ from ..api.auth import TOKEN_COOKIE
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "COOKIE_PATH",
     "CSRF_COOKIE",
     "CSRF_FIELD",
     "CSRF_HEADER",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 CSRF_COOKIE = "modelyard_csrf"
+COOKIE_PATH = "/ui"  # the dashboard's prefix
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CONTENT_SECURITY_POLICY = (
@@ -85,8 +88,11 @@ def csrf_token(request: Request) -> str:
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    # Path=/ui: the browser sends the session to the dashboard only. The REST API also reads
+    # the cookie, and a page on another port of this host is "same-site" (SameSite does not
+    # stop it), so a cookie sent to /api would let that page call the API as the user.
     response.set_cookie(name, value, httponly=True, samesite="lax", secure=is_https(request),
-                        path="/")
+                        path=COOKIE_PATH)
 
 
 def ensure_csrf_cookie(request: Request, response: Response) -> None:
@@ -124,8 +130,8 @@ def set_session(request: Request, response: Response, token: str) -> None:
 
 
 def clear_session(response: Response) -> None:
-    response.delete_cookie(TOKEN_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH)
+    response.delete_cookie(CSRF_COOKIE, path=COOKIE_PATH)
 
 
 class SecurityHeaders:
