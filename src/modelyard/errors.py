@@ -10,7 +10,9 @@
     ├── NotFittedError(ModelyardError, ValueError, AttributeError)
     ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
     ├── ValidationRequired(ModelyardError)           a protected alias moved to an unvalidated version
-    ├── Unauthorized(ModelyardError, PermissionError)
+    ├── Unauthorized(ModelyardError, PermissionError)  no or a bad token (401)
+    │   └── Forbidden                                a principal without the permission (403)
+    ├── WriteConflict(ModelyardError)                a deadlock/serialization failure left after retries (409)
     └── RemoteError(ModelyardError)                  a server answered with an error we cannot map
 
 Only the HTTP faces (``api/``, ``serving/``) map these to status codes; every error carries
@@ -34,6 +36,8 @@ __all__ = [
     "IntegrityError",
     "ValidationRequired",
     "Unauthorized",
+    "Forbidden",
+    "WriteConflict",
     "RemoteError",
     "did_you_mean",
 ]
@@ -107,6 +111,21 @@ class Unauthorized(ModelyardError, PermissionError):
     status_code = 401
 
 
+class Forbidden(Unauthorized):
+    """Authenticated, but the principal lacks the permission the operation needs."""
+
+    code = "forbidden"
+    status_code = 403
+
+
+class WriteConflict(ModelyardError):
+    """The database aborted a write that collided with a concurrent one (a deadlock or a
+    serialization failure) and retrying did not get it through: nothing was written."""
+
+    code = "write_conflict"
+    status_code = 409
+
+
 class RemoteError(ModelyardError):
     code = "remote"
     status_code = 502
@@ -132,6 +151,8 @@ _BY_CODE = {
         IntegrityError,
         ValidationRequired,
         Unauthorized,
+        Forbidden,
+        WriteConflict,
         RemoteError,
     )
 }

@@ -9,13 +9,21 @@ with :func:`endpoint`; from these marks
 
 The contract for a marked method:
 
+* it declares the permission it needs, whatever the HTTP verb (``permission="read"`` for a
+  search carried by POST); see :mod:`modelyard.access`. A mark without one is refused when
+  the app or the client is built (fail closed);
 * every parameter and the return value are annotated with JSON-able types: str, int, float,
   bool, None, datetime, lists/dicts of those, or pydantic models (the entities);
 * parameters named in the path template (``/runs/{run_id}``) go in the path; for ``GET`` and
   ``DELETE`` the rest go in the query string (scalars only); for ``POST``/``PUT``/``PATCH`` they
   form the JSON body;
+* who calls is never a parameter: the store records it from the principal
+  (:func:`modelyard.access.acting_principal`);
 * errors are raised as :mod:`modelyard.errors` classes; the server maps them to 4xx JSON and
   the client raises the same class again.
+
+A method that writes (``write``/``admin``) is retried when the database aborted it for colliding
+with a concurrent write (:func:`modelyard.store.retry.retry_on_conflict`).
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["endpoint", "EndpointSpec", "endpoints_of"]
+from .access import check_permission
+
+__all__ = ["EndpointSpec", "endpoint", "endpoints_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,17 +46,28 @@ class EndpointSpec:
     name: str
     status_code: int = 200
     summary: str | None = None
+    permission: str | None = None  # None: not declared (refused when the app is built)
 
 
-def endpoint(method: str, path: str, *, status_code: int = 200) -> Callable[[F], F]:
-    """Mark a store method as a REST endpoint at ``method path`` (under ``/api/v1``)."""
+def endpoint(method: str, path: str, *, permission: str | None = None,
+             status_code: int = 200) -> Callable[[F], F]:
+    """Mark a store method as a REST endpoint at ``method path`` (under ``/api/v1``) that needs
+    ``permission`` (``read``, ``write`` or ``admin``)."""
+    if permission is not None:
+        check_permission(permission)
 
     def mark(fn: F) -> F:
         doc = (fn.__doc__ or "").strip().splitlines()
-        fn.__modelyard_endpoint__ = EndpointSpec(  # type: ignore[attr-defined]
-            method.upper(), path, fn.__name__, status_code, doc[0] if doc else None
-        )
-        return fn
+        spec = EndpointSpec(method.upper(), path, fn.__name__, status_code,
+                            doc[0] if doc else None, permission)
+        target = fn
+        if permission in ("write", "admin"):
+            from .store.retry import retry_on_conflict
+
+            target = retry_on_conflict(fn)
+        target.__modelyard_endpoint__ = spec  # type: ignore[attr-defined]
+        target.__modelyard_permission__ = permission  # type: ignore[attr-defined]
+        return target
 
     return mark
 

@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
 import modelyard as my
-from modelyard.api.auth import needed_role
-from modelyard.errors import AlreadyExists, InvalidParameter, NotFound, Unauthorized
+from modelyard.errors import AlreadyExists, Forbidden, InvalidParameter, NotFound, Unauthorized
 from modelyard.governance.tokens import Principal, TokenStore, hash_token
 
 LiveServer = Any
@@ -69,18 +68,49 @@ def test_names_of_active_tokens_are_unique_and_roles_checked(local_yard: my.Yard
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "role"),
+    ("method", "path", "permission"),
     [
-        ("GET", "/api/v1/runs/x", "reader"),
-        ("HEAD", "/api/v1/blobs/x", "reader"),
-        ("POST", "/api/v1/runs", "writer"),
-        ("DELETE", "/api/v1/models/m/aliases/a", "writer"),
+        ("GET", "/api/v1/runs/x", "read"),
+        ("HEAD", "/api/v1/blobs/" + "0" * 64, "read"),
+        ("PUT", "/api/v1/blobs/" + "0" * 64, "write"),
+        ("POST", "/api/v1/runs", "write"),
+        ("POST", "/api/v1/runs/search", "read"),  # a read carried by POST
+        ("POST", "/api/v1/runs/by-ids", "read"),
+        ("DELETE", "/api/v1/models/m/aliases/a", "write"),
         ("GET", "/api/v1/tokens", "admin"),
         ("DELETE", "/api/v1/tokens/ci", "admin"),
+        ("GET", "/api/v1/no-such-route", None),  # nothing runs: the router answers 404
     ],
 )
-def test_needed_role(method: str, path: str, role: str) -> None:
-    assert needed_role(method, path, ["/api/v1/tokens"]) == role
+def test_each_operation_declares_its_permission(
+    local_yard: my.Yard, method: str, path: str, permission: str | None
+) -> None:
+    """Whatever the verb, a reader may do exactly the reads and a writer everything but admin;
+    a path no route serves is answered by the router (404/405), never run."""
+    from fastapi.testclient import TestClient
+
+    from modelyard.api.app import create_app
+
+    settings = local_yard.settings.model_copy(update={"auth_enabled": True})
+    client = TestClient(create_app(local_yard, settings), raise_server_exceptions=False)
+    for role, holds in (("reader", {"read"}), ("writer", {"read", "write"})):
+        token = local_yard.backend.auth.create(role, role)  # type: ignore[arg-type]
+        r = client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+        if permission is None:
+            assert r.status_code in (404, 405)
+        elif permission in holds:
+            assert r.status_code != 403, (role, r.text)
+        else:
+            assert r.status_code == 403 and r.json()["error"] == "forbidden", (role, r.text)
+            assert f"needs permission {permission!r}" in r.json()["message"]
+
+
+def test_the_permission_is_in_the_openapi_spec(local_yard: my.Yard) -> None:
+    from modelyard.api.app import create_app
+
+    spec = create_app(local_yard).openapi()
+    assert spec["paths"]["/api/v1/runs/search"]["post"]["x-modelyard-permission"] == "read"
+    assert spec["paths"]["/api/v1/tokens"]["post"]["x-modelyard-permission"] == "admin"
 
 
 @pytest.fixture
@@ -120,14 +150,15 @@ def test_a_reader_may_read_but_not_write(http: httpx.Client, auth_server: LiveSe
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 403
-    assert r.json()["error"] == "unauthorized" and "needs role writer" in r.json()["message"]
+    assert r.json()["error"] == "forbidden"
+    assert "POST /api/v1/experiments needs permission 'write'" in r.json()["message"]
 
 
 def test_a_writer_may_write_but_not_manage_tokens(auth_server: LiveServer, tmp_path) -> None:
     token = auth_server.yard.backend.auth.create("ci", "writer")
     remote = my.connect(auth_server.url, token=token, settings=my.Settings.load({}, home=tmp_path))
     assert remote.backend.tracking.create_experiment("e").name == "e"
-    with pytest.raises(Unauthorized, match="needs role admin"):
+    with pytest.raises(Forbidden, match="needs permission 'admin'"):
         remote.backend.auth.list()
     remote.close()
 
@@ -163,10 +194,11 @@ def test_the_token_may_come_in_a_cookie(http: httpx.Client, auth_server: LiveSer
 def test_the_principal_is_known_to_the_code_serving_the_request(
     http: httpx.Client, local_yard: my.Yard, server_factory: Callable[..., LiveServer]
 ) -> None:
-    from modelyard.governance.tokens import current_principal
+    from modelyard.access import current_principal, requires
 
     def whoami_route(app: FastAPI) -> None:
         @app.get("/api/v1/whoami")
+        @requires("read")
         def whoami(request: Request) -> dict[str, str | None]:
             p = current_principal.get()
             return {"context": p.name if p else None, "state": request.state.principal.name}
@@ -180,12 +212,15 @@ def test_the_principal_is_known_to_the_code_serving_the_request(
 def test_a_browser_without_a_token_is_sent_to_the_login_page(
     http: httpx.Client, local_yard: my.Yard, server_factory: Callable[..., LiveServer]
 ) -> None:
+    from modelyard.access import requires
+
     def pages(app: FastAPI) -> None:
         @app.get("/ui/login")
         def login() -> dict[str, bool]:
             return {"login": True}
 
         @app.get("/ui/runs")
+        @requires("read")
         def runs() -> dict[str, bool]:
             return {"runs": True}
 
@@ -202,3 +237,67 @@ def test_a_browser_without_a_token_is_sent_to_the_login_page(
     api = http.get(f"{srv.url}/api/v1/experiments", headers={"Accept": "text/html"})
     assert api.status_code == 401  # the API never redirects
     assert http.get(f"{srv.url}/ui/runs").status_code == 401  # nor does a script
+
+
+def test_a_reader_may_search_runs_though_the_search_is_a_post(
+    http: httpx.Client, auth_server: LiveServer
+) -> None:
+    auth_server.yard.runs.start(experiment="e").end()
+    token = auth_server.yard.backend.auth.create("dash", "reader")
+    headers = {"Authorization": f"Bearer {token}"}
+    found = http.post(auth_server.url + "/api/v1/runs/search", json={"filter": ""},
+                      headers=headers)
+    assert found.status_code == 200 and len(found.json()) == 1
+    by_ids = http.post(auth_server.url + "/api/v1/runs/by-ids",
+                       json={"run_ids": [found.json()[0]["id"]]}, headers=headers)
+    assert by_ids.status_code == 200 and len(by_ids.json()) == 1
+
+
+def test_a_route_that_declares_no_permission_is_admin_only(
+    http: httpx.Client, local_yard: my.Yard, server_factory: Callable[..., LiveServer]
+) -> None:
+    from modelyard.access import requires
+
+    def routes(app: FastAPI) -> None:
+        @app.get("/api/v1/undeclared")
+        def undeclared() -> dict[str, bool]:
+            return {"ran": True}
+
+        @app.post("/api/v1/declared")
+        @requires("read")
+        def declared() -> dict[str, bool]:
+            return {"ran": True}
+
+    srv = server_factory(local_yard, auth=True, extensions=[routes])
+    reader = local_yard.backend.auth.create("r", "reader")
+    writer = local_yard.backend.auth.create("w", "writer")
+    for token in (reader, writer):
+        r = _get(http, srv, "/api/v1/undeclared", token)
+        assert r.status_code == 403 and "needs permission 'admin'" in r.json()["message"]
+    assert _get(http, srv, "/api/v1/undeclared", srv.token).json() == {"ran": True}
+    ok = http.post(srv.url + "/api/v1/declared", headers={"Authorization": f"Bearer {reader}"})
+    assert ok.json() == {"ran": True}
+
+
+def test_a_store_endpoint_without_a_permission_is_refused_when_the_app_is_built(
+    local_yard: my.Yard,
+) -> None:
+    from modelyard.api.app import create_app
+    from modelyard.transport import endpoint
+
+    class Careless:
+        @endpoint("GET", "/careless")
+        def careless(self) -> int:
+            return 0
+
+    import sys
+    import types
+
+    module = types.ModuleType("careless_store")
+    module.Careless = Careless  # type: ignore[attr-defined]
+    sys.modules["careless_store"] = module
+    try:
+        with pytest.raises(TypeError, match="declare the permission it needs"):
+            create_app(local_yard, store_classes={"careless": "careless_store:Careless"})
+    finally:
+        del sys.modules["careless_store"]

@@ -124,23 +124,23 @@ def test_healthz(toy: TestClient) -> None:
 
 
 class _Bad:
-    @endpoint("GET", "/bad")
+    @endpoint("GET", "/bad", permission="read")
     def dict_in_query(self, where: dict[str, str]) -> int:
         return 0
 
-    @endpoint("GET", "/bad/{other}")
+    @endpoint("GET", "/bad/{other}", permission="read")
     def path_not_a_param(self, name: str) -> int:
         return 0
 
-    @endpoint("POST", "/bad")
+    @endpoint("POST", "/bad", permission="write")
     def kwargs(self, **kw: Any) -> int:
         return 0
 
-    @endpoint("POST", "/bad2")
+    @endpoint("POST", "/bad2", permission="write")
     def unannotated(self, x) -> int:  # type: ignore[no-untyped-def]
         return 0
 
-    @endpoint("POST", "/bad3")
+    @endpoint("POST", "/bad3", permission="write")
     def no_return(self, x: int):  # type: ignore[no-untyped-def]
         return 0
 
@@ -164,7 +164,7 @@ def test_a_method_outside_the_contract_is_refused_with_its_name(method: str, mes
 
 
 class _Clash:
-    @endpoint("GET", "/things/{other}")
+    @endpoint("GET", "/things/{other}", permission="read")
     def get(self, other: str) -> str:
         return other
 

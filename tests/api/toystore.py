@@ -27,7 +27,7 @@ class ToyStore:
     def __init__(self) -> None:
         self.things: dict[str, Thing] = {}
 
-    @endpoint("POST", "/things", status_code=201)
+    @endpoint("POST", "/things", status_code=201, permission="write")
     def add(
         self,
         name: str,
@@ -46,14 +46,14 @@ class ToyStore:
         self.things[name] = thing
         return thing
 
-    @endpoint("GET", "/things/{name}")
+    @endpoint("GET", "/things/{name}", permission="read")
     def get(self, name: str) -> Thing:
         """One thing by name."""
         if name not in self.things:
             raise NotFound(f"No thing named {name!r}.", field="name")
         return self.things[name]
 
-    @endpoint("GET", "/things")
+    @endpoint("GET", "/things", permission="read")
     def find(
         self, min_size: int = 0, names: list[str] | None = None, big: bool | None = None
     ) -> list[Thing]:
@@ -65,27 +65,27 @@ class ToyStore:
             out = [t for t in out if (t.size > 10) == big]
         return out
 
-    @endpoint("PUT", "/things/{name}/size/{size}")
+    @endpoint("PUT", "/things/{name}/size/{size}", permission="write")
     def resize(self, name: str, size: int) -> Thing:
         thing = self.get(name)
         self.things[name] = thing.model_copy(update={"size": size})
         return self.things[name]
 
-    @endpoint("DELETE", "/things/{name}", status_code=204)
+    @endpoint("DELETE", "/things/{name}", status_code=204, permission="write")
     def remove(self, name: str) -> None:
         """Forget a thing (no error when there is none)."""
         self.things.pop(name, None)
 
-    @endpoint("POST", "/things/count")
+    @endpoint("POST", "/things/count", permission="read")
     def count(self) -> int:
         return len(self.things)
 
-    @endpoint("GET", "/boom")
+    @endpoint("GET", "/boom", permission="read")
     def boom(self) -> int:
         """A bug: raises something that is not a modelyard error."""
         raise RuntimeError("secret internals: password=hunter2")
 
-    @endpoint("GET", "/as-dicts")
+    @endpoint("GET", "/as-dicts", permission="read")
     def as_dicts(self) -> list[Thing]:
         """Returns dicts where the annotation says Things (validated on the way out)."""
         return [t.model_dump() for t in self.things.values()]  # type: ignore[misc]

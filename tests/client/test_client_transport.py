@@ -28,7 +28,7 @@ def test_client_methods_have_the_stores_signatures() -> None:
 
 
 class _Store:
-    @endpoint("GET", "/hello")
+    @endpoint("GET", "/hello", permission="read")
     def hello(self) -> str:
         return "hello"
 

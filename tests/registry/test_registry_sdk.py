@@ -55,7 +55,7 @@ def test_aliases_history_tags_descriptions_and_journal(yard: my.Yard, diabetes) 
     for scale in (1.0, 2.0):
         yard.models.register(_linear(diabetes, scale), "loans", example=X[:3])
     yard.models.set_alias("loans", "production", 1)
-    yard.models.set_alias("loans", "production", 2, reason="retrained", moved_by="ana")
+    yard.models.set_alias("loans", "production", 2, reason="retrained")
     yard.models.delete_alias("loans", "production", reason="incident 42")
     assert [(e.old_version, e.new_version) for e in yard.models.alias_history("loans")] == [
         (None, 1), (1, 2), (2, None)]
@@ -66,7 +66,7 @@ def test_aliases_history_tags_descriptions_and_journal(yard: my.Yard, diabetes) 
     assert yard.models.set_description("loans", "v2 notes", version=2).description == \
         "v2 notes"
     assert yard.models.set_description("loans", "risk model").description == "risk model"
-    yard.models.journal("loans", "Rolled back after incident 42.", author="ana")
+    yard.models.journal("loans", "Rolled back after incident 42.")
     yard.models.journal("loans", "Overfits on 2025 cohort.", version=2)
     assert [e.text for e in yard.models.journal_entries("loans")] == [
         "Rolled back after incident 42.", "Overfits on 2025 cohort."]

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelyard as my
+from modelyard.access import Principal, current_principal, process_principal
 from modelyard.clock import FixedClock
 from modelyard.config import Settings
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
@@ -71,13 +72,12 @@ def test_versions_are_numbered_from_one_and_create_the_model(yard: my.Yard) -> N
 
 
 def test_version_round_trips_every_field(yard: my.Yard) -> None:
-    created = _register(yard, code_commit="abc123", source_version="loans/1",
-                        created_by="ana")
+    created = _register(yard, code_commit="abc123", source_version="loans/1")
     got = yard.backend.registry.get_model_version(name="loans", version=1)
     assert got == created
     assert got.digest == manifest_digest(got.manifest())
     assert got.code_commit == "abc123" and got.source_version == "loans/1"
-    assert got.created_by == "ana" and got.status == "READY"
+    assert got.created_by == process_principal().name and got.status == "READY"
 
 
 def test_unknown_version_names_the_known_range(yard: my.Yard) -> None:
@@ -146,7 +146,7 @@ def test_alias_moves_are_recorded_with_deletions(yard: my.Yard) -> None:
     store = yard.backend.registry
     for content in (b"a", b"b"):
         _register(yard, content=content)
-    store.set_alias(name="loans", alias="production", version=1, reason="first", moved_by="ana")
+    store.set_alias(name="loans", alias="production", version=1, reason="first")
     store.set_alias(name="loans", alias="production", version=2, reason="better AUC")
     store.set_alias(name="loans", alias="production", version=2)  # no move: nothing recorded
     store.set_alias(name="loans", alias="staging", version=2)
@@ -154,7 +154,7 @@ def test_alias_moves_are_recorded_with_deletions(yard: my.Yard) -> None:
     history = store.alias_history(name="loans", alias="production")
     assert [(e.old_version, e.new_version, e.reason) for e in history] == [
         (None, 1, "first"), (1, 2, "better AUC"), (2, None, "rollback drill")]
-    assert history[0].moved_by == "ana"
+    assert history[0].moved_by == process_principal().name  # the OS user, embedded
     assert deleted == history[-1]
     assert len(store.alias_history(name="loans")) == 4
     assert store.get_registered_model(name="loans").aliases == {"staging": 2}
@@ -188,15 +188,19 @@ def test_deleting_an_unknown_alias_is_not_found(yard: my.Yard) -> None:
 
 def test_alias_move_and_its_event_are_one_transaction(pg_url: str, tmp_path: Path) -> None:
     """If recording the event fails, the alias does not move (PostgreSQL checks the length
-    of moved_by; SQLite does not, so this runs there only)."""
+    of moved_by, here a principal's name; SQLite does not, so this runs there only)."""
     with my.connect(pg_url, artifacts=str(tmp_path / "a"),
                     settings=Settings.load({}, home=tmp_path / "home")) as yard:
         store = yard.backend.registry
         _register(yard, content=b"a")
         _register(yard, content=b"b")
         store.set_alias(name="loans", alias="production", version=1)
-        with pytest.raises(sa.exc.DBAPIError):
-            store.set_alias(name="loans", alias="production", version=2, moved_by="x" * 300)
+        reset = current_principal.set(Principal(name="x" * 300, role="admin"))
+        try:
+            with pytest.raises(sa.exc.DBAPIError):
+                store.set_alias(name="loans", alias="production", version=2)
+        finally:
+            current_principal.reset(reset)
         assert store.resolve(ref="loans@production").version == 1
         assert len(store.alias_history(name="loans")) == 1
 
@@ -224,7 +228,7 @@ def test_version_and_model_tags_and_descriptions(yard: my.Yard) -> None:
 def test_journal_is_append_only_and_ordered(yard: my.Yard) -> None:
     store = yard.backend.registry
     _register(yard)
-    first = store.add_journal_entry(name="loans", text="Chose GBM: calibrated.", author="ana")
+    first = store.add_journal_entry(name="loans", text="Chose GBM: calibrated.")
     second = store.add_journal_entry(name="loans", text="v1 overfits on 2025 data.", version=1)
     assert second.id > first.id
     assert [e.text for e in store.list_journal_entries(name="loans")] == [

@@ -37,7 +37,7 @@ def _seed(yard: my.Yard) -> dict[str, Any]:
         other.log_params({"C": 0.1})
         other.log_metrics({"accuracy": 0.5})
     yard.models.set_alias("cancer", "production", mv.version, reason="best accuracy")
-    yard.models.journal("cancer", "Chosen for its calibration.", version=mv.version, author="ana")
+    yard.models.journal("cancer", "Chosen for its calibration.", version=mv.version)
     return {"run": run.id, "model": mv}
 
 

@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from .. import __version__
+from ..access import requires
 from ..config import Settings
 from ..errors import InvalidParameter
-from ..transport import endpoints_of
-from .auth import PUBLIC_PATHS, AuthMiddleware
+from .auth import PUBLIC_PATHS, AuthMiddleware, check_route_permission, check_routes
 from .errors import install_error_handlers
 from .routes import blobs
 from .rpc import API_PREFIX, load_store_classes, stores_router
@@ -58,7 +58,8 @@ def create_app(
 ) -> FastAPI:
     """The API over ``yard_or_backend`` (a :class:`~modelyard.yard.Yard` or a ``LocalBackend``).
 
-    ``settings`` defaults to the yard's; ``settings.auth_enabled`` turns bearer-token auth on and
+    ``settings`` defaults to the yard's; ``settings.auth_enabled`` turns bearer-token auth on
+    (each route's declared permission is checked: see ``api/auth.py``) and
     ``settings.max_request_bytes`` bounds request bodies. ``public_paths`` are added to the paths
     that need no token; ``login_path`` is where a browser without a token is sent (the
     dashboard's login page) instead of a 401. ``store_classes`` (default ``backend.STORE_CLASSES``) names the stores
@@ -76,6 +77,7 @@ def create_app(
     assert settings is not None
 
     app = FastAPI(
+        dependencies=[Depends(check_route_permission)],  # every route: its declared permission
         title="modelyard",
         version=__version__,
         description="Tracking, datasets, registry, serving and monitoring of ML models. "
@@ -94,6 +96,7 @@ def create_app(
     app.include_router(blobs.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["server"], operation_id="healthz")
+    @requires("read")
     def healthz() -> dict[str, str]:
         """Liveness: the server answers."""
         return {"status": "ok", "version": __version__}
@@ -103,14 +106,15 @@ def create_app(
     if "monitoring" in classes:  # this process delivers alert webhooks while it serves
         app.router.lifespan_context = _delivering(backend, app.router.lifespan_context)
 
-    if settings.auth_enabled:
-        app.add_middleware(
-            AuthMiddleware,
-            verify=backend.auth.verify,
-            admin_prefixes=_admin_prefixes(),
-            public_paths=PUBLIC_PATHS | set(public_paths),
-            login_path=login_path,
-        )
+    # every request acts as a principal: the token's, or "anonymous" when no token is checked
+    public = PUBLIC_PATHS | set(public_paths)
+    check_routes(app.router.routes, public)
+    app.add_middleware(
+        AuthMiddleware,
+        verify=backend.auth.verify if settings.auth_enabled else None,
+        public_paths=public,
+        login_path=login_path,
+    )
     install_error_handlers(  # blob uploads stream to disk: no request-size cap but the disk's
         app, settings.max_request_bytes, unbounded_prefixes=[f"{API_PREFIX}{blobs.router.prefix}/"]
     )  # after auth: its 500 handler wraps the auth middleware too
@@ -133,13 +137,3 @@ def _delivering(backend: Any, inner: Callable[[Any], Any]) -> Callable[[Any], An
             await asyncio.to_thread(deliverer.stop)
 
     return lifespan
-
-
-def _admin_prefixes() -> set[str]:
-    """The paths of the token store's routes: only an admin manages tokens."""
-    from ..governance.tokens import TokenStore
-
-    return {
-        API_PREFIX + spec.path.split("{", 1)[0].rstrip("/")
-        for _fn, spec in endpoints_of(TokenStore)
-    }

@@ -55,6 +55,11 @@ class EndpointInfo:
 def describe_endpoint(store: str, fn: Callable[..., Any], spec: EndpointSpec) -> EndpointInfo:
     """Check a marked method against the contract and split its parameters by location."""
     where = f"{fn.__qualname__} (@endpoint {spec.method} {spec.path})"
+    if spec.permission is None:
+        raise TypeError(
+            f"{where}: declare the permission it needs: @endpoint(..., permission='read', "
+            "'write' or 'admin'). An operation that declares none is refused (fail closed)."
+        )
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # NameError on an annotation only imported under TYPE_CHECKING

@@ -46,7 +46,7 @@ _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _CODE_BY_STATUS = {
     400: "bad_request",
     401: "unauthorized",
-    403: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -81,9 +81,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "Malformed request (not JSON, or a filter that does not parse)"),
         (401, "Missing or bad bearer token"),
-        (403, "The token's role does not allow this"),
+        (403, "The token's role lacks the permission this operation needs"),
         (404, "Unknown name or route"),
-        (409, "Already exists"),
+        (409, "Already exists, or a write that collided with a concurrent one (retry it)"),
         (413, "Request body too large"),
         (422, "Invalid parameter"),
     )

@@ -26,6 +26,7 @@ from pydantic_core import PydanticSerializationError
 from starlette.responses import Response
 
 from ..backend import STORE_CLASSES
+from ..errors import InvalidParameter
 from ..transport import endpoints_of
 from .contract import API_PREFIX, PATH_PARAM, EndpointInfo, describe_endpoint
 from .errors import ERROR_RESPONSES
@@ -108,7 +109,16 @@ def _make_handler(
     serialize = _Serializer(info.returns)
     status = info.spec.status_code
 
+    known_query = frozenset(info.query_names)
+
     def handler(request: Request, **kwargs: Any) -> Response:
+        unknown = [k for k in request.query_params if k not in known_query]
+        if unknown:  # like an unknown body key: refused, never silently ignored
+            raise InvalidParameter(
+                f"{info.spec.method} {info.spec.path} takes the query parameters "
+                f"{sorted(known_query) or 'none'}. Got {unknown[0]!r} instead.",
+                field=unknown[0],
+            )
         store = get_store(request, info.store)
         body = kwargs.pop("body", None)
         if body is not None:
@@ -146,6 +156,7 @@ def _make_handler(
         )
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = info.operation_id
+    handler.__modelyard_permission__ = info.spec.permission  # type: ignore[attr-defined]
     return handler
 
 
@@ -166,6 +177,7 @@ def store_router(name: str, cls: type, get_store: Callable[[Request, str], Any])
             description=inspect.getdoc(fn),
             responses=ERROR_RESPONSES,
             name=info.operation_id,
+            openapi_extra={"x-modelyard-permission": spec.permission},
         )
     return router
 

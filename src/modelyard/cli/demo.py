@@ -89,7 +89,7 @@ def run_demo(settings: Any, *, n_requests: int = 300) -> dict[str, Any]:
     yard.models.set_alias("loans", "production", champion.version, reason="first model")
     yard.models.set_alias("loans", "challenger", challenger.version, reason="more data")
     yard.models.journal("loans", "Depth 3 keeps the model explainable to the credit committee.",
-                        version=champion.version, author="demo")
+                        version=champion.version)
     best = yard.runs.search("metrics.val_auc > 0.5", experiment="loans",
                             order_by=["metrics.val_auc DESC"])
     console.print(f"runs.search('metrics.val_auc > 0.5') → {len(best)} runs; best {best[0].id[:12]}")

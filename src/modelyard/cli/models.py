@@ -174,12 +174,11 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="The model's name."),
         text: str = typer.Argument(..., help="What to remember: why this model, what was tried."),
         version: int | None = typer.Option(None, "--version", "-v", help="About this version."),
-        author: str | None = typer.Option(None, "--author", help="Who writes it."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Append an entry to the journal of a model (or of one of its versions)."""
         with open_yard(ctx) as yard:
-            entry = yard.models.journal(name, text, version=version, author=author)
+            entry = yard.models.journal(name, text, version=version)
         if json:
             print_json(entry)
             return

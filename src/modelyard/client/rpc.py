@@ -31,7 +31,7 @@ _USER_AGENT = "modelyard-client"
 _BY_STATUS: dict[int, type[errors.ModelyardError]] = {
     400: errors.InvalidParameter,
     401: errors.Unauthorized,
-    403: errors.Unauthorized,
+    403: errors.Forbidden,
     404: errors.NotFound,
     409: errors.AlreadyExists,
     413: errors.InvalidParameter,

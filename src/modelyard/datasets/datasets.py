@@ -13,8 +13,6 @@ works against a local yard and a shared server.
 
 from __future__ import annotations
 
-import os
-import pwd
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -59,13 +57,6 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, int(version)
 
 
-def _current_user() -> str | None:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return None
-
-
 class Datasets:
     """Dataset versions of one yard (``yard.datasets``)."""
 
@@ -91,7 +82,6 @@ class Datasets:
         parents: list[str | DatasetVersion] | None = None,
         transform: str | None = None,
         code_commit: str | None = None,
-        created_by: str | None = None,
         ingested_at: str | datetime | None = None,
         progress: ProgressHook | None = None,
     ) -> DatasetVersion:
@@ -115,7 +105,7 @@ class Datasets:
         return self._ingest(
             name, source, base=None, time_column=time_column, key_columns=key_columns,
             progress=progress, mode="add", description=description, parents=parents,
-            transform=transform, code_commit=code_commit, created_by=created_by,
+            transform=transform, code_commit=code_commit,
             ingested_at=ingested_at,
         )
 
@@ -127,7 +117,6 @@ class Datasets:
         parents: list[str | DatasetVersion] | None = None,
         transform: str | None = None,
         code_commit: str | None = None,
-        created_by: str | None = None,
         ingested_at: str | datetime | None = None,
         progress: ProgressHook | None = None,
     ) -> DatasetVersion:
@@ -141,14 +130,14 @@ class Datasets:
         return self._ingest(
             name, source, base=base, time_column=base.time_column,
             key_columns=base.key_columns, progress=progress, mode="append", parents=parents,
-            transform=transform, code_commit=code_commit, created_by=created_by,
+            transform=transform, code_commit=code_commit,
             ingested_at=ingested_at,
         )
 
     def _ingest(
         self, name: str, source: Any, *, base: DatasetVersion | None, time_column: str | None,
         key_columns: list[str] | None, progress: ProgressHook | None,
-        parents: list[str | DatasetVersion] | None, created_by: str | None,
+        parents: list[str | DatasetVersion] | None,
         ingested_at: str | datetime | None, **provenance: Any,
     ) -> DatasetVersion:
         parent_refs = [self._parent_ref(p) for p in parents or []]
@@ -193,7 +182,6 @@ class Datasets:
             time_column=time_column,
             key_columns=list(key_columns or []),
             source_uri=opened.uri,
-            created_by=created_by or _current_user(),
             parents=parent_refs,
             ingested_at=when,
             **provenance,
@@ -221,7 +209,7 @@ class Datasets:
         None keep their value; an empty string clears one."""
         return self._store.describe_column(  # type: ignore[no-any-return]
             name, column, description=description, unit=unit, owner=owner,
-            sensitivity=sensitivity, updated_by=_current_user(),
+            sensitivity=sensitivity,
         )
 
     # ---- reading ---------------------------------------------------------------------------

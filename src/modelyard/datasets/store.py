@@ -106,7 +106,7 @@ class DatasetStore(DomainStore):
         self._sketch_lock = threading.Lock()
 
     # ---- writes ----------------------------------------------------------------------------
-    @endpoint("POST", "/datasets/{name}/versions", status_code=201)
+    @endpoint("POST", "/datasets/{name}/versions", status_code=201, permission="write")
     def commit_version(
         self,
         name: str,
@@ -116,7 +116,6 @@ class DatasetStore(DomainStore):
         time_column: str | None = None,
         key_columns: list[str] | None = None,
         source_uri: str | None = None,
-        created_by: str | None = None,
         parents: list[str] | None = None,
         transform: str | None = None,
         code_commit: str | None = None,
@@ -158,6 +157,7 @@ class DatasetStore(DomainStore):
                 f"{when.isoformat()} instead.",
                 field="ingested_at",
             )
+        created_by = self.actor
         with self.db.write() as conn:
             dataset = self._lock_dataset(conn, name)
             latest = self._latest(conn, name) if dataset is not None else None
@@ -295,7 +295,7 @@ class DatasetStore(DomainStore):
             while len(self._merged) > _MERGED_CACHE:
                 self._merged.popitem(last=False)
 
-    @endpoint("PUT", "/datasets/{name}/columns/{column}")
+    @endpoint("PUT", "/datasets/{name}/columns/{column}", permission="write")
     def describe_column(
         self,
         name: str,
@@ -304,7 +304,6 @@ class DatasetStore(DomainStore):
         unit: str | None = None,
         owner: str | None = None,
         sensitivity: str | None = None,
-        updated_by: str | None = None,
     ) -> ColumnInfo:
         """Set the data-dictionary entry of a column (fields left None keep their value;
         an empty string clears one)."""
@@ -319,7 +318,7 @@ class DatasetStore(DomainStore):
                 )
             key = (_COLUMNS.c.name == name) & (_COLUMNS.c.column == column)
             current = conn.execute(sa.select(_COLUMNS).where(key)).first()
-            values: dict[str, Any] = {"updated_at": now, "updated_by": updated_by}
+            values: dict[str, Any] = {"updated_at": now, "updated_by": self.actor}
             for field, value in (("description", description), ("unit", unit),
                                  ("owner", owner), ("sensitivity", sensitivity)):
                 if value is not None:
@@ -332,7 +331,7 @@ class DatasetStore(DomainStore):
         return _column_info(row)
 
     # ---- reads -----------------------------------------------------------------------------
-    @endpoint("GET", "/datasets")
+    @endpoint("GET", "/datasets", permission="read")
     def list_datasets(self) -> list[DatasetInfo]:
         """Every dataset with its latest version."""
         with self.db.read() as conn:
@@ -348,7 +347,7 @@ class DatasetStore(DomainStore):
             }
         return [_dataset_info(r, *latest.get(r.name, (None, None))) for r in rows]
 
-    @endpoint("GET", "/datasets/{name}")
+    @endpoint("GET", "/datasets/{name}", permission="read")
     def get_dataset(self, name: str) -> DatasetInfo:
         """One dataset with its latest version."""
         with self.db.read() as conn:
@@ -360,7 +359,7 @@ class DatasetStore(DomainStore):
             latest = self._latest(conn, name)
         return _dataset_info(row, latest.version, latest.n_rows)
 
-    @endpoint("GET", "/datasets/{name}/versions")
+    @endpoint("GET", "/datasets/{name}/versions", permission="read")
     def list_versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset, oldest first."""
         with self.db.read() as conn:
@@ -371,19 +370,19 @@ class DatasetStore(DomainStore):
             raise NotFound(f"No dataset named {name!r}.", field="name")
         return [_version(r) for r in rows]
 
-    @endpoint("GET", "/datasets/{name}/versions/{version}")
+    @endpoint("GET", "/datasets/{name}/versions/{version}", permission="read")
     def get_version(self, name: str, version: int) -> DatasetVersion:
         """One version of a dataset."""
         with self.db.read() as conn:
             return self._get(conn, name, version)
 
-    @endpoint("GET", "/datasets/{name}/latest")
+    @endpoint("GET", "/datasets/{name}/latest", permission="read")
     def latest_version(self, name: str) -> DatasetVersion:
         """The newest version of a dataset."""
         with self.db.read() as conn:
             return self._latest(conn, name)
 
-    @endpoint("GET", "/datasets/{name}/as-of")
+    @endpoint("GET", "/datasets/{name}/as-of", permission="read")
     def version_as_of(self, name: str, at: datetime, up_to: int | None = None) -> DatasetVersion:
         """The newest version created at or before ``at`` (among versions <= ``up_to``)."""
         at = to_utc(at)
@@ -406,7 +405,7 @@ class DatasetStore(DomainStore):
             )
         return _version(row)
 
-    @endpoint("GET", "/datasets/{name}/versions/{version}/profile")
+    @endpoint("GET", "/datasets/{name}/versions/{version}/profile", permission="read")
     def get_profile(self, name: str, version: int) -> Profile:
         """The profile computed when the version was added (the drift reference)."""
         with self.db.read() as conn:
@@ -417,7 +416,7 @@ class DatasetStore(DomainStore):
             raise NotFound(f"No version {version} of dataset {name!r}.", field="version")
         return Profile.model_validate(value)
 
-    @endpoint("GET", "/datasets/{name}/columns")
+    @endpoint("GET", "/datasets/{name}/columns", permission="read")
     def get_dictionary(self, name: str) -> list[ColumnInfo]:
         """The data dictionary of a dataset, in the column order of its latest version."""
         with self.db.read() as conn:
@@ -428,7 +427,7 @@ class DatasetStore(DomainStore):
         by_column = {r.column: _column_info(r) for r in rows}
         return [by_column.get(c) or ColumnInfo(dataset=name, column=c) for c in latest.columns]
 
-    @endpoint("GET", "/dataset-versions/{digest}")
+    @endpoint("GET", "/dataset-versions/{digest}", permission="read")
     def find_versions(self, digest: str) -> list[DatasetVersion]:
         """The versions (of any dataset) with this content digest."""
         check_digest(digest)

@@ -5,9 +5,10 @@
     store.verify(plaintext)                         # Principal(name="ci", role="writer")
     store.revoke("ci")
 
-Roles: ``reader`` may only read (GET/HEAD), ``writer`` may do everything but manage tokens,
-``admin`` may do everything. The server puts the caller's :class:`Principal` in
-:data:`current_principal` while a request runs, so domain code can record who did what.
+A token's role decides which permissions it holds (``modelyard.access.ROLE_PERMISSIONS``):
+``reader`` reads, ``writer`` also writes, ``admin`` may do everything, managing tokens
+included. ``verify`` reads the database on every call, so a revoked token fails on the next
+request.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from contextvars import ContextVar
 from datetime import datetime
-from typing import Literal, get_args
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from ..access import ROLES, Principal, Role, current_principal
 from ..errors import AlreadyExists, InvalidParameter, NotFound, Unauthorized
 from ..ids import new_id
 from ..store.base import DomainStore
@@ -37,23 +37,10 @@ __all__ = [
     "TokenStore",
     "current_principal",
     "hash_token",
-    "role_allows",
 ]
 
-Role = Literal["reader", "writer", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
 TOKEN_PREFIX = "my_"
-_RANK = {role: rank for rank, role in enumerate(ROLES)}
 _MAX_NAME = 256
-
-
-class Principal(BaseModel):
-    """Who is calling: the token's name and role."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    role: Role
 
 
 class TokenInfo(BaseModel):
@@ -70,22 +57,13 @@ class TokenInfo(BaseModel):
         return self.revoked_at is None
 
 
-# The principal of the request being served (None: auth disabled or a local call).
-current_principal: ContextVar[Principal | None] = ContextVar("modelyard_principal", default=None)
-
-
 def hash_token(token: str) -> str:
     """The sha256 hex digest under which a token is stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def role_allows(role: str, needed: str) -> bool:
-    """True when ``role`` is at least ``needed`` (reader < writer < admin)."""
-    return _RANK.get(role, -1) >= _RANK[needed]
-
-
 def _check_role(role: str) -> str:
-    if role not in _RANK:
+    if role not in ROLES:
         raise InvalidParameter(
             f"role must be one of {', '.join(ROLES)}. Got {role!r} instead.", field="role"
         )
@@ -115,7 +93,7 @@ def _info(row: ApiTokenRow) -> TokenInfo:
 class TokenStore(DomainStore):
     """Bearer tokens over the database. ``verify`` is deliberately not an endpoint."""
 
-    @endpoint("POST", "/tokens", status_code=201)
+    @endpoint("POST", "/tokens", status_code=201, permission="admin")
     def create(self, name: str, role: Role = "reader") -> str:
         """Create a token and return its plaintext: shown once, stored only as a hash."""
         _check_name(name)
@@ -133,19 +111,18 @@ class TokenStore(DomainStore):
                     "choose another name.",
                     field="name",
                 )
-            session.add(
-                ApiTokenRow(
-                    id=new_id(),
-                    name=name,
-                    role=role,
-                    token_hash=hash_token(token),
-                    created_at=self.clock.now(),
-                    revoked_at=None,
-                )
+            row = ApiTokenRow(
+                id=new_id(),
+                name=name,
+                role=role,
+                token_hash=hash_token(token),
+                created_at=self.clock.now(),
+                revoked_at=None,
             )
+            session.add(row)
         return token
 
-    @endpoint("GET", "/tokens")
+    @endpoint("GET", "/tokens", permission="admin")
     def list(self, include_revoked: bool = False) -> list[TokenInfo]:
         """The tokens (active ones unless ``include_revoked``), oldest first."""
         query = sa.select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id)
@@ -154,7 +131,7 @@ class TokenStore(DomainStore):
         with self.db.session() as session:
             return [_info(row) for row in session.scalars(query)]
 
-    @endpoint("DELETE", "/tokens/{name}")
+    @endpoint("DELETE", "/tokens/{name}", permission="admin")
     def revoke(self, name: str) -> TokenInfo:
         """Revoke the active token called ``name``; it stops working at once."""
         with self.db.session() as session:
@@ -181,4 +158,4 @@ class TokenStore(DomainStore):
             ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise Unauthorized("The bearer token is unknown or revoked.")
-        return Principal(name=row.name, role=row.role)
+        return Principal(name=row.name, role=row.role, kind="token")

@@ -107,7 +107,7 @@ class MonitorStore(DomainStore):
     """Feedback, monitor results, monitors and alerts over one database."""
 
     # ---- feedback --------------------------------------------------------------------------
-    @endpoint("POST", "/feedback")
+    @endpoint("POST", "/feedback", permission="write")
     def feedback(
         self,
         prediction_id: str | None = None,
@@ -217,7 +217,7 @@ class MonitorStore(DomainStore):
             raise NotFound(f"No feedback for prediction {prediction_id!r}.", field="prediction_id")
         return Feedback(**row._mapping)
 
-    @endpoint("GET", "/feedback")
+    @endpoint("GET", "/feedback", permission="read")
     def list_feedback(self, start: datetime, end: datetime, endpoint: str | None = None,
                       limit: int = 1_000_000) -> list[Feedback]:
         """Labels of the predictions made between ``start`` and ``end`` (by prediction time)."""
@@ -247,7 +247,7 @@ class MonitorStore(DomainStore):
         return ids, labels
 
     # ---- monitor configurations ------------------------------------------------------------
-    @endpoint("PUT", "/monitoring/monitors/{endpoint}")
+    @endpoint("PUT", "/monitoring/monitors/{endpoint}", permission="write")
     def set_monitor(
         self,
         endpoint: str,
@@ -286,7 +286,7 @@ class MonitorStore(DomainStore):
                              .values(config=body, updated_at=now))
         return config
 
-    @endpoint("GET", "/monitoring/monitors/{endpoint}")
+    @endpoint("GET", "/monitoring/monitors/{endpoint}", permission="read")
     def get_monitor(self, endpoint: str) -> MonitorConfig:
         with self.db.read() as conn:
             row = conn.execute(sa.select(_configs).where(_configs.c.endpoint == endpoint)).first()
@@ -294,20 +294,20 @@ class MonitorStore(DomainStore):
             raise NotFound(f"No monitor for endpoint {endpoint!r}.", field="endpoint")
         return MonitorConfig(**row.config, created_at=row.created_at)
 
-    @endpoint("GET", "/monitoring/monitors")
+    @endpoint("GET", "/monitoring/monitors", permission="read")
     def list_monitors(self) -> list[MonitorConfig]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(_configs).order_by(_configs.c.endpoint)).all()
         return [MonitorConfig(**r.config, created_at=r.created_at) for r in rows]
 
-    @endpoint("DELETE", "/monitoring/monitors/{endpoint}", status_code=204)
+    @endpoint("DELETE", "/monitoring/monitors/{endpoint}", status_code=204, permission="write")
     def delete_monitor(self, endpoint: str) -> None:
         with self.db.write() as conn:
             if conn.execute(_configs.delete().where(_configs.c.endpoint == endpoint)).rowcount == 0:
                 raise NotFound(f"No monitor for endpoint {endpoint!r}.", field="endpoint")
 
     # ---- monitor results (the time series) ---------------------------------------------------
-    @endpoint("POST", "/monitoring/runs", status_code=201)
+    @endpoint("POST", "/monitoring/runs", status_code=201, permission="write")
     def record_run(self, run: MonitorRun, metrics: list[MetricPoint]) -> MonitorRun:
         """Store one monitor run and its figures (one transaction)."""
         _check_name(run.endpoint, "endpoint")
@@ -334,7 +334,7 @@ class MonitorStore(DomainStore):
                 conn.execute(_metrics.insert(), rows[i:i + 5000])
         return run
 
-    @endpoint("GET", "/monitoring/runs")
+    @endpoint("GET", "/monitoring/runs", permission="read")
     def list_runs(self, endpoint: str | None = None, start: datetime | None = None,
                   end: datetime | None = None, limit: int = 100) -> list[MonitorRun]:
         """Monitor runs, newest window first."""
@@ -349,7 +349,7 @@ class MonitorStore(DomainStore):
         with self.db.read() as conn:
             return [MonitorRun(**r._mapping) for r in conn.execute(q)]
 
-    @endpoint("GET", "/monitoring/runs/{run_id}")
+    @endpoint("GET", "/monitoring/runs/{run_id}", permission="read")
     def get_run(self, run_id: str) -> MonitorRun:
         with self.db.read() as conn:
             row = conn.execute(sa.select(_runs).where(_runs.c.id == run_id)).first()
@@ -357,7 +357,7 @@ class MonitorStore(DomainStore):
             raise NotFound(f"No monitor run {run_id!r}.", field="run_id")
         return MonitorRun(**row._mapping)
 
-    @endpoint("GET", "/monitoring/metrics")
+    @endpoint("GET", "/monitoring/metrics", permission="read")
     def metrics(
         self,
         endpoint: str | None = None,
@@ -384,7 +384,7 @@ class MonitorStore(DomainStore):
             return [_point(r) for r in conn.execute(q)]
 
     # ---- alert rules ------------------------------------------------------------------------
-    @endpoint("PUT", "/monitoring/alert-rules/{name}")
+    @endpoint("PUT", "/monitoring/alert-rules/{name}", permission="write")
     def set_alert_rule(
         self,
         name: str,
@@ -430,20 +430,20 @@ class MonitorStore(DomainStore):
                 rule.created_at = old.created_at
         return rule
 
-    @endpoint("GET", "/monitoring/alert-rules")
+    @endpoint("GET", "/monitoring/alert-rules", permission="read")
     def list_alert_rules(self) -> list[AlertRule]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(_rules).order_by(_rules.c.name)).all()
         return [AlertRule(**r.spec, created_at=r.created_at) for r in rows]
 
-    @endpoint("DELETE", "/monitoring/alert-rules/{name}", status_code=204)
+    @endpoint("DELETE", "/monitoring/alert-rules/{name}", status_code=204, permission="write")
     def delete_alert_rule(self, name: str) -> None:
         with self.db.write() as conn:
             if conn.execute(_rules.delete().where(_rules.c.name == name)).rowcount == 0:
                 raise NotFound(f"No alert rule {name!r}.", field="name")
 
     # ---- alerts -------------------------------------------------------------------------------
-    @endpoint("GET", "/monitoring/alerts")
+    @endpoint("GET", "/monitoring/alerts", permission="read")
     def list_alerts(self, state: str | None = None, endpoint: str | None = None,
                     rule: str | None = None, limit: int = 100) -> list[Alert]:
         """Alerts, most recently seen first; ``state`` is ``open`` or ``resolved``."""
@@ -459,7 +459,7 @@ class MonitorStore(DomainStore):
         with self.db.read() as conn:
             return [_alert(r) for r in conn.execute(q)]
 
-    @endpoint("GET", "/monitoring/alerts/{alert_id}")
+    @endpoint("GET", "/monitoring/alerts/{alert_id}", permission="read")
     def get_alert(self, alert_id: str) -> Alert:
         with self.db.read() as conn:
             row = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
@@ -467,7 +467,7 @@ class MonitorStore(DomainStore):
             raise NotFound(f"No alert {alert_id!r}.", field="alert_id")
         return _alert(row)
 
-    @endpoint("POST", "/monitoring/alerts/{alert_id}/resolve")
+    @endpoint("POST", "/monitoring/alerts/{alert_id}/resolve", permission="write")
     def resolve_alert(self, alert_id: str) -> Alert:
         """Resolve an open alert by hand (it re-opens if its condition holds at a later run)."""
         now = self.clock.now()

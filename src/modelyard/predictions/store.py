@@ -52,7 +52,7 @@ class PredictionStore(DomainStore):
         """One logged prediction by its id."""
         return reader.get(self.log_artifacts, prediction_id, log_dir=self.log_dir)
 
-    @endpoint("GET", "/predictions")
+    @endpoint("GET", "/predictions", permission="read")
     def query(
         self,
         endpoint: str,
@@ -77,7 +77,7 @@ class PredictionStore(DomainStore):
         df = lf.sort("id").head(limit).collect()
         return [from_flat(row) for row in df.iter_rows(named=True)]
 
-    @endpoint("POST", "/predictions/compact")
+    @endpoint("POST", "/predictions/compact", permission="write")
     def compact(self) -> CompactionResult:
         """Compact the sealed (and orphaned) segments of this machine's log into Parquet."""
         return compact(wal_dir(self.log_dir), self.log_artifacts, clock=self.clock)

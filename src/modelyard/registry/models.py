@@ -347,20 +347,20 @@ class Models:
 
     # ---- aliases -------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None,
-                  moved_by: str | None = None, override: bool = False) -> Alias:
-        """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history.
+                  override: bool = False) -> Alias:
+        """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history,
+        with who moved it (the principal the server authenticated, or the OS user).
         A protected alias (``yard.validation.protect``) needs a passing validation report for
         that version, or ``override=True`` with a ``reason`` (recorded)."""
         return self._registry.set_alias(  # type: ignore[no-any-return]
-            name=name, alias=alias, version=version, reason=reason, moved_by=moved_by,
-            override=override)
+            name=name, alias=alias, version=version, reason=reason, override=override)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None,
-                     moved_by: str | None = None, override: bool = False) -> AliasEvent:
+                     override: bool = False) -> AliasEvent:
         """Remove an alias; the deletion is kept in the alias history (a protected alias
         needs ``override=True`` and a ``reason``)."""
         return self._registry.delete_alias(  # type: ignore[no-any-return]
-            name=name, alias=alias, reason=reason, moved_by=moved_by, override=override)
+            name=name, alias=alias, reason=reason, override=override)
 
     def aliases(self, name: str) -> list[Alias]:
         return self._registry.list_aliases(name=name)  # type: ignore[no-any-return]
@@ -396,12 +396,12 @@ class Models:
         return self._registry.set_version_description(  # type: ignore[no-any-return]
             name=name, version=version, description=description)
 
-    def journal(self, name: str, text: str, *, version: int | None = None,
-                author: str | None = None) -> JournalEntry:
+    def journal(self, name: str, text: str, *, version: int | None = None) -> JournalEntry:
         """Append an entry to the journal of ``name`` (or of one version): why this model,
-        what was tried, what to watch. Entries are kept forever and never edited."""
+        what was tried, what to watch. Entries are kept forever and never edited; the author
+        is who writes (the authenticated principal, or the OS user)."""
         return self._registry.add_journal_entry(  # type: ignore[no-any-return]
-            name=name, text=text, version=version, author=author)
+            name=name, text=text, version=version)
 
     def journal_entries(self, name: str, version: int | None = None) -> list[JournalEntry]:
         """The journal of ``name`` (all entries) or of one version, oldest first."""

@@ -86,7 +86,7 @@ class RegistryStore(DomainStore):
     """
 
     # ---- registered models ---------------------------------------------------------------
-    @endpoint("POST", "/models", status_code=201)
+    @endpoint("POST", "/models", status_code=201, permission="write")
     def create_registered_model(self, name: str, description: str | None = None,
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         """Create a registered model (an empty line of versions)."""
@@ -102,7 +102,7 @@ class RegistryStore(DomainStore):
         return RegisteredModel(name=name, description=description, tags=tags, created_at=now,
                                updated_at=now)
 
-    @endpoint("GET", "/models/{name}")
+    @endpoint("GET", "/models/{name}", permission="read")
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its aliases and latest version."""
         with self.db.read() as conn:
@@ -111,14 +111,14 @@ class RegistryStore(DomainStore):
                 raise self._no_model(conn, name)
             return self._model_entities(conn, [row])[0]
 
-    @endpoint("GET", "/models")
+    @endpoint("GET", "/models", permission="read")
     def list_registered_models(self, limit: int = 1000, offset: int = 0) -> list[RegisteredModel]:
         """Registered models in name order."""
         query = sa.select(_MODELS).order_by(_MODELS.c.name).limit(limit).offset(offset)
         with self.db.read() as conn:
             return self._model_entities(conn, conn.execute(query).all())
 
-    @endpoint("GET", "/search/models")
+    @endpoint("GET", "/search/models", permission="read")
     def search_registered_models(self, query: str = "", tag: str | None = None,
                                  limit: int = 100) -> list[RegisteredModel]:
         """Registered models whose name or description contains ``query`` (any case) and, with
@@ -141,7 +141,7 @@ class RegistryStore(DomainStore):
             ]
             return self._model_entities(conn, rows[:limit])
 
-    @endpoint("PATCH", "/models/{name}")
+    @endpoint("PATCH", "/models/{name}", permission="write")
     def set_model_description(self, name: str, description: str | None) -> RegisteredModel:
         """Set (or with None clear) the description of a registered model."""
         with self.db.write() as conn:
@@ -150,7 +150,7 @@ class RegistryStore(DomainStore):
                 description=description, updated_at=self.clock.now()))
         return self.get_registered_model(name)
 
-    @endpoint("PUT", "/models/{name}/tags/{key}")
+    @endpoint("PUT", "/models/{name}/tags/{key}", permission="write")
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel:
         """Set one tag of a registered model."""
         _check_tag(key, value, field="key")
@@ -161,7 +161,7 @@ class RegistryStore(DomainStore):
                 tags=tags, updated_at=self.clock.now()))
         return self.get_registered_model(name)
 
-    @endpoint("DELETE", "/models/{name}/tags/{key}")
+    @endpoint("DELETE", "/models/{name}/tags/{key}", permission="write")
     def delete_model_tag(self, name: str, key: str) -> RegisteredModel:
         """Remove one tag of a registered model."""
         with self.db.write() as conn:
@@ -175,7 +175,7 @@ class RegistryStore(DomainStore):
         return self.get_registered_model(name)
 
     # ---- versions ------------------------------------------------------------------------
-    @endpoint("POST", "/models/{name}/versions", status_code=201)
+    @endpoint("POST", "/models/{name}/versions", status_code=201, permission="write")
     def create_model_version(
         self,
         name: str,
@@ -185,7 +185,6 @@ class RegistryStore(DomainStore):
         description: str | None = None,
         tags: dict[str, str] | None = None,
         source_version: str | None = None,
-        created_by: str | None = None,
     ) -> ModelVersion:
         """Register a new version of ``name`` (created on first use) from files already in the
         blob store; the next version number is allocated atomically."""
@@ -196,6 +195,7 @@ class RegistryStore(DomainStore):
             source_version = str(parse_ref(source_version))
         digest = manifest_digest(manifest)
         manifest_json = manifest.model_dump(mode="json")
+        created_by = self.actor
         for attempt in range(_RETRIES):
             now = self.clock.now()
             try:
@@ -232,7 +232,7 @@ class RegistryStore(DomainStore):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @endpoint("GET", "/models/{name}/versions/{version}")
+    @endpoint("GET", "/models/{name}/versions/{version}", permission="read")
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version of a model."""
         with self.db.read() as conn:
@@ -242,7 +242,7 @@ class RegistryStore(DomainStore):
                 raise self._no_version(conn, name, version)
             return self._version_entities(conn, [row])[0]
 
-    @endpoint("GET", "/models/{name}/versions")
+    @endpoint("GET", "/models/{name}/versions", permission="read")
     def list_model_versions(self, name: str, limit: int = 1000,
                             offset: int = 0) -> list[ModelVersion]:
         """The versions of a model, oldest first."""
@@ -255,7 +255,7 @@ class RegistryStore(DomainStore):
                 raise self._no_model(conn, name)
             return self._version_entities(conn, rows)
 
-    @endpoint("GET", "/model-versions")
+    @endpoint("GET", "/model-versions", permission="read")
     def search_model_versions(self, run_id: str | None = None, digest: str | None = None,
                               limit: int = 1000) -> list[ModelVersion]:
         """Versions made by a run and/or with a given manifest digest, newest first."""
@@ -268,7 +268,7 @@ class RegistryStore(DomainStore):
         with self.db.read() as conn:
             return self._version_entities(conn, conn.execute(stmt).all())
 
-    @endpoint("GET", "/model-versions/resolve")
+    @endpoint("GET", "/model-versions/resolve", permission="read")
     def resolve(self, ref: str) -> ModelVersion:
         """The version a reference means: "name/3", "name@alias" or "name" (the latest)."""
         parsed = parse_ref(ref)
@@ -291,7 +291,7 @@ class RegistryStore(DomainStore):
                 _VERSIONS.c.name == parsed.name, _VERSIONS.c.version == version)).one()
             return self._version_entities(conn, [row])[0]
 
-    @endpoint("PATCH", "/models/{name}/versions/{version}")
+    @endpoint("PATCH", "/models/{name}/versions/{version}", permission="write")
     def set_version_description(self, name: str, version: int,
                                 description: str | None) -> ModelVersion:
         """Set (or with None clear) the description of one version."""
@@ -302,7 +302,7 @@ class RegistryStore(DomainStore):
             ).values(description=description))
         return self.get_model_version(name, version)
 
-    @endpoint("PUT", "/models/{name}/versions/{version}/tags/{key}")
+    @endpoint("PUT", "/models/{name}/versions/{version}/tags/{key}", permission="write")
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> ModelVersion:
         """Set one tag of a version."""
         _check_tag(key, value, field="key")
@@ -313,7 +313,7 @@ class RegistryStore(DomainStore):
                 _VERSIONS.c.name == name, _VERSIONS.c.version == version).values(tags=tags))
         return self.get_model_version(name, version)
 
-    @endpoint("DELETE", "/models/{name}/versions/{version}/tags/{key}")
+    @endpoint("DELETE", "/models/{name}/versions/{version}/tags/{key}", permission="write")
     def delete_version_tag(self, name: str, version: int, key: str) -> ModelVersion:
         """Remove one tag of a version."""
         with self.db.write() as conn:
@@ -327,9 +327,9 @@ class RegistryStore(DomainStore):
         return self.get_model_version(name, version)
 
     # ---- aliases -------------------------------------------------------------------------
-    @endpoint("PUT", "/models/{name}/aliases/{alias}")
+    @endpoint("PUT", "/models/{name}/aliases/{alias}", permission="write")
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None,
-                  moved_by: str | None = None, override: bool = False) -> Alias:
+                  override: bool = False) -> Alias:
         """Point ``alias`` at ``version`` (atomic; the move is recorded in the alias history).
         Pointing it where it already points changes nothing and records nothing. A protected
         alias (``validation``) moves only to a version whose latest validation report passed,
@@ -342,6 +342,7 @@ class RegistryStore(DomainStore):
         check_version(version)
         guard_alias_move = _alias_guard()
         now = self.clock.now()
+        moved_by = self.actor
         with self.db.write() as conn:
             self._lock_version(conn, name, version)
             current = conn.execute(sa.select(_ALIASES).where(
@@ -364,13 +365,14 @@ class RegistryStore(DomainStore):
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
         return Alias(name=name, alias=alias, version=version, updated_at=now)
 
-    @endpoint("DELETE", "/models/{name}/aliases/{alias}")
+    @endpoint("DELETE", "/models/{name}/aliases/{alias}", permission="write")
     def delete_alias(self, name: str, alias: str, reason: str | None = None,
-                     moved_by: str | None = None, override: bool = False) -> AliasEvent:
+                     override: bool = False) -> AliasEvent:
         """Remove an alias; the deletion is recorded in the alias history (returned). A
         protected alias needs ``override=True`` and a ``reason``."""
         guard_alias_move = _alias_guard()
         now = self.clock.now()
+        moved_by = self.actor
         with self.db.write() as conn:
             self._lock_model(conn, name)
             current = conn.execute(sa.select(_ALIASES).where(
@@ -389,7 +391,7 @@ class RegistryStore(DomainStore):
         return AliasEvent(id=event_id, name=name, alias=alias, old_version=current.version,
                           new_version=None, moved_at=now, moved_by=moved_by, reason=reason)
 
-    @endpoint("GET", "/models/{name}/aliases")
+    @endpoint("GET", "/models/{name}/aliases", permission="read")
     def list_aliases(self, name: str) -> list[Alias]:
         """The aliases of a model, in alias order."""
         with self.db.read() as conn:
@@ -400,7 +402,7 @@ class RegistryStore(DomainStore):
         return [Alias(name=r.name, alias=r.alias, version=r.version, updated_at=r.updated_at)
                 for r in rows]
 
-    @endpoint("GET", "/models/{name}/alias-history")
+    @endpoint("GET", "/models/{name}/alias-history", permission="read")
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first, deletions
         included."""
@@ -416,13 +418,13 @@ class RegistryStore(DomainStore):
                            reason=r.reason) for r in rows]
 
     # ---- journal -------------------------------------------------------------------------
-    @endpoint("POST", "/models/{name}/journal", status_code=201)
-    def add_journal_entry(self, name: str, text: str, version: int | None = None,
-                          author: str | None = None) -> JournalEntry:
+    @endpoint("POST", "/models/{name}/journal", status_code=201, permission="write")
+    def add_journal_entry(self, name: str, text: str, version: int | None = None) -> JournalEntry:
         """Append a free-text entry to the journal of a model or one of its versions. Entries
         are never edited or deleted."""
         _check_text(text, field="text")
         now = self.clock.now()
+        author = self.actor
         with self.db.write() as conn:
             if version is None:
                 self._lock_model(conn, name)
@@ -434,7 +436,7 @@ class RegistryStore(DomainStore):
         return JournalEntry(id=entry_id, name=name, version=version, text=text, author=author,
                             created_at=now)
 
-    @endpoint("GET", "/models/{name}/journal")
+    @endpoint("GET", "/models/{name}/journal", permission="read")
     def list_journal_entries(self, name: str, version: int | None = None) -> list[JournalEntry]:
         """The journal of a model (every entry, on the model and on its versions) or of one
         version, oldest first."""

@@ -26,7 +26,15 @@ from typing import Any
 import orjson
 
 from .. import __version__
-from ..errors import InvalidParameter, ModelyardError, Unauthorized
+from ..access import (
+    ANONYMOUS,
+    Principal,
+    authenticate,
+    authorize,
+    bearer_token,
+    current_principal,
+)
+from ..errors import Forbidden, InvalidParameter, ModelyardError, Unauthorized
 from .build import BUNDLE_PREFIX
 from .endpoints import CanaryConfig, EndpointConfig, parse_endpoints
 from .live import Unavailable
@@ -134,10 +142,13 @@ class ModelServerApp:
         headers = _headers(scope)
         v2 = path.startswith("/v2")
         status = 200
+        reset = None
         try:
-            principal = None
+            principal = ANONYMOUS
             if self.auth and path not in _OPEN_PATHS:
                 principal = await self._authenticate(headers)
+                self._require(principal, "read", method, path)  # every route reads at least
+            reset = current_principal.set(principal)  # who the stores record
             if path.startswith("/predict/") and method == "POST":
                 status, body = await self._predict(path[9:], receive, headers, t0)
             elif v2:
@@ -154,6 +165,9 @@ class ModelServerApp:
             if v2:
                 payload = {**payload, "error": payload["message"], "code": payload["error"]}
             body = orjson.dumps(payload)
+        finally:
+            if reset is not None:
+                current_principal.reset(reset)
         await _send(send, status, body)
         if self.runtime.options.access_log:
             access_log.info("%s %s %d", method, path, status,
@@ -161,16 +175,16 @@ class ModelServerApp:
                                    "status": status,
                                    "ms": round((time.perf_counter() - t0) * 1000, 3)})
 
-    async def _authenticate(self, headers: dict[bytes, bytes]) -> Any:
-        value = headers.get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPError(401, "unauthorized", "This server needs 'Authorization: Bearer "
-                            "<token>'. Got no bearer token.")
+    async def _authenticate(self, headers: dict[bytes, bytes]) -> Principal:
+        """The caller's principal: the shared check of ``modelyard.access`` (the token is looked
+        up on every request, so a revoked token fails on the next one)."""
+        value = headers.get(b"authorization", b"").decode("latin-1") or None
+        token = bearer_token(value)
         try:
-            return await self.runtime.tokens.verify(token.strip())
+            return await asyncio.to_thread(authenticate, self.runtime.yard.backend.auth.verify,
+                                           token)
         except Unauthorized as exc:
-            raise HTTPError(401, "unauthorized", exc.message) from exc
+            raise HTTPError(401, exc.code, exc.message) from exc
 
     async def _json(self, receive: Receive, headers: dict[bytes, bytes], endpoint: str = "") -> Any:
         try:
@@ -291,8 +305,12 @@ class ModelServerApp:
 
     # ---- operations and the endpoint API --------------------------------------------------
     async def _admin(self, method: str, path: str, receive: Receive,
-                     headers: dict[bytes, bytes], principal: Any) -> tuple[int, bytes, bytes]:
+                     headers: dict[bytes, bytes], principal: Principal) -> tuple[int, bytes, bytes]:
         rt = self.runtime
+
+        def require_write() -> None:
+            self._require(principal, "write", method, path)
+
         if method == "GET" and path == "/healthz":
             return 200, orjson.dumps({"status": "ok"}), _JSON
         if method == "GET" and path == "/readyz":
@@ -302,7 +320,7 @@ class ModelServerApp:
             rt.refresh_metrics()
             return 200, rt.metrics.render(), CONTENT_TYPE_LATEST.encode()
         if method == "POST" and path == "/feedback":
-            self._require(principal, "writer")
+            require_write()
             body = await self._json(receive, headers)
             return 200, await self._feedback(body), _JSON
         parts = path.strip("/").split("/")
@@ -316,14 +334,14 @@ class ModelServerApp:
                 if method == "GET":
                     return 200, orjson.dumps(rt.endpoint(name).describe()), _JSON
                 if method == "PUT":
-                    self._require(principal, "writer")
+                    require_write()
                     body = await self._json(receive, headers)
                     return 200, orjson.dumps(await self._put_endpoint(name, body)), _JSON
                 if method == "DELETE":
-                    self._require(principal, "writer")
+                    require_write()
                     return 200, orjson.dumps(await self._delete_endpoint(name)), _JSON
             if len(parts) == 3 and parts[2] == "canary":
-                self._require(principal, "writer")
+                require_write()
                 if method == "POST":
                     body = await self._json(receive, headers)
                     try:
@@ -347,14 +365,12 @@ class ModelServerApp:
             raise _error_from(exc) from None
         raise HTTPError(404, "not_found", f"No route {method} {path}.")
 
-    def _require(self, principal: Any, role: str) -> None:
-        if not self.auth or principal is None:
-            return
-        from ..governance.tokens import role_allows
-
-        if not role_allows(principal.role, role):
-            raise HTTPError(403, "forbidden", f"This needs the {role!r} role. The token "
-                            f"{principal.name!r} has {principal.role!r}.")
+    @staticmethod
+    def _require(principal: Principal, permission: str, method: str, path: str) -> None:
+        try:
+            authorize(principal, permission, f"{method} {path}")
+        except Forbidden as exc:
+            raise HTTPError(403, exc.code, exc.message) from None
 
     async def _put_endpoint(self, name: str, body: Any) -> dict[str, Any]:
         rt = self.runtime

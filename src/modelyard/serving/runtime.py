@@ -5,7 +5,6 @@
     sync.py           endpoints in the database (configuration, API, what is served)
     canary_driver.py  canaries: applied, judged and recorded on every poll
     request_path.py   the request path every transport calls (with batching.py, recorder.py)
-    auth.py           bearer tokens
 
 ``ServingRuntime`` starts and stops them, runs the control loop, and installs endpoints.
 """
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..wal.metrics import WalMetrics
-from .auth import TokenCache
 from .background import Background
 from .batching import MicroBatcher
 from .canary_driver import CanaryDriver
@@ -61,7 +59,6 @@ class ServingRuntime:
             self.repo, options.scope, endpoints, self.canaries, self.background)
         self.requests = RequestPath(self.endpoints, self.recorder, MicroBatcher(), self.metrics,
                                     self.background, options.first_load_wait)
-        self.tokens = TokenCache(backend.auth)
         self._control: asyncio.Task[Any] | None = None
         self.started_at = 0.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..access import acting_principal
 from ..artifacts.store import ArtifactStore
 from ..clock import Clock
 from ..config import Settings
@@ -23,3 +24,10 @@ class DomainStore:
         self.artifacts = artifacts
         self.settings = settings
         self.clock = clock
+
+    @property
+    def actor(self) -> str:
+        """Who is doing what the store is asked now (the request's principal, or the OS user in
+        the embedded mode): what ``created_by``, ``moved_by``, ``author`` … record. Never a
+        parameter: a client cannot claim a name."""
+        return acting_principal().name

@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from ..clock import to_utc
 
@@ -99,7 +99,11 @@ class RunArtifact(BaseModel):
 
 
 class RunEnvironment(BaseModel):
-    """Where a run's code came from, captured when it starts (see ``tracking.environment``)."""
+    """Where a run's code came from, captured when it starts (see ``tracking.environment``).
+
+    Who started the run is not part of it: the store records that from the principal."""
+
+    model_config = ConfigDict(extra="forbid")
 
     code_commit: str | None = None
     code_dirty: bool | None = None
@@ -108,14 +112,17 @@ class RunEnvironment(BaseModel):
     entry_point: str | None = None
     python_version: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
-    user: str | None = None
 
 
 class Run(RunEnvironment):
     """One execution of training code: its params, latest metric values, tags and inputs,
-    plus the environment it ran in (the fields of :class:`RunEnvironment`)."""
+    plus the environment it ran in (the fields of :class:`RunEnvironment`). ``user`` is who
+    started it: the principal the server authenticated (the OS user in the embedded mode)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     id: str
+    user: str | None = None
     experiment_id: int
     experiment: str
     name: str | None = None

@@ -3,7 +3,7 @@
 Git commit, dirty flag and repository root (from the ``git`` command, once per process and
 folder; None outside a repository or without git), the script or notebook that ran, the Python
 version, the versions of the ML libraries installed (read from package metadata: nothing is
-imported) and the user. Cheap after the first call.
+imported). Cheap after the first call. Who ran it is recorded by the store, from the principal.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ def capture(entry_point: str | None = None) -> RunEnvironment:
         entry_point=entry_point,
         python_version=platform.python_version(),
         packages=dict(package_versions()),
-        user=_user(),
     )
 
 
@@ -281,12 +280,3 @@ def package_versions() -> tuple[tuple[str, str], ...]:
             continue
     return tuple(found)
 
-
-@lru_cache(maxsize=1)
-def _user() -> str | None:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, OSError):
-        return None

@@ -265,7 +265,7 @@ class TrackingStore(DomainStore):
         )
 
     # ---- experiments -------------------------------------------------------------------
-    @endpoint("POST", "/experiments", status_code=201)
+    @endpoint("POST", "/experiments", status_code=201, permission="write")
     def create_experiment(
         self, name: str, description: str | None = None, tags: dict[str, str] | None = None
     ) -> Experiment:
@@ -285,13 +285,13 @@ class TrackingStore(DomainStore):
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"Experiment {name!r} already exists.", field="name") from None
 
-    @endpoint("GET", "/experiments/{name}")
+    @endpoint("GET", "/experiments/{name}", permission="read")
     def get_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``."""
         with self.db.read() as conn:
             return self._experiment(conn, name)
 
-    @endpoint("GET", "/experiments")
+    @endpoint("GET", "/experiments", permission="read")
     def list_experiments(self) -> list[Experiment]:
         """Every experiment, oldest first."""
         with self.db.read() as conn:
@@ -320,7 +320,7 @@ class TrackingStore(DomainStore):
         return _no_nul(name, field="experiment", what="experiment")
 
     # ---- runs --------------------------------------------------------------------------
-    @endpoint("POST", "/runs", status_code=201)
+    @endpoint("POST", "/runs", status_code=201, permission="write")
     def create_run(
         self,
         experiment: str = "default",
@@ -340,6 +340,7 @@ class TrackingStore(DomainStore):
         input_rows = self._input_rows("", inputs or [])
         env = environment or RunEnvironment()
         run_id = new_id()
+        user = self.actor
         started = _ms(start_time) if start_time is not None else self.clock.millis()
         with self.db.write() as conn:
             exp_id = self._experiment_ids.get(experiment)
@@ -355,7 +356,7 @@ class TrackingStore(DomainStore):
                 _runs.insert(),
                 {
                     "id": run_id, "experiment_id": exp_id, "name": name, "status": "RUNNING",
-                    "start_time": started, "end_time": None, "error": None, "user": env.user,
+                    "start_time": started, "end_time": None, "error": None, "user": user,
                     "code_commit": env.code_commit, "code_dirty": env.code_dirty,
                     "code_repo": env.code_repo, "source": env.source,
                     "entry_point": env.entry_point, "python_version": env.python_version,
@@ -374,11 +375,11 @@ class TrackingStore(DomainStore):
         return Run(
             id=run_id, experiment_id=exp_id, experiment=experiment, name=name, status="RUNNING",
             start_time=_dt(started), params={r["key"]: r["value"] for r in param_rows},
-            tags=dict(tags), inputs=[RunInput(**r) for r in input_rows],
+            tags=dict(tags), inputs=[RunInput(**r) for r in input_rows], user=user,
             **env.model_dump(),
         )
 
-    @endpoint("GET", "/runs/{run_id}")
+    @endpoint("GET", "/runs/{run_id}", permission="read")
     def get_run(self, run_id: str) -> Run:
         """A run with its params, latest metric values, tags and inputs."""
         with self.db.read() as conn:
@@ -387,7 +388,7 @@ class TrackingStore(DomainStore):
             raise NotFound(f"No run with id {run_id!r}.", field="run_id")
         return runs[0]
 
-    @endpoint("POST", "/runs/{run_id}/end")
+    @endpoint("POST", "/runs/{run_id}/end", permission="write")
     def end_run(
         self,
         run_id: str,
@@ -411,7 +412,7 @@ class TrackingStore(DomainStore):
             if result.rowcount == 0:
                 raise NotFound(f"No run with id {run_id!r}.", field="run_id")
 
-    @endpoint("POST", "/runs/search")
+    @endpoint("POST", "/runs/search", permission="read")
     def search_runs(
         self,
         filter: str = "",
@@ -455,7 +456,7 @@ class TrackingStore(DomainStore):
                     raise NotFound(f"No experiment named {missing[0]!r}.", field="experiments")
             return runs
 
-    @endpoint("GET", "/datasets/{name}/versions/{version}/runs")
+    @endpoint("GET", "/datasets/{name}/versions/{version}/runs", permission="read")
     def runs_for_dataset(self, name: str, version: int) -> list[Run]:
         """Runs that read version ``version`` of dataset ``name`` (newest first)."""
         if not 0 <= version < 2**31:
@@ -519,7 +520,7 @@ class TrackingStore(DomainStore):
             raise NotFound(f"No run with id {run_id!r}.", field="run_id")
 
     # ---- params ------------------------------------------------------------------------
-    @endpoint("POST", "/runs/{run_id}/params")
+    @endpoint("POST", "/runs/{run_id}/params", permission="write")
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
         """Record params; a param is set once (the same value again is a no-op, another value
         raises InvalidParameter naming the key)."""
@@ -570,7 +571,7 @@ class TrackingStore(DomainStore):
         ]
 
     # ---- metrics -----------------------------------------------------------------------
-    @endpoint("POST", "/runs/{run_id}/metrics")
+    @endpoint("POST", "/runs/{run_id}/metrics", permission="write")
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         """Record a batch of metric values in one transaction; ``latest_metrics`` keeps the
         value at the highest step (a later value at the same step wins)."""
@@ -620,7 +621,7 @@ class TrackingStore(DomainStore):
                 field="metrics",
             ) from exc
 
-    @endpoint("GET", "/runs/{run_id}/metric-history")
+    @endpoint("GET", "/runs/{run_id}/metric-history", permission="read")
     def get_metric_history(self, run_id: str, key: str,
                            max_points: int | None = None) -> list[Metric]:
         """Every value logged for metric ``key`` of a run, by step then time.
@@ -653,7 +654,7 @@ class TrackingStore(DomainStore):
         ]
 
     # ---- tags --------------------------------------------------------------------------
-    @endpoint("POST", "/runs/{run_id}/tags")
+    @endpoint("POST", "/runs/{run_id}/tags", permission="write")
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags (a tag, unlike a param, may be changed)."""
         _check_run_id(run_id)
@@ -670,7 +671,7 @@ class TrackingStore(DomainStore):
                 self._require_run(conn, run_id)
             raise
 
-    @endpoint("DELETE", "/runs/{run_id}/tags")
+    @endpoint("DELETE", "/runs/{run_id}/tags", permission="write")
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; NotFound when the run has no such tag."""
         with self.db.write() as conn:
@@ -691,7 +692,7 @@ class TrackingStore(DomainStore):
         }
 
     # ---- inputs ------------------------------------------------------------------------
-    @endpoint("POST", "/runs/{run_id}/inputs")
+    @endpoint("POST", "/runs/{run_id}/inputs", permission="write")
     def log_inputs(self, run_id: str, inputs: list[RunInput]) -> None:
         """Record dataset versions a run read (the same input twice is recorded once)."""
         _check_run_id(run_id)
@@ -735,7 +736,7 @@ class TrackingStore(DomainStore):
         return rows
 
     # ---- artifacts ---------------------------------------------------------------------
-    @endpoint("POST", "/runs/{run_id}/artifacts", status_code=201)
+    @endpoint("POST", "/runs/{run_id}/artifacts", status_code=201, permission="write")
     def log_artifact(self, run_id: str, path: str, digest: str) -> RunArtifact:
         """Attach an already-uploaded blob to a run under ``path`` (replacing an older one)."""
         _check_run_id(run_id)
@@ -752,7 +753,7 @@ class TrackingStore(DomainStore):
             )
         return RunArtifact(path=path, digest=digest, size=size, created_at=created)
 
-    @endpoint("GET", "/runs/{run_id}/artifacts")
+    @endpoint("GET", "/runs/{run_id}/artifacts", permission="read")
     def list_artifacts(self, run_id: str) -> list[RunArtifact]:
         """The files a run logged, by path."""
         with self.db.read() as conn:
@@ -764,7 +765,7 @@ class TrackingStore(DomainStore):
         return [RunArtifact(path=r.path, digest=r.digest, size=r.size, created_at=r.created_at)
                 for r in rows]
 
-    @endpoint("POST", "/runs/by-ids")
+    @endpoint("POST", "/runs/by-ids", permission="read")
     def runs_by_ids(self, run_ids: list[str]) -> list[Run]:
         """Several runs at once (in the order given; unknown ids are left out)."""
         with self.db.read() as conn:

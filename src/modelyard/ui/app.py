@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse, Response
 
+from ..access import requires
 from ..errors import NotFound
 from .nav import page_modules
 from .render import PREFIX
@@ -51,6 +52,7 @@ def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/static/{name}")
+    @requires("read")
     def static(name: str) -> Response:
         if name not in _STATIC and name != "plotly.min.js":
             raise NotFound(f"No static file {name!r}.", field="name")
@@ -68,5 +70,6 @@ def install(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders, prefix=PREFIX)
 
     @app.get("/", include_in_schema=False)
+    @requires("read")
     def root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/")

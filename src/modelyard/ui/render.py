@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import ModelyardError
-from ..governance.tokens import role_allows
 from ..htmlsafe import json_for_html, plotly_literal
 from ..predictions import reader
 from ..serving.repository import ServingRepository
@@ -145,7 +144,7 @@ def log_endpoints(yard: Yard) -> list[str]:
 def can_write(request: Request) -> bool:
     """What a role may not do is not offered (with auth off everyone may)."""
     principal = getattr(request.state, "principal", None)
-    return principal is None or role_allows(principal.role, "writer")
+    return principal is None or principal.can("write")
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

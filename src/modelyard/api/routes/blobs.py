@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from ...access import requires
 from ...artifacts.store import CHUNK, ArtifactStore, check_digest
 from ...errors import NotFound
 from ..errors import ERROR_RESPONSES
@@ -48,6 +49,7 @@ def _artifacts(request: Request) -> ArtifactStore:
         }
     },
 )
+@requires("write")
 async def put_blob(request: Request, digest: str = _DIGEST) -> dict[str, Any]:
     check_digest(digest)
     store = _artifacts(request)
@@ -71,6 +73,7 @@ async def put_blob(request: Request, digest: str = _DIGEST) -> dict[str, Any]:
     summary="Whether a blob is stored, and its size",
     responses=ERROR_RESPONSES,
 )
+@requires("read")
 async def head_blob(request: Request, digest: str = _DIGEST) -> Response:
     check_digest(digest)
     store = _artifacts(request)
@@ -95,6 +98,7 @@ async def head_blob(request: Request, digest: str = _DIGEST) -> Response:
     },
     response_class=StreamingResponse,
 )
+@requires("read")
 async def get_blob(request: Request, digest: str = _DIGEST) -> StreamingResponse:
     check_digest(digest)
     store = _artifacts(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import ModelyardError
 from .. import charts
 from ..nav import Section
@@ -20,12 +21,14 @@ router = APIRouter()
 
 
 @router.get("/datasets", response_class=HTMLResponse)
+@requires("read")
 def datasets_page(request: Request) -> HTMLResponse:
     return page(request, "datasets.html", section="datasets",
                 datasets=yard_of(request).datasets.list())
 
 
 @router.get("/datasets/{name}", response_class=HTMLResponse)
+@requires("read")
 def dataset_page(request: Request, name: str, version: int | None = None) -> HTMLResponse:
     yard = yard_of(request)
     try:

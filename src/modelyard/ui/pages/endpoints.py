@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import ModelyardError
 from ...monitoring.traffic import (
     drift_by_feature,
@@ -38,6 +39,7 @@ def _window(window: str) -> tuple[str, timedelta]:
 
 
 @router.get("/endpoints", response_class=HTMLResponse)
+@requires("read")
 def endpoints_page(request: Request) -> HTMLResponse:
     yard = yard_of(request)
     states = endpoint_states(serving_tables(request), log_endpoints(yard))
@@ -51,6 +53,7 @@ def endpoints_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/endpoints/{name}", response_class=HTMLResponse)
+@requires("read")
 def endpoint_page(request: Request, name: str, window: str = "1h") -> HTMLResponse:
     yard = yard_of(request)
     try:

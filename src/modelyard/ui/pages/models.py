@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import ModelyardError
 from ..data import endpoint_states, serving
 from ..nav import Section
@@ -20,6 +21,7 @@ router = APIRouter()
 
 
 @router.get("/models", response_class=HTMLResponse)
+@requires("read")
 def models_page(request: Request, page_no: int = Query(1, alias="page")) -> HTMLResponse:
     page_no = max(1, page_no)
     found = yard_of(request).models.list(limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
@@ -28,6 +30,7 @@ def models_page(request: Request, page_no: int = Query(1, alias="page")) -> HTML
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
+@requires("read")
 def model_page(request: Request, name: str) -> HTMLResponse:
     yard = yard_of(request)
     try:
@@ -41,6 +44,7 @@ def model_page(request: Request, name: str) -> HTMLResponse:
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
+@requires("read")
 def version_page(request: Request, name: str, version: int) -> HTMLResponse:
     yard = yard_of(request)
     try:

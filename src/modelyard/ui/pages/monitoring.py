@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import ModelyardError
 from ..nav import Section
 from ..render import forbidden, page, plot, yard_of
@@ -23,6 +24,7 @@ router = APIRouter()
 
 
 @router.get("/monitoring", response_class=HTMLResponse)
+@requires("read")
 def monitoring_page(request: Request) -> HTMLResponse:
     yard = yard_of(request)
     results = yard.monitoring.results(name="drift_share", start=yard.clock.now() - HISTORY)
@@ -44,6 +46,7 @@ def monitoring_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/alerts/{alert_id}/resolve", response_class=HTMLResponse)
+@requires("write")
 def resolve_alert(request: Request, alert_id: str,
                   csrf_token: str = Form("", alias=CSRF_FIELD)) -> HTMLResponse:
     reason = cross_site_reason(request, request.headers.get(CSRF_HEADER) or csrf_token)

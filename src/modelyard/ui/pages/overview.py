@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ..data import endpoint_states
 from ..render import log_endpoints, page, serving_tables, yard_of
 
@@ -15,6 +16,7 @@ router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse)
+@requires("read")
 def overview(request: Request) -> HTMLResponse:
     yard = yard_of(request)
     endpoints = endpoint_states(serving_tables(request), log_endpoints(yard))

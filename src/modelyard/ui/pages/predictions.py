@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ...access import requires
 from ...errors import ModelyardError, NotFound
 from ..nav import Section
 from ..render import error, page, url_prediction, yard_of
@@ -19,6 +20,7 @@ router = APIRouter()
 
 
 @router.get("/predictions", response_class=HTMLResponse)
+@requires("read")
 def lookup(request: Request, id: str = "") -> Response:
     if id.strip():
         return RedirectResponse(url_prediction(id.strip()), status_code=303)
@@ -26,6 +28,7 @@ def lookup(request: Request, id: str = "") -> Response:
 
 
 @router.get("/predictions/{prediction_id}", response_class=HTMLResponse)
+@requires("read")
 def prediction_page(request: Request, prediction_id: str) -> HTMLResponse:
     yard = yard_of(request)
     try:

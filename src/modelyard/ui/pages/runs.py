@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import InvalidParameter, ModelyardError
 from ...tracking.compare import MAX_COMPARED, compare_runs
 from .. import charts
@@ -48,6 +49,7 @@ def _runs_context(request: Request, filter: str, experiment: str, order_by: str,
 
 
 @router.get("/runs", response_class=HTMLResponse)
+@requires("read")
 def runs_page(request: Request, filter: str = "", experiment: str = "", order_by: str = "",
               page_no: int = Query(1, alias="page")) -> HTMLResponse:
     context = _runs_context(request, filter, experiment, order_by, page_no)
@@ -56,6 +58,7 @@ def runs_page(request: Request, filter: str = "", experiment: str = "", order_by
 
 
 @router.get("/runs/compare", response_class=HTMLResponse)
+@requires("read")
 def compare_page(request: Request,
                  ids: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     ids = ids or []
@@ -75,6 +78,7 @@ def compare_page(request: Request,
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
+@requires("read")
 def run_page(request: Request, run_id: str) -> HTMLResponse:
     yard = yard_of(request)
     try:
