@@ -35,6 +35,8 @@ class Settings(BaseModel):
     # a shared server's own settings
     auth_enabled: bool = False
     max_request_bytes: int = 64 * 1024 * 1024
+    # sign the audit log's head this often (seconds; 0: only on 'modelyard audit checkpoint')
+    audit_checkpoint_interval: float = 3600.0
     # prediction log
     prediction_log_dir: Path | None = None
     # where compacted Parquet of the log goes and is read (default: the artifact store); a

@@ -164,6 +164,6 @@ def connect(
     from .backend import LocalBackend
     from .store.database import open_database
 
-    db = open_database(target or settings.resolved_database_url)
+    db = open_database(target or settings.resolved_database_url, clock=clock)
     store = open_artifact_store(artifacts or settings.resolved_artifacts_url)
     return Yard(LocalBackend(db, store, settings, clock), settings, clock)

@@ -14,7 +14,8 @@ import modelyard as my
 from modelyard.clock import FixedClock
 from modelyard.config import Settings
 from modelyard.errors import NotFound
-from modelyard.governance.lineage import Lineage, lineage, register_endpoint_resolver
+from modelyard.governance.lineage import Lineage, lineage
+from modelyard.serving.repository import ServingRepository
 
 
 @pytest.fixture
@@ -80,23 +81,34 @@ def test_dataset_lineage_finds_the_models(lyard: my.Yard, trained) -> None:
     assert [n.id for n in unused.nodes] == ["dataset:raw/1"]
 
 
-def test_reproductions_and_endpoints(lyard: my.Yard, trained, monkeypatch) -> None:
-    from modelyard.governance import lineage as module
-
-    monkeypatch.setattr(module, "_ENDPOINT_RESOLVERS", [])
+def test_reproductions_and_endpoints(lyard: my.Yard, trained) -> None:
     _, _, mv = trained
     again = lyard.models.register(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "clf",
                                   source_version=mv.ref)
-
-    def endpoints(yard, version):
-        return [("clf-endpoint", {"route": "/predict/clf"})] if version.aliases else []
-
-    register_endpoint_resolver(endpoints)
+    # what a model server records when it serves clf/1 on route "champion" of endpoint "scoring"
+    repo = ServingRepository(lyard.backend.db, lyard.clock)
+    repo.save_endpoint("scoring", {"routes": [{"model": mv.ref}]}, "api")
+    repo.set_served("scoring", {"champion": mv.ref, "shadow": again.ref})
     graph = lyard.lineage(again.ref)
-    assert ("model:clf/1", "model:clf/2", "reproduces") in {
+    edges = {(e.source, e.target, e.relation): e.attrs for e in graph.edges}
+    assert ("model:clf/1", "model:clf/2", "reproduces") in edges
+    assert edges[("model:clf/1", "endpoint:scoring", "serves")] == {"route": "champion"}
+    assert edges[("model:clf/2", "endpoint:scoring", "serves")] == {"route": "shadow"}
+    assert "[serves route=champion] endpoint scoring" in lyard.lineage(mv.ref).to_text()
+    assert [u.endpoint for u in lyard.models.endpoints(mv.ref)] == ["scoring"]
+
+
+def test_endpoints_show_over_rest(lyard: my.Yard, trained, server_factory, tmp_path) -> None:
+    _, _, mv = trained
+    repo = ServingRepository(lyard.backend.db, lyard.clock)
+    repo.save_endpoint("scoring", {"routes": [{"model": mv.ref}]}, "api")
+    repo.set_served("scoring", {"champion": mv.ref})
+    remote = my.connect(server_factory(lyard).url,
+                        settings=Settings.load({}, home=tmp_path / "client"))
+    graph = remote.lineage(mv.ref)
+    assert ("model:clf/1", "endpoint:scoring", "serves") in {
         (e.source, e.target, e.relation) for e in graph.edges}
-    assert ("model:clf/1", "endpoint:clf-endpoint", "serves") in {
-        (e.source, e.target, e.relation) for e in graph.edges}
+    remote.close()
 
 
 def test_unknown_refs(lyard: my.Yard) -> None:

@@ -43,6 +43,31 @@ def get_backend(request: Request) -> Any:
     return request.app.state.backend
 
 
+def _checkpoints(backend: Any, interval: float) -> Callable[[FastAPI], Any]:
+    """While the server runs, sign the audit log's head every ``interval`` seconds (when it
+    moved; 0: never)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await asyncio.to_thread(backend.audit.checkpoint)
+                except Exception:  # logged; the next period tries again
+                    logger.exception("could not sign an audit checkpoint")
+
+        signs = interval > 0 and hasattr(backend, "audit")
+        task = asyncio.create_task(loop()) if signs else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return lifespan
+
+
 def _get_store(request: Request, name: str) -> Any:
     return getattr(request.app.state.backend, name)
 
@@ -77,6 +102,7 @@ def create_app(
     assert settings is not None
 
     app = FastAPI(
+        lifespan=_checkpoints(backend, settings.audit_checkpoint_interval),
         dependencies=[Depends(check_route_permission)],  # every route: its declared permission
         title="modelyard",
         version=__version__,

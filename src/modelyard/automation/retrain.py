@@ -35,7 +35,6 @@ from ..errors import InvalidParameter, NotFound
 from ..tracking.environment import import_entry_point, module_root
 
 __all__ = [
-    "TRAINING_TAG",
     "TrainingResult",
     "code_root",
     "knowledge_time",
@@ -44,7 +43,6 @@ __all__ = [
     "run_training",
 ]
 
-TRAINING_TAG = "modelyard.training"
 
 
 @dataclass
@@ -115,9 +113,8 @@ def run_training(
             for role, view in data.items()
         },
     }
-    run_tags = {TRAINING_TAG: json.dumps(spec), **dict(tags or {})}
-    with yard.start_run(experiment=experiment or model_name, params=params, tags=run_tags,
-                        entry_point=entry_point) as run:
+    with yard.start_run(experiment=experiment or model_name, params=params, tags=dict(tags or {}),
+                        entry_point=entry_point, recipe=spec) as run:
         for role, view in data.items():
             run.log_input(view, role=role)
         result = fn(params=dict(params), data=dict(data), run=run)
@@ -151,15 +148,13 @@ def _training_spec(yard: Any, version: Any) -> dict[str, Any]:
             field="ref",
         )
     run = yard.runs.get(version.run_id)
-    text = run.tags.get(TRAINING_TAG)
-    if text is None:
+    if run.recipe is None:  # stored with the run when it was created; no writer can change it
         raise InvalidParameter(
             f"model version {version.ref} was not trained through run_training (run {run.id} "
             "has no recorded entry point, params and inputs), so it cannot be re-run.",
             field="ref",
         )
-    spec: dict[str, Any] = json.loads(text)
-    return spec
+    return run.recipe
 
 
 def _model_version(yard: Any, ref: str) -> Any:

@@ -9,7 +9,6 @@ sketches into the version's profile. Every method marked ``@endpoint`` is also a
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -22,8 +21,10 @@ from ..artifacts.store import ArtifactStore, check_digest
 from ..clock import Clock, to_utc
 from ..config import Settings
 from ..errors import InvalidParameter, NotFound, SchemaMismatch
+from ..store import audit
 from ..store.base import DomainStore
 from ..store.database import Database
+from ..store.names import check_name as _check_name
 from ..store.schema.datasets import (
     DatasetColumnRow,
     DatasetFragmentRow,
@@ -45,7 +46,6 @@ from .snapshot import version_digest
 
 __all__ = ["DatasetStore", "check_append_schema", "check_name", "schema_differences"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _SKETCH_CACHE = 2048  # parsed fragment sketches kept per store
 _MERGED_CACHE = 64  # merged sketches of recent versions (the next append starts from one)
 _V = DatasetVersionRow.__table__.c
@@ -59,13 +59,8 @@ _VERSIONS = DatasetVersionRow.__table__
 
 
 def check_name(name: str, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidParameter(
-            f"{field} must be letters, digits and '_.-' (starting with a letter or digit, at "
-            f"most 256 characters). Got {name!r} instead.",
-            field=field,
-        )
-    return name
+    """A dataset name: the shared name rule of every store (``store.names``)."""
+    return _check_name(name, field=field)
 
 
 def schema_differences(expected: list[ColumnSchema], got: list[ColumnSchema]) -> list[str]:
@@ -234,6 +229,11 @@ class DatasetStore(DomainStore):
                 updated_at=now, time_column=time_column, key_columns=list(key_columns or []),
                 **({"description": description} if description is not None else {}),
             ))
+            audit.append(conn, action=f"dataset.{mode}", target=f"dataset:{name}/{number}",
+                         after={"digest": digest, "n_rows": sum(f.n_rows for f in manifest),
+                                "fragments": len(manifest), "source_uri": source_uri,
+                                "parents": list(parents or []), "transform": transform,
+                                "code_commit": code_commit})
             return self._get(conn, name, number)
 
     def _lock_dataset(self, conn: Connection, name: str) -> Any:
@@ -327,6 +327,11 @@ class DatasetStore(DomainStore):
                 conn.execute(sa.insert(_COLUMNS).values(name=name, column=column, **values))
             else:
                 conn.execute(sa.update(_COLUMNS).where(key).values(**values))
+            fields = ("description", "unit", "owner", "sensitivity")
+            audit.append(conn, action="dataset.describe", target=f"dataset:{name}#{column}",
+                         before=None if current is None else {f: current._mapping[f]
+                                                               for f in fields},
+                         after={f: values[f] for f in fields if f in values})
             row = conn.execute(sa.select(_COLUMNS).where(key)).one()
         return _column_info(row)
 

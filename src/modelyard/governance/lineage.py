@@ -6,13 +6,12 @@ run read (digest, role, ``as_of`` and window), those versions' parent datasets, 
 version it reproduces (``source_version``). ``lineage(yard, "dataset:loans/2")`` walks the
 other way: the runs that read that version, the model versions they made, their aliases.
 
-Serving endpoints are added by resolvers registered with :func:`register_endpoint_resolver`
-(the serving layer registers one; this module imports nothing above the domain).
+A model version's node also shows the endpoints that serve it now (``yard.models.endpoints``:
+what the model servers recorded in the serving tables), locally and over REST.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -24,21 +23,11 @@ __all__ = [
     "LineageEdge",
     "LineageNode",
     "lineage",
-    "register_endpoint_resolver",
 ]
 
 NodeKind = Literal["dataset_version", "run", "model_version", "alias", "endpoint"]
 
-# (yard, model version) -> [(endpoint name, attributes)]
-EndpointResolver = Callable[[Any, Any], list[tuple[str, dict[str, Any]]]]
-_ENDPOINT_RESOLVERS: list[EndpointResolver] = []
 _MAX_PARENT_DEPTH = 8
-
-
-def register_endpoint_resolver(resolver: EndpointResolver) -> None:
-    """Add a function that names the serving endpoints of a model version."""
-    if resolver not in _ENDPOINT_RESOLVERS:
-        _ENDPOINT_RESOLVERS.append(resolver)
 
 
 class LineageNode(BaseModel):
@@ -169,11 +158,11 @@ class _Builder:
             alias_id = self.add_node(LineageNode(id=f"alias:{mv.name}@{alias}", kind="alias",
                                                  label=f"{mv.name}@{alias}"))
             self.add_edge(node_id, alias_id, "alias_of")
-        for resolver in _ENDPOINT_RESOLVERS:
-            for name, attrs in resolver(self.yard, mv):
-                endpoint_id = self.add_node(LineageNode(id=f"endpoint:{name}", kind="endpoint",
-                                                        label=name, attrs=attrs))
-                self.add_edge(node_id, endpoint_id, "serves")
+        for use in self.yard.models.endpoints(mv.ref):
+            endpoint_id = self.add_node(LineageNode(
+                id=f"endpoint:{use.endpoint}", kind="endpoint", label=use.endpoint,
+                attrs={"source": use.source}))
+            self.add_edge(node_id, endpoint_id, "serves", route=use.route)
         return node_id
 
     def run(self, run: Any) -> str:

@@ -8,7 +8,7 @@
 A token's role decides which permissions it holds (``modelyard.access.ROLE_PERMISSIONS``):
 ``reader`` reads, ``writer`` also writes, ``admin`` may do everything, managing tokens
 included. ``verify`` reads the database on every call, so a revoked token fails on the next
-request.
+request. Creating and revoking a token are audit records.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pydantic import BaseModel
 from ..access import ROLES, Principal, Role, current_principal
 from ..errors import AlreadyExists, InvalidParameter, NotFound, Unauthorized
 from ..ids import new_id
+from ..store import audit
 from ..store.base import DomainStore
+from ..store.names import check_name
 from ..store.schema.auth import ApiTokenRow
 from ..transport import endpoint
 
@@ -40,7 +42,6 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "my_"
-_MAX_NAME = 256
 
 
 class TokenInfo(BaseModel):
@@ -71,13 +72,7 @@ def _check_role(role: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
-        raise InvalidParameter(
-            f"token name must be a non-empty string of at most {_MAX_NAME} characters. "
-            f"Got {name!r} instead.",
-            field="name",
-        )
-    return name
+    return check_name(name, field="name", what="A token name")
 
 
 def _info(row: ApiTokenRow) -> TokenInfo:
@@ -120,6 +115,8 @@ class TokenStore(DomainStore):
                 revoked_at=None,
             )
             session.add(row)
+            audit.append(session, action="token.create", target=f"token:{name}",
+                         after={"id": row.id, "role": role})
         return token
 
     @endpoint("GET", "/tokens", permission="admin")
@@ -143,6 +140,8 @@ class TokenStore(DomainStore):
             if row is None:
                 raise NotFound(f"No active token named {name!r}.", field="name")
             row.revoked_at = self.clock.now()
+            audit.append(session, action="token.revoke", target=f"token:{name}",
+                         before={"id": row.id, "role": row.role})
             return _info(row)
 
     def verify(self, token: str | None) -> Principal:

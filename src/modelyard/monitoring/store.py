@@ -9,6 +9,7 @@ transaction.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -21,7 +22,9 @@ from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id, uuid7_time
 from ..predictions.reader import log_artifacts
+from ..store import audit
 from ..store.base import DomainStore
+from ..store.names import check_name
 from ..store.schema.monitoring import (
     AlertRow,
     AlertRuleRow,
@@ -91,12 +94,8 @@ def _check_label(label: object, *, field: str = "label") -> Label:
         "instead.", field=field)
 
 
-def _check_name(value: object, field: str, limit: int = 256) -> str:
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise InvalidParameter(
-            f"{field} must be a non-empty string of at most {limit} characters. Got {value!r} "
-            "instead.", field=field)
-    return value
+def _check_name(value: object, field: str) -> str:
+    return check_name(value, field=field)  # the one name rule of every store
 
 
 def _opt_time(value: datetime | str | None, field: str) -> datetime | None:
@@ -183,6 +182,15 @@ class MonitorStore(DomainStore):
                     updates,
                 )
                 result.updated = len(updates)
+            if inserts or updates:  # one record per batch: counts and a digest of the labels
+                changed = sorted([r["prediction_id"], r["label"]] for r in inserts) + sorted(
+                    [r["pid"], r["label"]] for r in updates)
+                endpoints = sorted({str(i.endpoint) for i in latest.values() if i.endpoint})
+                audit.append(conn, action="feedback.batch",
+                             target="feedback:" + (",".join(endpoints) or "*"), after={
+                                 "created": result.created, "updated": result.updated,
+                                 "labels": "sha256:" + hashlib.sha256(audit.canonical_json(
+                                     changed).encode()).hexdigest()})
         return result
 
     def _check_labels(self, batch: list[FeedbackItem], where: list[str], n_ids: int) -> int:
@@ -284,6 +292,7 @@ class MonitorStore(DomainStore):
                 config.created_at = old.created_at
                 conn.execute(_configs.update().where(_configs.c.endpoint == endpoint)
                              .values(config=body, updated_at=now))
+            audit.append(conn, action="monitor.set", target=f"monitor:{endpoint}", after=body)
         return config
 
     @endpoint("GET", "/monitoring/monitors/{endpoint}", permission="read")
@@ -305,6 +314,7 @@ class MonitorStore(DomainStore):
         with self.db.write() as conn:
             if conn.execute(_configs.delete().where(_configs.c.endpoint == endpoint)).rowcount == 0:
                 raise NotFound(f"No monitor for endpoint {endpoint!r}.", field="endpoint")
+            audit.append(conn, action="monitor.delete", target=f"monitor:{endpoint}")
 
     # ---- monitor results (the time series) ---------------------------------------------------
     @endpoint("POST", "/monitoring/runs", status_code=201, permission="write")
@@ -404,6 +414,7 @@ class MonitorStore(DomainStore):
         """Create or replace an alert rule (see :class:`AlertRule`)."""
         from pydantic import ValidationError
 
+        check_name(name, field="name", what="An alert rule name")
         try:
             rule = AlertRule(name=name, metric=metric, threshold=threshold, op=op,  # type: ignore[arg-type]
                              endpoint=endpoint, feature=feature, model_version=model_version,
@@ -428,6 +439,7 @@ class MonitorStore(DomainStore):
                 conn.execute(_rules.update().where(_rules.c.name == name)
                              .values(spec=spec, updated_at=now))
                 rule.created_at = old.created_at
+            audit.append(conn, action="alert_rule.set", target=f"alert_rule:{name}", after=spec)
         return rule
 
     @endpoint("GET", "/monitoring/alert-rules", permission="read")
@@ -441,6 +453,7 @@ class MonitorStore(DomainStore):
         with self.db.write() as conn:
             if conn.execute(_rules.delete().where(_rules.c.name == name)).rowcount == 0:
                 raise NotFound(f"No alert rule {name!r}.", field="name")
+            audit.append(conn, action="alert_rule.delete", target=f"alert_rule:{name}")
 
     # ---- alerts -------------------------------------------------------------------------------
     @endpoint("GET", "/monitoring/alerts", permission="read")
@@ -472,8 +485,11 @@ class MonitorStore(DomainStore):
         """Resolve an open alert by hand (it re-opens if its condition holds at a later run)."""
         now = self.clock.now()
         with self.db.write() as conn:
-            conn.execute(_alerts.update().where(_alerts.c.id == alert_id, _alerts.c.state == "open")
-                         .values(state="resolved", open_key=None, resolved_at=now))
+            done = conn.execute(_alerts.update().where(_alerts.c.id == alert_id,
+                                                       _alerts.c.state == "open")
+                                .values(state="resolved", open_key=None, resolved_at=now))
+            if done.rowcount:
+                audit.append(conn, action="alert.resolve", target=f"alert:{alert_id}")
         return self.get_alert(alert_id)
 
     @endpoint("POST", "/monitoring/alerts/evaluate")

@@ -26,6 +26,7 @@ __all__ = [
     "Manifest",
     "ModelVersion",
     "RegisteredModel",
+    "ServingUse",
     "Signature",
     "manifest_digest",
 ]
@@ -199,6 +200,17 @@ class AliasEvent(BaseModel):
     reason: str | None = None
 
     utc_times = field_validator("moved_at")(_aware)
+
+
+class ServingUse(BaseModel):
+    """A route of an endpoint that serves a version now (as its model server last recorded)."""
+
+    endpoint: str
+    route: str
+    source: str  # "config" (YAML/CLI) or "api"
+    updated_at: datetime
+
+    utc_times = field_validator("updated_at")(_aware)
 
 
 class JournalEntry(BaseModel):

@@ -30,6 +30,7 @@ from .entities import (
     Manifest,
     ModelVersion,
     RegisteredModel,
+    ServingUse,
     Signature,
     manifest_digest,
 )
@@ -361,6 +362,13 @@ class Models:
         needs ``override=True`` and a ``reason``)."""
         return self._registry.delete_alias(  # type: ignore[no-any-return]
             name=name, alias=alias, reason=reason, override=override)
+
+    def endpoints(self, ref: str) -> list[ServingUse]:
+        """The endpoint routes serving the version ``ref`` means ("loans/3",
+        "loans@production") now, as the model servers recorded what they serve."""
+        mv = self.get(ref)
+        return self._registry.serving_endpoints(  # type: ignore[no-any-return]
+            name=mv.name, version=mv.version)
 
     def aliases(self, name: str) -> list[Alias]:
         return self._registry.list_aliases(name=name)  # type: ignore[no-any-return]

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter
+from ..store.names import NAME_RULE, check_alias_name, check_name, is_alias_name, is_name
 
 __all__ = ["LATEST", "ModelRef", "check_alias", "check_model_name", "check_version", "parse_ref"]
 
 LATEST = "latest"  # "loans@latest" means the newest version; no alias may take this name
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,255}$")
 _FORMS = "'name' (the latest version), 'name/3' (version 3) or 'name@alias'"
 
 
@@ -33,22 +31,14 @@ class ModelRef:
         return self.name
 
 
-def _check(pattern: re.Pattern[str], value: object, field: str, rule: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
-        raise InvalidParameter(f"{rule} Got {value!r} instead.", field=field)
-    return value
-
-
 def check_model_name(name: object, *, field: str = "name") -> str:
-    return _check(_NAME, name, field,
-                  "A model name must be 1-256 letters, digits and '._-', starting with a letter "
-                  "or digit (no '/' or '@': they separate versions and aliases).")
+    """A model name: the shared name rule (``store.names``); no '/' or '@', which separate
+    versions and aliases."""
+    return check_name(name, field=field, what="A model name")
 
 
 def check_alias(alias: object, *, field: str = "alias") -> str:
-    return _check(_ALIAS, alias, field,
-                  "An alias must be 1-256 letters, digits and '._-', starting with a letter or "
-                  "'_' (so it is never mistaken for a version number).")
+    return check_alias_name(alias, field=field)
 
 
 def check_version(version: object, *, field: str = "version") -> int:
@@ -67,7 +57,7 @@ def parse_ref(ref: object) -> ModelRef:
                                field="ref")
     if "@" in ref:
         name, _, alias = ref.partition("@")
-        if not alias or not _ALIAS.match(alias) or not _NAME.match(name):
+        if not is_alias_name(alias) or not is_name(name):
             raise InvalidParameter(
                 f"A model reference must be {_FORMS}; an alias starts with a letter or '_'. "
                 f"Got {ref!r} instead.",
@@ -78,14 +68,15 @@ def parse_ref(ref: object) -> ModelRef:
         return ModelRef(name, alias=alias)
     if "/" in ref:
         name, _, version = ref.partition("/")
-        if not version.isascii() or not version.isdigit() or int(version) < 1 or not _NAME.match(name):
+        if (not version.isascii() or not version.isdigit() or int(version) < 1
+                or not is_name(name)):
             raise InvalidParameter(
                 f"A model reference must be {_FORMS}; a version is a whole number >= 1. "
                 f"Got {ref!r} instead.",
                 field="ref",
             )
         return ModelRef(name, version=int(version))
-    if not _NAME.match(ref):
-        raise InvalidParameter(f"A model reference must be {_FORMS}. Got {ref!r} instead.",
-                               field="ref")
+    if not is_name(ref):
+        raise InvalidParameter(f"A model reference must be {_FORMS}, a name being {NAME_RULE}. "
+                               f"Got {ref!r} instead.", field="ref")
     return ModelRef(ref)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ..artifacts.store import check_digest, check_relative_path
 from ..errors import AlreadyExists, InvalidParameter, NotFound
+from ..store import audit
 from ..store.base import DomainStore
 from ..store.schema.registry import (
     AliasEventRow,
@@ -28,6 +29,7 @@ from ..store.schema.registry import (
     ModelVersionRow,
     RegisteredModelRow,
 )
+from ..store.schema.serving import ServingEndpointRow
 from ..store.schema.tracking import RunRow
 from ..transport import endpoint
 from .entities import (
@@ -37,6 +39,7 @@ from .entities import (
     Manifest,
     ModelVersion,
     RegisteredModel,
+    ServingUse,
     manifest_digest,
 )
 from .refs import LATEST, check_alias, check_model_name, check_version, parse_ref
@@ -48,6 +51,7 @@ _VERSIONS = ModelVersionRow.__table__
 _ALIASES = AliasRow.__table__
 _EVENTS = AliasEventRow.__table__
 _JOURNAL = JournalEntryRow.__table__
+_ENDPOINTS = ServingEndpointRow.__table__
 _RETRIES = 8
 
 
@@ -99,6 +103,8 @@ class RegistryStore(DomainStore):
                                     field="name")
             conn.execute(_MODELS.insert().values(name=name, description=description, tags=tags,
                                                  created_at=now, updated_at=now))
+            audit.append(conn, action="model.create", target=f"model:{name}",
+                         after={"description": description, "tags": tags})
         return RegisteredModel(name=name, description=description, tags=tags, created_at=now,
                                updated_at=now)
 
@@ -145,9 +151,12 @@ class RegistryStore(DomainStore):
     def set_model_description(self, name: str, description: str | None) -> RegisteredModel:
         """Set (or with None clear) the description of a registered model."""
         with self.db.write() as conn:
-            self._lock_model(conn, name)
+            old = self._lock_model(conn, name)
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(
                 description=description, updated_at=self.clock.now()))
+            audit.append(conn, action="model.describe", target=f"model:{name}",
+                         before={"description": old.description},
+                         after={"description": description})
         return self.get_registered_model(name)
 
     @endpoint("PUT", "/models/{name}/tags/{key}", permission="write")
@@ -156,9 +165,12 @@ class RegistryStore(DomainStore):
         _check_tag(key, value, field="key")
         with self.db.write() as conn:
             tags = dict(self._lock_model(conn, name).tags or {})
+            before = tags.get(key)
             tags[key] = value
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(
                 tags=tags, updated_at=self.clock.now()))
+            audit.append(conn, action="model.tag.set", target=f"model:{name}",
+                         before={key: before}, after={key: value})
         return self.get_registered_model(name)
 
     @endpoint("DELETE", "/models/{name}/tags/{key}", permission="write")
@@ -169,9 +181,11 @@ class RegistryStore(DomainStore):
             if key not in tags:
                 raise NotFound(f"Model {name!r} has no tag {key!r}; its tags are "
                                f"{sorted(tags) or 'none'}.", field="key")
-            del tags[key]
+            before = tags.pop(key)
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(
                 tags=tags, updated_at=self.clock.now()))
+            audit.append(conn, action="model.tag.delete", target=f"model:{name}",
+                         before={key: before})
         return self.get_registered_model(name)
 
     # ---- versions ------------------------------------------------------------------------
@@ -217,6 +231,11 @@ class RegistryStore(DomainStore):
                     ))
                     conn.execute(_MODELS.update().where(_MODELS.c.name == name)
                                  .values(updated_at=now))
+                    audit.append(conn, action="model.version.create",
+                                 target=f"model:{name}/{version}", after={
+                                     "digest": digest, "flavor": manifest.flavor,
+                                     "run_id": run_id, "code_commit": code_commit,
+                                     "source_version": source_version, "files": manifest.files})
             except sa.exc.IntegrityError:
                 # Two writers took the same number (only possible if the lock was bypassed):
                 # the unique constraint refused the second; take the next number.
@@ -296,10 +315,13 @@ class RegistryStore(DomainStore):
                                 description: str | None) -> ModelVersion:
         """Set (or with None clear) the description of one version."""
         with self.db.write() as conn:
-            self._lock_version(conn, name, version)
+            old = self._lock_version(conn, name, version)
             conn.execute(_VERSIONS.update().where(
                 _VERSIONS.c.name == name, _VERSIONS.c.version == version
             ).values(description=description))
+            audit.append(conn, action="model.version.describe",
+                         target=f"model:{name}/{version}", before={"description": old.description},
+                         after={"description": description})
         return self.get_model_version(name, version)
 
     @endpoint("PUT", "/models/{name}/versions/{version}/tags/{key}", permission="write")
@@ -308,9 +330,13 @@ class RegistryStore(DomainStore):
         _check_tag(key, value, field="key")
         with self.db.write() as conn:
             tags = dict(self._lock_version(conn, name, version).tags or {})
+            before = tags.get(key)
             tags[key] = value
             conn.execute(_VERSIONS.update().where(
                 _VERSIONS.c.name == name, _VERSIONS.c.version == version).values(tags=tags))
+            audit.append(conn, action="model.version.tag.set",
+                         target=f"model:{name}/{version}", before={key: before},
+                         after={key: value})
         return self.get_model_version(name, version)
 
     @endpoint("DELETE", "/models/{name}/versions/{version}/tags/{key}", permission="write")
@@ -321,9 +347,11 @@ class RegistryStore(DomainStore):
             if key not in tags:
                 raise NotFound(f"Version {name}/{version} has no tag {key!r}; its tags are "
                                f"{sorted(tags) or 'none'}.", field="key")
-            del tags[key]
+            before = tags.pop(key)
             conn.execute(_VERSIONS.update().where(
                 _VERSIONS.c.name == name, _VERSIONS.c.version == version).values(tags=tags))
+            audit.append(conn, action="model.version.tag.delete",
+                         target=f"model:{name}/{version}", before={key: before})
         return self.get_model_version(name, version)
 
     # ---- aliases -------------------------------------------------------------------------
@@ -362,6 +390,9 @@ class RegistryStore(DomainStore):
             conn.execute(_EVENTS.insert().values(
                 name=name, alias=alias, old_version=None if current is None else current.version,
                 new_version=version, moved_at=now, moved_by=moved_by, reason=reason))
+            audit.append(conn, action="alias.set", target=f"alias:{name}@{alias}",
+                         before=None if current is None else {"version": current.version},
+                         after={"version": version, "reason": reason})
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
         return Alias(name=name, alias=alias, version=version, updated_at=now)
 
@@ -387,6 +418,8 @@ class RegistryStore(DomainStore):
                 name=name, alias=alias, old_version=current.version, new_version=None,
                 moved_at=now, moved_by=moved_by, reason=reason).returning(_EVENTS.c.id)
             ).scalar_one()
+            audit.append(conn, action="alias.delete", target=f"alias:{name}@{alias}",
+                         before={"version": current.version}, after={"reason": reason})
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
         return AliasEvent(id=event_id, name=name, alias=alias, old_version=current.version,
                           new_version=None, moved_at=now, moved_by=moved_by, reason=reason)
@@ -433,6 +466,9 @@ class RegistryStore(DomainStore):
             entry_id = conn.execute(_JOURNAL.insert().values(
                 name=name, version=version, text=text, author=author, created_at=now
             ).returning(_JOURNAL.c.id)).scalar_one()
+            audit.append(conn, action="journal.add",
+                         target=f"model:{name}" + ("" if version is None else f"/{version}"),
+                         after={"id": entry_id, "text": text})
         return JournalEntry(id=entry_id, name=name, version=version, text=text, author=author,
                             created_at=now)
 
@@ -454,7 +490,29 @@ class RegistryStore(DomainStore):
         return [JournalEntry(id=r.id, name=r.name, version=r.version, text=r.text,
                              author=r.author, created_at=r.created_at) for r in rows]
 
+    # ---- serving -------------------------------------------------------------------------
+    @endpoint("GET", "/models/{name}/versions/{version}/endpoints", permission="read")
+    def serving_endpoints(self, name: str, version: int) -> list[ServingUse]:
+        """The endpoint routes serving version ``version`` of ``name`` now, as the model
+        servers recorded what they serve (endpoint order)."""
+        label = f"{name}/{version}"
+        with self.db.read() as conn:
+            self._require_version(conn, name, version)
+            rows = conn.execute(sa.select(_ENDPOINTS.c.name, _ENDPOINTS.c.source,
+                                          _ENDPOINTS.c.served, _ENDPOINTS.c.updated_at)
+                                .order_by(_ENDPOINTS.c.name)).all()
+        return [ServingUse(endpoint=r.name, route=route, source=r.source,
+                           updated_at=r.updated_at)
+                for r in rows for route, served in sorted((r.served or {}).items())
+                if served == label]
+
     # ---- helpers -------------------------------------------------------------------------
+    def _require_version(self, conn: Connection, name: str, version: int) -> None:
+        found = conn.execute(sa.select(_VERSIONS.c.id).where(
+            _VERSIONS.c.name == name, _VERSIONS.c.version == version)).first()
+        if found is None:
+            raise self._no_version(conn, name, version)
+
     def _check_manifest(self, manifest: Manifest) -> None:
         if not manifest.files:
             raise InvalidParameter("A model version needs at least one file. Got none.",

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from ..errors import InvalidParameter, did_you_mean
+from ..store.names import check_name
 
 __all__ = [
     "CanaryConfig",
@@ -49,17 +50,11 @@ __all__ = [
     "pick",
 ]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 BUCKETS = 10_000
 
 
 def _check_name(value: str, what: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(
-            f"{what} must be 1-128 letters, digits and '._-', starting with a letter or digit. "
-            f"Got {value!r} instead."
-        )
-    return value
+    return check_name(value, what=what)  # the one name rule of every store
 
 
 class _Strict(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from ..clock import Clock
 from ..errors import AlreadyExists, NotFound
 from ..ids import new_id
+from ..store import audit
 from ..store.database import Database
 from ..store.schema.serving import CanaryRow, CanaryStepRow, ServingEndpointRow
 
@@ -86,14 +87,14 @@ class ServingRepository:
         t = ServingEndpointRow.__table__
         now = self.clock.now()
         with self.db.write() as conn:
-            row = conn.execute(sa.select(t.c.revision, t.c.source, t.c.scope)
+            row = conn.execute(sa.select(t.c.revision, t.c.spec, t.c.source, t.c.scope)
                                .where(t.c.name == name)).first()
             if row is None:
                 conn.execute(t.insert().values(name=name, spec=spec, source=source, scope=scope,
                                                revision=1, served={}, created_at=now,
                                                updated_at=now))
             elif row.source == "api" and source == "config":
-                pass
+                return self.get_endpoint(name)  # left as it is: nothing changes
             elif row.source == "api" and row.scope != scope:
                 raise AlreadyExists(
                     f"Endpoint {name!r} is declared through the API of scope {row.scope!r}. "
@@ -103,6 +104,11 @@ class ServingRepository:
                 conn.execute(t.update().where(t.c.name == name).values(
                     spec=spec, source=source, scope=scope, revision=row.revision + 1,
                     updated_at=now))
+            if row is None or (row.spec, row.source) != (spec, source):
+                audit.append(conn, action="endpoint.put", target=f"endpoint:{name}",
+                             before=None if row is None else {"spec": row.spec,
+                                                              "source": row.source},
+                             after={"spec": spec, "source": source, "scope": scope})
         return self.get_endpoint(name)
 
     def get_endpoint(self, name: str) -> StoredEndpoint:
@@ -129,13 +135,20 @@ class ServingRepository:
         t = ServingEndpointRow.__table__
         with self.db.write() as conn:
             n = conn.execute(t.delete().where(t.c.name == name)).rowcount
+            if n:
+                audit.append(conn, action="endpoint.delete", target=f"endpoint:{name}")
         if not n:
             raise NotFound(f"No endpoint named {name!r}.", field="name")
 
     def set_served(self, name: str, served: dict[str, Any]) -> None:
         t = ServingEndpointRow.__table__
         with self.db.write() as conn:
+            old = conn.execute(sa.select(t.c.served).where(t.c.name == name)).first()
+            if old is None or (old.served or {}) == served:
+                return
             conn.execute(t.update().where(t.c.name == name).values(served=served))
+            audit.append(conn, action="endpoint.served", target=f"endpoint:{name}",
+                         before=old.served or {}, after=served)
 
     # ---- canaries -------------------------------------------------------------------------
     def start_canary(self, endpoint: str, route: str, model: str, spec: dict[str, Any],
@@ -153,6 +166,9 @@ class ServingRepository:
                 conn.execute(CanaryStepRow.__table__.insert().values(
                     canary_id=cid, step=0, weight=weight, action="start", reason=None, stats={},
                     at=now))
+                audit.append(conn, action="canary.start", target=f"canary:{cid}", after={
+                    "endpoint": endpoint, "route": route, "model": model, "spec": spec,
+                    "weight": weight})
         return self.get_canary(cid)
 
     def get_canary(self, canary_id: str) -> Canary:
@@ -208,4 +224,8 @@ class ServingRepository:
                 conn.execute(CanaryStepRow.__table__.insert().values(
                     canary_id=canary_id, step=to_step, weight=weight, action=action,
                     reason=reason, stats=stats, at=now))
+                audit.append(conn, action=f"canary.{action}", target=f"canary:{canary_id}",
+                             before={"step": from_step}, after={
+                                 "step": to_step, "weight": weight, "status": status,
+                                 "reason": reason, "stats": stats})
         return bool(n)

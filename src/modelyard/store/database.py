@@ -17,9 +17,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidParameter
+from ..clock import Clock, SystemClock
+from ..errors import InvalidParameter, WriteConflict
+from . import audit
+from .retry import is_transient
 
-__all__ = ["Database", "open_database", "create_engine"]
+__all__ = ["Database", "create_engine", "open_database"]
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -66,10 +69,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """A migrated database. Build it with :func:`open_database`."""
+    """A migrated database. Build it with :func:`open_database`.
 
-    def __init__(self, engine: Engine) -> None:
+    ``clock`` times the audit records written by its transactions (see ``store/audit.py``).
+    A deadlock or serialization failure raised by the database becomes
+    :class:`~modelyard.errors.WriteConflict` (``store/retry.py`` runs the unit again).
+    """
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()
         self._write_engine = engine.execution_options(modelyard_write=True)
 
     @property
@@ -78,33 +87,63 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A connection inside one write transaction; committed on success, rolled back on error."""
-        with self._write_engine.begin() as conn:
-            yield conn
+        """A connection inside one write transaction; committed on success, rolled back on
+        error. The audit records appended on it are chained in just before the commit."""
+        with _conflicts(), self._write_engine.begin() as conn:
+            audit.begin(conn)
+            try:
+                yield conn
+                audit.flush(conn, self.clock.now())
+            finally:
+                audit.end(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (a consistent snapshot for the block)."""
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with _conflicts(), self.engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """An ORM session inside one write transaction."""
-        with Session(self._write_engine, expire_on_commit=False) as session:
-            with session.begin():
+        """An ORM session inside one write transaction (audit records as in :meth:`write`)."""
+        with (_conflicts(), Session(self._write_engine, expire_on_commit=False) as session,
+              session.begin()):
+            conn = session.connection()
+            audit.begin(conn)
+            try:
                 yield session
+                session.flush()
+                audit.flush(conn, self.clock.now())
+            finally:
+                audit.end(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Open (and by default migrate to the newest schema) the database at ``url``."""
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """A deadlock or serialization failure (raised by the driver or wrapped by SQLAlchemy)
+    becomes :class:`WriteConflict`: the transaction was rolled back, nothing was written."""
+    try:
+        yield
+    except WriteConflict:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise WriteConflict(
+                "The database aborted this write because it collided with a concurrent one "
+                f"({type(getattr(exc, 'orig', exc)).__name__}); nothing was written. Retry it.",
+            ) from exc
+        raise
+
+
+def open_database(url: str, *, migrate: bool = True, clock: Clock | None = None) -> Database:
+    """Open (and by default migrate to the newest schema) the database at ``url``; ``clock``
+    times its audit records."""
     engine = create_engine(url)
     if migrate:
         from .migrate import upgrade
 
         upgrade(engine)
-    return Database(engine)
+    return Database(engine, clock)

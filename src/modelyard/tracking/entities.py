@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
@@ -134,6 +134,8 @@ class Run(RunEnvironment):
     tags: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
     inputs: list[RunInput] = Field(default_factory=list)
+    # what re-runs it (automation/retrain.py), stored at creation and never changed
+    recipe: dict[str, Any] | None = None
 
     utc_times = field_validator("start_time", "end_time")(_aware)
 

@@ -105,6 +105,7 @@ class Runs(_OverStore):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         entry_point: str | None = None,
+        recipe: Mapping[str, Any] | None = None,
     ) -> ActiveRun:
         """Start a run in ``experiment`` and make it the active one; use it as a context
         manager (FINISHED on success, FAILED with the error on an exception) or call
@@ -112,7 +113,8 @@ class Runs(_OverStore):
 
         ``datasets``: the dataset versions or ``as_of``/window views it reads (role
         "training"), or :class:`RunInput` objects. The git commit, source file, Python and
-        library versions are captured automatically (``tracking.environment``).
+        library versions are captured automatically (``tracking.environment``). ``recipe``:
+        what re-runs this training (``automation.retrain``), stored with the run for good.
         """
         inputs = [to_run_input(d) for d in (datasets or ())]
         run = self._store.create_run(
@@ -122,6 +124,7 @@ class Runs(_OverStore):
             tags=_texts(tags or {}),
             inputs=inputs,
             environment=environment.capture(entry_point),
+            recipe=None if recipe is None else dict(recipe),
         )
         return ActiveRun(self._yard, run)
 

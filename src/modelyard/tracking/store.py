@@ -10,6 +10,7 @@ server`` and, on a remote yard, the same methods over HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import posixpath
@@ -28,8 +29,10 @@ from ..clock import Clock, to_utc
 from ..config import Settings
 from ..errors import AlreadyExists, InvalidParameter, NotFound
 from ..ids import new_id
+from ..store import audit
 from ..store.base import DomainStore
 from ..store.database import Database
+from ..store.names import check_label
 from ..store.schema.tracking import (
     ExperimentRow,
     LatestMetricRow,
@@ -115,6 +118,25 @@ def _check_run_id(run_id: object) -> str:
             f"run_id must be the 32-character id of a run. Got {run_id!r} instead.", field="run_id"
         )
     return run_id
+
+
+def _check_recipe(recipe: object) -> dict[str, Any] | None:
+    if recipe is None:
+        return None
+    if not isinstance(recipe, Mapping):
+        raise InvalidParameter(f"recipe must be a JSON object. Got {type(recipe).__name__}.",
+                               field="recipe")
+    try:
+        json.dumps(recipe, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameter(f"recipe must hold only JSON values: {exc}", field="recipe") \
+            from exc
+    return dict(recipe)
+
+
+def _digest(value: Any) -> str:
+    """The sha256 of a value's canonical JSON (what an audit record keeps of a big value)."""
+    return "sha256:" + hashlib.sha256(audit.canonical_json(value).encode("utf-8")).hexdigest()
 
 
 def _ms(value: datetime) -> int:
@@ -281,6 +303,8 @@ class TrackingStore(DomainStore):
                     {"name": name, "description": description, "tags": tags,
                      "created_at": self.clock.now()},
                 )
+                audit.append(conn, action="experiment.create", target=f"experiment:{name}",
+                             after={"description": description, "tags": tags})
                 return self._experiment(conn, name)
         except sa.exc.IntegrityError:
             raise AlreadyExists(f"Experiment {name!r} already exists.", field="name") from None
@@ -311,13 +335,8 @@ class TrackingStore(DomainStore):
 
     @staticmethod
     def _check_experiment_name(name: object) -> str:
-        if not isinstance(name, str) or not name.strip() or len(name) > 256:
-            raise InvalidParameter(
-                f"experiment must be a non-empty name of at most 256 characters. "
-                f"Got {name!r} instead.",
-                field="experiment",
-            )
-        return _no_nul(name, field="experiment", what="experiment")
+        """An experiment name is a label (free text, no control characters: store.names)."""
+        return check_label(name, field="experiment", what="An experiment name")
 
     # ---- runs --------------------------------------------------------------------------
     @endpoint("POST", "/runs", status_code=201, permission="write")
@@ -330,25 +349,34 @@ class TrackingStore(DomainStore):
         inputs: list[RunInput] | None = None,
         environment: RunEnvironment | None = None,
         start_time: datetime | None = None,
+        recipe: dict[str, Any] | None = None,
     ) -> Run:
-        """Start a run in ``experiment`` (created on first use), with its environment."""
+        """Start a run in ``experiment`` (created on first use), with its environment.
+
+        ``recipe``: what re-runs this training (entry point, params, inputs: see
+        ``automation/retrain.py``), stored with the run once and never changed afterwards (no
+        method updates it; its digest is in the run's audit record)."""
         experiment = self._check_experiment_name(experiment)
         if name is not None:
-            _check_text(name, key="name", limit=256, what="Run")
+            check_label(name, field="name", what="A run name")
         param_rows = self._param_rows("", params or {})
         tags = self._check_tags(tags or {})
         input_rows = self._input_rows("", inputs or [])
         env = environment or RunEnvironment()
+        recipe = _check_recipe(recipe)
         run_id = new_id()
         user = self.actor
         started = _ms(start_time) if start_time is not None else self.clock.millis()
         with self.db.write() as conn:
             exp_id = self._experiment_ids.get(experiment)
             if exp_id is None:
-                conn.execute(
+                made = conn.execute(
                     self._insert_experiment_if_missing,
                     {"name": experiment, "tags": {}, "created_at": self.clock.now()},
                 )
+                if made.rowcount == 1:
+                    audit.append(conn, action="experiment.create",
+                                 target=f"experiment:{experiment}")
                 exp_id = conn.execute(
                     sa.select(_experiments.c.id).where(_experiments.c.name == experiment)
                 ).scalar_one()
@@ -360,7 +388,7 @@ class TrackingStore(DomainStore):
                     "code_commit": env.code_commit, "code_dirty": env.code_dirty,
                     "code_repo": env.code_repo, "source": env.source,
                     "entry_point": env.entry_point, "python_version": env.python_version,
-                    "packages": env.packages,
+                    "packages": env.packages, "recipe": recipe,
                 },
             )
             if param_rows:
@@ -371,12 +399,17 @@ class TrackingStore(DomainStore):
                 )
             if input_rows:
                 conn.execute(_inputs.insert(), [{**r, "run_id": run_id} for r in input_rows])
+            audit.append(conn, action="run.create", target=f"run:{run_id}", after={
+                "experiment": experiment, "name": name, "params": _digest(params or {}),
+                "tags": tags, "inputs": [f"{r['dataset']}/{r['version']}" for r in input_rows],
+                "code_commit": env.code_commit, "entry_point": env.entry_point,
+                "recipe": None if recipe is None else _digest(recipe)})
         self._experiment_ids[experiment] = exp_id  # experiments are never renamed or removed
         return Run(
             id=run_id, experiment_id=exp_id, experiment=experiment, name=name, status="RUNNING",
             start_time=_dt(started), params={r["key"]: r["value"] for r in param_rows},
             tags=dict(tags), inputs=[RunInput(**r) for r in input_rows], user=user,
-            **env.model_dump(),
+            recipe=recipe, **env.model_dump(),
         )
 
     @endpoint("GET", "/runs/{run_id}", permission="read")
@@ -411,6 +444,15 @@ class TrackingStore(DomainStore):
             )
             if result.rowcount == 0:
                 raise NotFound(f"No run with id {run_id!r}.", field="run_id")
+            # params and metrics are not audited one by one (a param is set once, metrics only
+            # accumulate, and they are most of the writes): the end of a run seals their digest
+            ids = {"ids": self._ids_param([run_id])}
+            params = sorted((k, v) for _, k, v in self._fast["params_of"].fetch(conn, ids))
+            metrics = sorted((k, v) for _, k, v in self._fast["latest_of"].fetch(conn, ids))
+            audit.append(conn, action="run.end", target=f"run:{run_id}", after={
+                "status": status, "error": error, "end_time": ended,
+                "params": _digest(params), "n_params": len(params),
+                "metrics": _digest(metrics), "n_metrics": len(metrics)})
 
     @endpoint("POST", "/runs/search", permission="read")
     def search_runs(
@@ -510,6 +552,7 @@ class TrackingStore(DomainStore):
                 code_dirty=r.code_dirty, code_repo=r.code_repo, source=r.source,
                 entry_point=r.entry_point, python_version=r.python_version,
                 packages=r.packages or {}, error=r.error, inputs=inputs.get(r.id, []),
+                recipe=r.recipe,
             )
             for r in rows
         ]
@@ -666,6 +709,7 @@ class TrackingStore(DomainStore):
                 self._fast["tag"].run(
                     conn, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
+                audit.append(conn, action="run.tags.set", target=f"run:{run_id}", after=tags)
         except self._integrity_errors:
             with self.db.read() as conn:
                 self._require_run(conn, run_id)
@@ -679,6 +723,8 @@ class TrackingStore(DomainStore):
             if result.rowcount == 0:
                 self._require_run(conn, run_id)
                 raise NotFound(f"Run {run_id} has no tag {key!r}.", field="key")
+            audit.append(conn, action="run.tag.delete", target=f"run:{run_id}",
+                         before={"key": key})
 
     @staticmethod
     def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -715,6 +761,8 @@ class TrackingStore(DomainStore):
                     new.append(r)
             if new:
                 conn.execute(_inputs.insert(), new)
+                audit.append(conn, action="run.inputs", target=f"run:{run_id}", after=[
+                    {k: v for k, v in r.items() if k != "run_id"} for r in new])
 
     @staticmethod
     def _input_rows(run_id: str, inputs: Iterable[RunInput]) -> list[dict[str, Any]]:
@@ -751,6 +799,8 @@ class TrackingStore(DomainStore):
                 {"run_id": run_id, "path": path, "digest": digest, "size": size,
                  "created_at": created},
             )
+            audit.append(conn, action="run.artifact", target=f"run:{run_id}",
+                         after={"path": path, "digest": digest, "size": size})
         return RunArtifact(path=path, digest=digest, size=size, created_at=created)
 
     @endpoint("GET", "/runs/{run_id}/artifacts", permission="read")

@@ -2,6 +2,7 @@
 on ``Base.metadata`` (Alembic's autogenerate and the migrations read it)."""
 
 from . import (  # noqa: F401
+    audit,
     auth,
     automation,
     datasets,

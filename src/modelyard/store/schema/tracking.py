@@ -44,6 +44,9 @@ class RunRow(Base):
     entry_point: Mapped[str | None] = mapped_column(sa.Text)  # "module:function" to re-run it
     python_version: Mapped[str | None] = mapped_column(sa.String(32))
     packages: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # the training recipe (entry point, params, inputs) retrain executes: set when the run is
+    # created, never updated (no store method writes it afterwards)
+    recipe: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class ParamRow(Base):
