@@ -67,3 +67,13 @@ def test_the_error_names_the_field() -> None:
     with pytest.raises(InvalidParameter) as info:
         check_name("x\n", field="endpoint")
     assert info.value.field == "endpoint" and "'x\\n'" in info.value.message
+
+
+def test_digests_and_relative_paths_refuse_a_trailing_newline() -> None:
+    from modelyard.artifacts.store import check_digest, check_relative_path
+
+    with pytest.raises(InvalidParameter):
+        check_digest("a" * 64 + "\n")
+    with pytest.raises(InvalidParameter):
+        check_relative_path("model/state.json\n")
+    assert check_digest("a" * 64) and check_relative_path("model/state.json")

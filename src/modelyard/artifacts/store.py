@@ -67,7 +67,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def check_digest(digest: str) -> str:
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise InvalidParameter(
             f"digest must be 64 lowercase hex characters (sha256). Got {digest!r} instead.",
             field="digest",
@@ -77,7 +77,7 @@ def check_digest(digest: str) -> str:
 
 def check_relative_path(path: str, *, field: str = "path") -> str:
     """A path under the store built from names we were given: no '..', no absolute paths."""
-    if not isinstance(path, str) or not _REL_PATH.match(path) or any(
+    if not isinstance(path, str) or not _REL_PATH.fullmatch(path) or any(
         part in ("", ".", "..") for part in path.split("/")
     ):
         raise InvalidParameter(

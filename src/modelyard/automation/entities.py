@@ -10,7 +10,6 @@ zones, durations, and (by the SDK) that the entry point imports.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..monitoring.windows import parse_duration
+from ..store.names import check_name
 
 __all__ = [
     "TERMINAL",
@@ -41,7 +41,6 @@ __all__ = [
 JobStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "refused",
                     "rolled_back", "canceled"]
 TERMINAL: tuple[str, ...] = ("succeeded", "failed", "refused", "rolled_back", "canceled")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 
 
 def _duration(value: str, field: str) -> str:
@@ -263,13 +262,7 @@ class PolicySpec(_Strict):
 
 
 def check_policy_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        from ..errors import InvalidParameter
-
-        raise InvalidParameter(
-            "A policy name must be 1-256 letters, digits and '._-', starting with a letter or "
-            f"digit. Got {name!r} instead.", field="name")
-    return name
+    return check_name(name, field="name", what="A policy name")  # the one rule of every store
 
 
 class Policy(BaseModel):

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import AlreadyExists, InvalidParameter, NotFound
 from ..ids import new_id
+from ..store import audit
 from ..store.base import DomainStore
 from ..store.schema.automation import JobRow, PolicyRow
 from ..transport import endpoint
@@ -58,10 +59,9 @@ class AutomationStore(DomainStore):
     stores its arguments."""
 
     # ---- policies -------------------------------------------------------------------------------
-    @endpoint("PUT", "/automation/policies/{name}")
+    @endpoint("PUT", "/automation/policies/{name}", permission="write")
     def save_policy(self, name: str, spec: PolicySpec, enabled: bool = True,
-                    state: dict[str, Any] | None = None,
-                    created_by: str | None = None) -> Policy:
+                    state: dict[str, Any] | None = None) -> Policy:
         """Create or replace the policy ``name``. A new policy starts with ``state`` (its
         triggers' cursors: what "new" means for data and commits); a replaced one keeps its
         cursors."""
@@ -75,14 +75,18 @@ class AutomationStore(DomainStore):
                 conn.execute(_POLICIES.insert().values(
                     name=name, model=spec.model, spec=spec_json, enabled=enabled,
                     state={"created": now.isoformat(), **(state or {})}, revision=1,
-                    created_at=now, updated_at=now, created_by=created_by))
+                    created_at=now, updated_at=now, created_by=self.actor))
             else:
                 conn.execute(_POLICIES.update().where(_POLICIES.c.name == name).values(
                     model=spec.model, spec=spec_json, enabled=enabled,
                     revision=row.revision + 1, updated_at=now))
+            audit.append(conn, action="policy.put", target=f"policy:{name}",
+                         before=None if row is None else {"spec": row.spec,
+                                                          "enabled": row.enabled},
+                         after={"spec": spec_json, "enabled": enabled})
         return self.get_policy(name)
 
-    @endpoint("GET", "/automation/policies/{name}")
+    @endpoint("GET", "/automation/policies/{name}", permission="read")
     def get_policy(self, name: str) -> Policy:
         """One policy with its cursors."""
         with self.db.read() as conn:
@@ -91,7 +95,7 @@ class AutomationStore(DomainStore):
                 raise self._no_policy(conn, name)
         return _policy(row)
 
-    @endpoint("GET", "/automation/policies")
+    @endpoint("GET", "/automation/policies", permission="read")
     def list_policies(self, model: str | None = None,
                       enabled: bool | None = None) -> list[Policy]:
         """Policies in name order (of one model, enabled or not)."""
@@ -103,12 +107,12 @@ class AutomationStore(DomainStore):
         with self.db.read() as conn:
             return [_policy(r) for r in conn.execute(stmt).all()]
 
-    @endpoint("POST", "/automation/policies/{name}/enable")
+    @endpoint("POST", "/automation/policies/{name}/enable", permission="write")
     def enable_policy(self, name: str) -> Policy:
         """Let the schedulers run the policy again (missed runs follow its catch-up rule)."""
         return self._set_enabled(name, True)
 
-    @endpoint("POST", "/automation/policies/{name}/disable")
+    @endpoint("POST", "/automation/policies/{name}/disable", permission="write")
     def disable_policy(self, name: str) -> Policy:
         """Stop planning new jobs for the policy (jobs already running finish)."""
         return self._set_enabled(name, False)
@@ -119,9 +123,11 @@ class AutomationStore(DomainStore):
                 enabled=enabled, updated_at=self.clock.now())).rowcount
             if not n:
                 raise self._no_policy(conn, name)
+            audit.append(conn, action="policy.enable" if enabled else "policy.disable",
+                         target=f"policy:{name}")
         return self.get_policy(name)
 
-    @endpoint("DELETE", "/automation/policies/{name}", status_code=204)
+    @endpoint("DELETE", "/automation/policies/{name}", status_code=204, permission="write")
     def delete_policy(self, name: str) -> None:
         """Delete a policy; its job history is kept. Refused while one of its jobs runs."""
         with self.db.write() as conn:
@@ -134,8 +140,9 @@ class AutomationStore(DomainStore):
                 raise AlreadyExists(f"Policy {name!r} has a job in progress ({active.id}); "
                                     "wait for it or disable the policy first.", field="name")
             conn.execute(_POLICIES.delete().where(_POLICIES.c.name == name))
+            audit.append(conn, action="policy.delete", target=f"policy:{name}")
 
-    @endpoint("POST", "/automation/policies/{name}/run", status_code=201)
+    @endpoint("POST", "/automation/policies/{name}/run", status_code=201, permission="write")
     def run_policy(self, name: str, reason: str | None = None) -> Job:
         """Queue a job of the policy now (a manual trigger)."""
         policy = self.get_policy(name)
@@ -147,7 +154,7 @@ class AutomationStore(DomainStore):
         return self.get_job(job_id)
 
     # ---- jobs (read) ----------------------------------------------------------------------------
-    @endpoint("GET", "/automation/jobs")
+    @endpoint("GET", "/automation/jobs", permission="read")
     def list_jobs(self, policy: str | None = None, status: str | None = None,
                   model: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first (of one policy, status or model)."""
@@ -163,7 +170,7 @@ class AutomationStore(DomainStore):
         with self.db.read() as conn:
             return [_job(r) for r in conn.execute(stmt).all()]
 
-    @endpoint("GET", "/automation/jobs/{job_id}")
+    @endpoint("GET", "/automation/jobs/{job_id}", permission="read")
     def get_job(self, job_id: str) -> Job:
         """One job with its logs, decisions and error."""
         with self.db.read() as conn:
@@ -191,7 +198,11 @@ class AutomationStore(DomainStore):
             next_at=max(now, due_at), created_at=now, deploy={}, rollback={},
             state={}, notified={}, logs="",
         ).on_conflict_do_nothing(index_elements=["policy", "key"]).returning(_JOBS.c.id)
-        return conn.execute(stmt).scalar()
+        made: str | None = conn.execute(stmt).scalar()
+        if made is not None:
+            audit.append(conn, action="job.queue", target=f"policy:{policy}",
+                         after={"job": made, "key": key, "trigger": trigger, "reason": reason})
+        return made
 
     def plan_many(self, planned: list[tuple[str, list[dict[str, Any]], dict[str, Any], int]]
                   ) -> list[str]:

@@ -25,7 +25,7 @@ __all__ = ["MonitorService"]
 class MonitorService(DomainStore):
     """The server side of remote monitor runs (see the module docstring)."""
 
-    @endpoint("POST", "/monitoring/evaluate")
+    @endpoint("POST", "/monitoring/evaluate", permission="write")
     def evaluate(
         self,
         endpoint: str,

@@ -215,7 +215,7 @@ class MonitorStore(DomainStore):
                 f"prediction, so nothing was recorded: {listed}{more}.", field="items")
         return n_ids - len({pid for pid in pids if pid in domains})
 
-    @endpoint("GET", "/feedback/{prediction_id}")
+    @endpoint("GET", "/feedback/{prediction_id}", permission="read")
     def get_feedback(self, prediction_id: str) -> Feedback:
         """The ground truth recorded for one prediction."""
         pid = normalize_prediction_id(prediction_id)
@@ -492,7 +492,7 @@ class MonitorStore(DomainStore):
                 audit.append(conn, action="alert.resolve", target=f"alert:{alert_id}")
         return self.get_alert(alert_id)
 
-    @endpoint("POST", "/monitoring/alerts/evaluate")
+    @endpoint("POST", "/monitoring/alerts/evaluate", permission="write")
     def evaluate_alerts(self, endpoint: str | None = None) -> list[AlertEvent]:
         """Evaluate every enabled rule (for ``endpoint``, or all) on the stored time series
         now; returns what changed: alerts ``opened``, ``resolved`` (their webhook deliveries
@@ -510,7 +510,7 @@ class MonitorStore(DomainStore):
         return events
 
     # ---- webhook deliveries (the outbox; see monitoring.delivery) ------------------------------
-    @endpoint("GET", "/monitoring/deliveries")
+    @endpoint("GET", "/monitoring/deliveries", permission="read")
     def list_deliveries(self, state: str | None = None, alert_id: str | None = None,
                         limit: int = 100) -> list[Delivery]:
         """Webhook deliveries, newest first; ``state``: pending, delivered or failed."""
@@ -521,7 +521,7 @@ class MonitorStore(DomainStore):
             return outbox.list_deliveries(conn, state=state, alert_id=alert_id,
                                           limit=max(1, min(limit, 10_000)))
 
-    @endpoint("POST", "/monitoring/deliveries/run")
+    @endpoint("POST", "/monitoring/deliveries/run", permission="write")
     def run_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Try every webhook delivery due now once (up to ``limit``), here and now; returns
         their new state (failed tries stay queued for their next attempt)."""

@@ -36,18 +36,18 @@ class PredictionStore(DomainStore):
         return reader.log_artifacts(self.settings, self.artifacts)
 
     # before get: "/predictions/{prediction_id}" would take these names for an id
-    @endpoint("GET", "/predictions/endpoints")
+    @endpoint("GET", "/predictions/endpoints", permission="read")
     def endpoints(self) -> list[str]:
         """The endpoints that have logged predictions (compacted, or pending on this machine)."""
         return reader.endpoints(self.log_artifacts, log_dir=self.log_dir)
 
-    @endpoint("GET", "/predictions/quarantine")
+    @endpoint("GET", "/predictions/quarantine", permission="read")
     def quarantined(self) -> list[QuarantinedSegment]:
         """The segments of this machine's log that the compactor could not read completely
         (kept in ``<log>/wal/quarantine/``), with what was recovered from each."""
         return quarantined(wal_dir(self.log_dir))
 
-    @endpoint("GET", "/predictions/{prediction_id}")
+    @endpoint("GET", "/predictions/{prediction_id}", permission="read")
     def get(self, prediction_id: str) -> PredictionRecord:
         """One logged prediction by its id."""
         return reader.get(self.log_artifacts, prediction_id, log_dir=self.log_dir)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import InvalidParameter, ValidationRequired
+from ..store import audit
 from ..store.schema.validation import AliasOverrideRow, ProtectedAliasRow, ValidationReportRow
 
 __all__ = ["guard_alias_move", "is_protected", "latest_report_row"]
@@ -76,8 +77,11 @@ def guard_alias_move(
         raise InvalidParameter(
             f"An override of the protected alias {model}@{alias} must give a reason. Got "
             f"{reason!r} instead.", field="reason")
-    return int(conn.execute(_OVERRIDES.insert().values(
+    override_id = int(conn.execute(_OVERRIDES.insert().values(
         model=model, alias=alias, version=version,
         report_id=None if report is None else report.id, reason=reason, moved_by=moved_by,
         at=now,
     ).returning(_OVERRIDES.c.id)).scalar_one())
+    audit.append(conn, action="alias.override", target=f"alias:{model}@{alias}", after={
+        "version": version, "report": None if report is None else report.id, "reason": reason})
+    return override_id

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id
 from ..registry.refs import check_alias, check_model_name
+from ..store import audit
 from ..store.base import DomainStore
 from ..store.schema.registry import ModelVersionRow
 from ..store.schema.validation import (
@@ -60,9 +61,9 @@ class ValidationStore(DomainStore):
     """
 
     # ---- suites -----------------------------------------------------------------------------
-    @endpoint("PUT", "/validation/suites/{model}")
+    @endpoint("PUT", "/validation/suites/{model}", permission="write")
     def save_suite(self, model: str, format: str, source: str, module: str | None = None,
-                   code_path: str | None = None, created_by: str | None = None) -> StoredSuite:
+                   code_path: str | None = None) -> StoredSuite:
         """Store the suite of ``model`` (YAML text or a Python module's source); a new version
         is made only when the text or where it is imported from changed. The SDK checks the
         suite before it gets here (``yard.validation.set_suite``)."""
@@ -88,10 +89,12 @@ class ValidationStore(DomainStore):
             version = 1 if last is None else last.version + 1
             conn.execute(_SUITES.insert().values(
                 model=model, version=version, format=format, source=source, module=module,
-                code_path=code_path, digest=digest, created_at=now, created_by=created_by))
+                code_path=code_path, digest=digest, created_at=now, created_by=self.actor))
+            audit.append(conn, action="validation.suite", target=f"suite:{model}/{version}",
+                         after={"format": format, "module": module, "digest": digest})
         return self.get_suite(model, version)
 
-    @endpoint("GET", "/validation/suites/{model}")
+    @endpoint("GET", "/validation/suites/{model}", permission="read")
     def get_suite(self, model: str, version: int | None = None) -> StoredSuite:
         """The suite of ``model`` (its latest version, or ``version``)."""
         stmt = sa.select(_SUITES).where(_SUITES.c.model == model)
@@ -105,7 +108,7 @@ class ValidationStore(DomainStore):
                            f"yard.validation.set_suite({model!r}, …).", field="model")
         return _suite(row)
 
-    @endpoint("GET", "/validation/suites/{model}/versions")
+    @endpoint("GET", "/validation/suites/{model}/versions", permission="read")
     def list_suites(self, model: str) -> list[StoredSuite]:
         """Every version of the suite of ``model``, oldest first."""
         with self.db.read() as conn:
@@ -114,9 +117,8 @@ class ValidationStore(DomainStore):
         return [_suite(r) for r in rows]
 
     # ---- reports ------------------------------------------------------------------------------
-    @endpoint("POST", "/validation/reports", status_code=201)
-    def add_report(self, report: ValidationReport,
-                   created_by: str | None = None) -> ValidationReport:
+    @endpoint("POST", "/validation/reports", status_code=201, permission="write")
+    def add_report(self, report: ValidationReport) -> ValidationReport:
         """Store a report (it gets its id and time here); reports are never changed."""
         now = self.clock.now()
         report_id = new_id()
@@ -134,10 +136,15 @@ class ValidationStore(DomainStore):
                 against=report.against, suite_version=report.suite_version,
                 suite_digest=report.suite_digest, checks=body["checks"], data=body["data"],
                 as_of=report.as_of, duration_s=report.duration_s, created_at=now,
-                created_by=created_by))
+                created_by=self.actor))
+            audit.append(conn, action="validation.report",
+                         target=f"model:{report.model}/{report.version}", after={
+                             "report": report_id, "status": status, "against": report.against,
+                             "suite_version": report.suite_version,
+                             "checks": [[c.name, c.slice, c.status] for c in report.checks]})
         return self.get_report(report_id)
 
-    @endpoint("GET", "/validation/reports/{report_id}")
+    @endpoint("GET", "/validation/reports/{report_id}", permission="read")
     def get_report(self, report_id: str) -> ValidationReport:
         """One report."""
         with self.db.read() as conn:
@@ -146,7 +153,7 @@ class ValidationStore(DomainStore):
             raise NotFound(f"No validation report with id {report_id!r}.", field="report_id")
         return _report(row)
 
-    @endpoint("GET", "/validation/reports")
+    @endpoint("GET", "/validation/reports", permission="read")
     def list_reports(self, model: str, version: int | None = None,
                      limit: int = 100) -> list[ValidationReport]:
         """The reports of a model (or of one version), newest first."""
@@ -157,7 +164,7 @@ class ValidationStore(DomainStore):
         with self.db.read() as conn:
             return [_report(r) for r in conn.execute(stmt).all()]
 
-    @endpoint("GET", "/validation/reports/latest/{model}/{version}")
+    @endpoint("GET", "/validation/reports/latest/{model}/{version}", permission="read")
     def latest_report(self, model: str, version: int) -> ValidationReport:
         """The newest report of a version (the one the gate reads)."""
         with self.db.read() as conn:
@@ -168,9 +175,8 @@ class ValidationStore(DomainStore):
         return _report(row)
 
     # ---- protected aliases ------------------------------------------------------------------
-    @endpoint("PUT", "/validation/protected/{model}/{alias}")
-    def protect(self, model: str, alias: str,
-                created_by: str | None = None) -> ProtectedAlias:
+    @endpoint("PUT", "/validation/protected/{model}/{alias}", permission="write")
+    def protect(self, model: str, alias: str) -> ProtectedAlias:
         """Protect ``model@alias``: from now on it moves only to a version whose latest report
         passed (or with an override). Protecting it again changes nothing."""
         check_model_name(model, field="model")
@@ -180,20 +186,21 @@ class ValidationStore(DomainStore):
             row = self._protected(conn, model, alias)
             if row is None:
                 conn.execute(_PROTECTED.insert().values(model=model, alias=alias,
-                                                        created_at=now, created_by=created_by))
+                                                        created_at=now, created_by=self.actor))
+                audit.append(conn, action="alias.protect", target=f"alias:{model}@{alias}")
                 return ProtectedAlias(model=model, alias=alias, created_at=now,
-                                      created_by=created_by)
+                                      created_by=self.actor)
         return ProtectedAlias(model=row.model, alias=row.alias, created_at=row.created_at,
                               created_by=row.created_by)
 
-    @endpoint("DELETE", "/validation/protected/{model}/{alias}")
-    def unprotect(self, model: str, alias: str, reason: str,
-                  moved_by: str | None = None) -> AliasOverride:
+    @endpoint("DELETE", "/validation/protected/{model}/{alias}", permission="write")
+    def unprotect(self, model: str, alias: str, reason: str) -> AliasOverride:
         """Lift the protection of ``model@alias``; needs a reason, recorded as an override."""
         if not reason or not reason.strip():
             raise InvalidParameter(f"Lifting the protection of {model}@{alias} must give a "
                                    f"reason. Got {reason!r} instead.", field="reason")
         now = self.clock.now()
+        moved_by = self.actor
         with self.db.write() as conn:
             if self._protected(conn, model, alias) is None:
                 raise NotFound(f"{model}@{alias} is not protected.", field="alias")
@@ -203,10 +210,12 @@ class ValidationStore(DomainStore):
                 model=model, alias=alias, version=None, report_id=None,
                 reason=f"protection lifted: {reason}", moved_by=moved_by, at=now,
             ).returning(_OVERRIDES.c.id)).scalar_one()
+            audit.append(conn, action="alias.unprotect", target=f"alias:{model}@{alias}",
+                         after={"reason": reason})
         return AliasOverride(id=override_id, model=model, alias=alias, version=None,
                              reason=f"protection lifted: {reason}", moved_by=moved_by, at=now)
 
-    @endpoint("GET", "/validation/protected")
+    @endpoint("GET", "/validation/protected", permission="read")
     def list_protected(self, model: str | None = None) -> list[ProtectedAlias]:
         """Protected aliases (of one model, or all)."""
         stmt = sa.select(_PROTECTED).order_by(_PROTECTED.c.model, _PROTECTED.c.alias)
@@ -217,7 +226,7 @@ class ValidationStore(DomainStore):
         return [ProtectedAlias(model=r.model, alias=r.alias, created_at=r.created_at,
                                created_by=r.created_by) for r in rows]
 
-    @endpoint("GET", "/validation/overrides")
+    @endpoint("GET", "/validation/overrides", permission="read")
     def list_overrides(self, model: str | None = None, limit: int = 100) -> list[AliasOverride]:
         """Moves of protected aliases without a passing report, newest first."""
         stmt = sa.select(_OVERRIDES).order_by(_OVERRIDES.c.id.desc()).limit(limit)
