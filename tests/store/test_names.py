@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import modelyard as my
+from modelyard.automation.entities import check_policy_name
 from modelyard.errors import InvalidParameter
 from modelyard.serving.endpoints import parse_endpoints
 from modelyard.store.names import NAME_MAX, check_name
@@ -23,9 +24,8 @@ STORES: dict[str, Callable[[my.Yard, str], Any]] = {
     "dataset": lambda y, n: y.datasets.add(n, pd.DataFrame({"x": [1]})),
     "token": lambda y, n: y.backend.auth.create(n, "reader"),
     "monitor": lambda y, n: y.backend.monitoring.set_monitor(endpoint=n),
-    "alert rule": lambda y, n: y.backend.monitoring.set_alert_rule(
-        name=n, metric="drift_share", threshold=0.5),
     "endpoint": lambda y, n: parse_endpoints([{"name": n, "routes": [{"model": "m/1"}]}]),
+    "policy": lambda y, n: check_policy_name(n),
 }
 
 
@@ -60,6 +60,9 @@ def test_labels_refuse_control_characters(local_yard: my.Yard) -> None:
     assert info.value.field == "experiment"
     with pytest.raises(InvalidParameter, match="run name"):
         local_yard.backend.tracking.create_run(experiment="e", name="run\r\n")
+    with pytest.raises(InvalidParameter, match="alert rule name"):
+        local_yard.backend.monitoring.set_alert_rule(name="drift\n", metric="drift_share",
+                                                     threshold=0.5)
     assert local_yard.backend.tracking.create_experiment(name="my experiment / 2").name
 
 

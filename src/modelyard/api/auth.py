@@ -8,9 +8,10 @@ of :mod:`modelyard.access`, whatever the HTTP verb: ``POST /api/v1/runs/search``
 
 * :class:`AuthMiddleware` authenticates: no or a bad token is 401 (a browser asking for a page
   is sent to ``login_path`` instead). It puts the caller's
-  :class:`~modelyard.access.Principal` in ``request.state.principal`` and in
-  :data:`~modelyard.access.current_principal` while the request runs, so the stores record who
-  did what; with token checks off the principal is :data:`~modelyard.access.ANONYMOUS`.
+  :class:`~modelyard.access.Principal` in :data:`~modelyard.access.current_principal` while the
+  request runs, so the stores record who did what (with token checks off it is
+  :data:`~modelyard.access.ANONYMOUS`), and a token's principal in ``request.state.principal``
+  (who signed in, for the pages).
 * :func:`check_route_permission`, a dependency of every route of the app, authorises once the
   router has chosen the route: the permission is what the route's function declares
   (``@endpoint(…, permission=…)`` for the stores' routes, :func:`~modelyard.access.requires` on
@@ -152,8 +153,9 @@ class AuthMiddleware:
 
     async def _serve(self, principal: Principal, scope: Scope, receive: Receive,
                      send: Send, public: bool = False) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})  # request.state.principal
-        state["principal"] = principal
+        state: dict[str, Any] = scope.setdefault("state", {})
+        if principal.kind == "token":  # who signed in (none on a public page or without auth)
+            state["principal"] = principal  # request.state.principal
         state[_PUBLIC_KEY] = public
         reset = current_principal.set(principal)
         try:

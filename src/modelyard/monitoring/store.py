@@ -24,7 +24,7 @@ from ..ids import new_id, uuid7_time
 from ..predictions.reader import log_artifacts
 from ..store import audit
 from ..store.base import DomainStore
-from ..store.names import check_name
+from ..store.names import check_label, check_name
 from ..store.schema.monitoring import (
     AlertRow,
     AlertRuleRow,
@@ -414,7 +414,7 @@ class MonitorStore(DomainStore):
         """Create or replace an alert rule (see :class:`AlertRule`)."""
         from pydantic import ValidationError
 
-        check_name(name, field="name", what="An alert rule name")
+        check_label(name, field="name", what="An alert rule name")  # shown, not a path
         try:
             rule = AlertRule(name=name, metric=metric, threshold=threshold, op=op,  # type: ignore[arg-type]
                              endpoint=endpoint, feature=feature, model_version=model_version,

@@ -1,13 +1,13 @@
 """The one rule for names, shared by every store.
 
 A *name* identifies something and may end up in a path, a URL, a reference (``loans/3``,
-``loans@production``) or a log line: models, dataset names, endpoints and their routes, alert
-rules, tokens. It is 1-128 letters, digits and ``_ . -``, starting with a letter or digit
+``loans@production``) or a log line: models, dataset names, endpoints and their routes,
+policies, tokens. It is 1-128 letters, digits and ``_ . -``, starting with a letter or digit
 (so never ``..``, ``/``, whitespace or a control character). An alias follows the same rule but
 starts with a letter or ``_``, so it is never mistaken for a version number.
 
-A *label* (an experiment or run name) is free text shown to people: 1-256 characters, no control
-characters.
+A *label* (an experiment, run or alert rule name) is free text shown to people: 1-256
+characters, no control characters.
 
 Patterns are matched with ``re.fullmatch``: ``^…$`` with ``re.match`` accepts a trailing newline.
 """
