@@ -196,3 +196,29 @@ def wal_segment(local_yard: my.Yard) -> Callable[[bytes], Path]:
         return path
 
     return write
+
+
+# ---- a real Dask cluster (automation executors, distributed training, scoring, search) -------
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """A ``distributed.LocalCluster`` of 2 single-thread workers in this process, listening
+    on a loopback TCP port (so ``dask://127.0.0.1:<port>`` reaches it); once per module."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       protocol="tcp://", host="127.0.0.1",
+                                       dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def dask_executor(dask_cluster: Any) -> Iterator[Any]:
+    """A :class:`~modelyard.automation.executors.DaskExecutor` over ``dask_cluster``."""
+    from distributed import Client
+
+    from modelyard.automation.executors import DaskExecutor
+
+    client = Client(dask_cluster, set_as_default=False)
+    executor = DaskExecutor(client, owns_client=True)
+    yield executor
+    executor.close()
