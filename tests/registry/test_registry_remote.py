@@ -35,3 +35,16 @@ def test_errors_cross_http_with_their_class_and_message(remote_yard: my.Yard) ->
         remote_yard.models.get("ghost/2")
     with pytest.raises(InvalidParameter, match="'name@alias'"):
         remote_yard.backend.registry.resolve(ref="ghost@")
+
+
+def test_a_model_logged_to_a_run_registers_later_over_http(remote_yard: my.Yard) -> None:
+    """``log_to_run`` (what autolog does) and ``register_from_run`` work on a shared server."""
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = LinearRegression().fit(X, y)
+    with remote_yard.start_run(experiment="diabetes") as run:
+        remote_yard.models.log_to_run(run.id, model, example=X[:5])
+    assert remote_yard.models.versions_of_run(run.id) == []
+    mv = remote_yard.models.register_from_run(run.id, "diabetes-lin")
+    assert (mv.ref, mv.run_id) == ("diabetes-lin/1", run.id)
+    np.testing.assert_allclose(remote_yard.models.load(mv.ref).predict(X[:5]),
+                               model.predict(X[:5]))
