@@ -210,7 +210,9 @@ class Watch(_Strict):
 
 class PolicySpec(_Strict):
     """What a retrain policy does (module docstring). ``action: monitor`` runs the endpoint's
-    monitor (drift, performance, alerts) on the triggers instead of training."""
+    monitor (drift, performance, alerts) on the triggers instead of training. ``executor``
+    (``"dask://host:8786"``, ``"dask"``, ``"local:4"``) is handed to an entry point that takes
+    ``executor`` (see :mod:`modelyard.automation.retrain`)."""
 
     model: str
     action: Literal["retrain", "monitor"] = "retrain"
@@ -230,6 +232,7 @@ class PolicySpec(_Strict):
     lease: str = "2m"
     poll: str = "10s"
     webhooks: list[str] = Field(default_factory=list)
+    executor: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> PolicySpec:
@@ -243,6 +246,10 @@ class PolicySpec(_Strict):
                 raise ValueError("a retrain policy needs data: a role -> {dataset, last}.")
         elif not (self.endpoint or self.deploy.endpoint):
             raise ValueError("a monitor policy needs the endpoint to monitor.")
+        if self.executor is not None:
+            from .executors import parse_executor
+
+            parse_executor(self.executor)
         for url in self.webhooks:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"webhooks must be http(s) URLs. Got {url!r} instead.")

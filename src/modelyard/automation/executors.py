@@ -50,6 +50,7 @@ __all__ = [
     "TaskFuture",
     "cpu_count",
     "open_executor",
+    "parse_executor",
 ]
 
 DEFAULT_TIMEOUT = 10.0
@@ -347,6 +348,22 @@ def _local_cluster(workers: int | None) -> DaskExecutor:
     return DaskExecutor(client, cluster=cluster, owns_client=True)
 
 
+def parse_executor(spec: str | None) -> tuple[str, int | str | None]:
+    """``(kind, argument)`` of an executor spec, checked without opening anything:
+    ``("local", processes or None)``, ``("serial", None)``, ``("dask", None)`` (a
+    LocalCluster) or ``("dask", "tcp://host:port")``."""
+    text = (spec or "local").strip()
+    if text in ("local", "serial", "dask"):
+        return text, None
+    if text.startswith("local:"):
+        count = text.partition(":")[2]
+        if not count.isdigit() or int(count) < 1:
+            raise InvalidParameter(f"executor 'local:N' needs a positive number of processes. "
+                                   f"Got {spec!r} instead.", field="executor")
+        return "local", int(count)
+    return "dask", _parse_address(text)
+
+
 def open_executor(spec: str | Executor | None = None, *, workers: int | None = None,
                   timeout: float = DEFAULT_TIMEOUT) -> Executor:
     """An executor from a spec: ``None``/``"local"`` (processes, one per core, or
@@ -360,18 +377,11 @@ def open_executor(spec: str | Executor | None = None, *, workers: int | None = N
         raise InvalidParameter(f"executor must be a spec such as 'local' or 'dask://host:8786' "
                                f"or an Executor. Got {type(spec).__name__} instead.",
                                field="executor")
-    text = (spec or "local").strip()
-    if text == "local":
-        return LocalExecutor(workers)
-    if text.startswith("local:"):
-        count = text.partition(":")[2]
-        if not count.isdigit() or int(count) < 1:
-            raise InvalidParameter(f"executor 'local:N' needs a positive number of processes. "
-                                   f"Got {spec!r} instead.", field="executor")
-        return LocalExecutor(int(count))
-    if text == "serial":
+    kind, arg = parse_executor(spec)
+    if kind == "local":
+        return LocalExecutor(arg if isinstance(arg, int) else workers)
+    if kind == "serial":
         return SerialExecutor()
-    if text == "dask":
+    if arg is None:
         return _local_cluster(workers)
-    address = _parse_address(text)
-    return DaskExecutor(_connect(address, timeout), owns_client=True)
+    return DaskExecutor(_connect(str(arg), timeout), owns_client=True)

@@ -262,7 +262,7 @@ class JobRunner:
                     spec.entry_point, model_name=spec.model, data=data, params=spec.params,
                     experiment=spec.experiment,
                     tags={"modelyard.job": job.id, "modelyard.policy": job.policy},
-                    code_path=spec.code_path)
+                    code_path=spec.code_path, executor=spec.executor)
             finally:
                 printed = output.getvalue()
                 if printed:

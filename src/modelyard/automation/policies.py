@@ -28,6 +28,7 @@ from ..clock import Clock
 from ..errors import InvalidParameter, NotFound
 from ..tracking.environment import import_entry_point, module_root, read_git_info
 from .entities import CommitTrigger, DataTrigger, Job, Policy, PolicySpec
+from .retrain import takes_parameter
 
 __all__ = ["Automation", "parse_policy"]
 
@@ -70,7 +71,12 @@ class Automation:
         parsed = parse_policy(data, where=f"policy {name!r}")
         if parsed.entry_point is not None:
             folder = None if parsed.code_path is None else str(Path(parsed.code_path).resolve())
-            import_entry_point(parsed.entry_point, folder)
+            fn = import_entry_point(parsed.entry_point, folder)
+            if parsed.executor is not None and not takes_parameter(fn, "executor"):
+                raise InvalidParameter(
+                    f"policy {name!r} runs its training on executor {parsed.executor!r}, but "
+                    f"entry point {parsed.entry_point!r} does not take one: expected a "
+                    "parameter named 'executor'.", field="executor")
             root = folder or module_root(parsed.entry_point.partition(":")[0])
             parsed = parsed.model_copy(update={"code_path": root})
         return self.store.save_policy(  # type: ignore[no-any-return]

@@ -10,7 +10,11 @@ The contract of a training entry point (``"package.module:function"``)::
 ``params`` are the JSON values given to :func:`run_training`; ``data`` maps a role ("train",
 "test" …) to a dataset version or an ``as_of``/window view; ``run`` is the active run (log
 metrics on it). It must not read data from anywhere else, and should seed its randomness from
-``params`` — then re-running it on the same data gives the same model.
+``params`` — then re-running it on the same data gives the same model. An entry point that
+also takes ``executor`` gets the :class:`~modelyard.automation.executors.Executor` the
+training was given (``executor=`` here, a policy's ``executor``; local processes by
+default) to train on partitions with
+:func:`~modelyard.automation.distributed.train_xgboost` and the like.
 
 :func:`run_training` starts the run around it (recording the entry point, params, code commit
 and every input with its role, ``as_of`` and window) and registers what it returns.
@@ -23,6 +27,8 @@ With ``as_of`` equal to the original's knowledge time it reproduces the original
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ __all__ = [
     "load_entry_point",
     "retrain",
     "run_training",
+    "takes_parameter",
 ]
 
 
@@ -80,11 +87,15 @@ def run_training(
     source_version: str | None = None,
     tags: Mapping[str, str] | None = None,
     code_path: str | Path | None = None,
+    executor: Any = None,
 ) -> Any:
     """Run ``entry_point`` inside a new run and register its model as ``model_name``.
 
     ``data``: role -> dataset version or view (``yard.datasets.window(…, as_of=…)``).
     ``code_path``: the folder to import the entry point from (default: ``sys.path``).
+    ``executor``: an :class:`~modelyard.automation.executors.Executor` or a spec
+    (``"dask://host:8786"``) handed to an entry point that takes ``executor``; one opened
+    here from a spec is closed when the training ends.
     Returns the registered ``ModelVersion``.
     """
     params = dict(params or {})
@@ -97,6 +108,11 @@ def run_training(
         raise InvalidParameter("data must name at least one dataset version or view.",
                                field="data")
     fn = load_entry_point(entry_point, code_path)
+    takes_executor = takes_parameter(fn, "executor")
+    if executor is not None and not takes_executor:
+        raise InvalidParameter(
+            f"entry point {entry_point!r} was given an executor but does not take one: "
+            "expected a parameter named 'executor' in its signature.", field="executor")
     spec = {
         "entry_point": entry_point,
         "code_path": code_root(entry_point),
@@ -113,11 +129,37 @@ def run_training(
             for role, view in data.items()
         },
     }
-    with yard.start_run(experiment=experiment or model_name, params=params, tags=dict(tags or {}),
+    with contextlib.ExitStack() as stack:
+        extra: dict[str, Any] = {}
+        if takes_executor:
+            from .executors import open_executor
+
+            opened = open_executor(executor)
+            if opened is not executor:
+                stack.callback(opened.close)
+            extra["executor"] = opened
+        return _train_and_register(yard, fn, entry_point, model_name, data, params,
+                                   experiment, source_version, dict(tags or {}), spec, extra)
+
+
+def takes_parameter(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn``'s signature has a parameter called ``name``."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _train_and_register(yard: Any, fn: Callable[..., Any], entry_point: str, model_name: str,
+                        data: Mapping[str, Any], params: dict[str, Any],
+                        experiment: str | None, source_version: str | None,
+                        tags: dict[str, str], spec: dict[str, Any],
+                        extra: dict[str, Any]) -> Any:
+    with yard.start_run(experiment=experiment or model_name, params=params, tags=tags,
                         entry_point=entry_point, recipe=spec) as run:
         for role, view in data.items():
             run.log_input(view, role=role)
-        result = fn(params=dict(params), data=dict(data), run=run)
+        result = fn(params=dict(params), data=dict(data), run=run, **extra)
         if not isinstance(result, TrainingResult):
             result = TrainingResult(result)
         if result.model is None:
