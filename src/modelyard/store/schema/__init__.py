@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     automation,
     datasets,
     monitoring,
+    pipelines,
     registry,
     serving,
     tracking,
