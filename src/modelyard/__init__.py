@@ -29,6 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "connect",
     "drift",
+    "step",
+    "pipeline",
     "Yard",
     "Settings",
     "ModelyardError",
@@ -46,7 +48,8 @@ __all__ = [
 
 # name -> module: these load on first use, so `import modelyard` (and `modelyard --help`) stays
 # fast; pydantic and the settings come with the first `connect`.
-_LAZY = {"connect": ".yard", "Yard": ".yard", "Settings": ".config", "drift": ".monitoring.drift"}
+_LAZY = {"connect": ".yard", "Yard": ".yard", "Settings": ".config", "drift": ".monitoring.drift",
+         "step": ".pipelines.graph", "pipeline": ".pipelines.graph"}
 
 
 def __getattr__(name: str) -> object:

@@ -32,6 +32,7 @@ STORE_CLASSES: dict[str, str] = {
     "auth": "modelyard.governance.tokens:TokenStore",
     "validation": "modelyard.validation.store:ValidationStore",
     "automation": "modelyard.automation.store:AutomationStore",
+    "pipelines": "modelyard.pipelines.store:PipelineStore",
     "audit": "modelyard.governance.audit:AuditStore",
 }
 

@@ -9,6 +9,7 @@
     │   └── UnsafeModelError                         a model file that would load untrusted code
     ├── NotFittedError(ModelyardError, ValueError, AttributeError)
     ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
+    ├── StepFailed(ModelyardError)                   a pipeline step raised (the run keeps what completed)
     ├── ValidationRequired(ModelyardError)           a protected alias moved to an unvalidated version
     ├── Unauthorized(ModelyardError, PermissionError)  no or a bad token (401)
     │   └── Forbidden                                a principal without the permission (403)
@@ -25,20 +26,21 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
-    "ModelyardError",
-    "NotFound",
     "AlreadyExists",
-    "InvalidParameter",
     "FilterSyntaxError",
-    "SchemaMismatch",
-    "UnsafeModelError",
-    "NotFittedError",
-    "IntegrityError",
-    "ValidationRequired",
-    "Unauthorized",
     "Forbidden",
-    "WriteConflict",
+    "IntegrityError",
+    "InvalidParameter",
+    "ModelyardError",
+    "NotFittedError",
+    "NotFound",
     "RemoteError",
+    "SchemaMismatch",
+    "StepFailed",
+    "Unauthorized",
+    "UnsafeModelError",
+    "ValidationRequired",
+    "WriteConflict",
     "did_you_mean",
 ]
 
@@ -98,6 +100,14 @@ class IntegrityError(ModelyardError):
     status_code = 500
 
 
+class StepFailed(ModelyardError):
+    """A step of a pipeline run failed: the run is ``failed``, the steps that depend on it are
+    skipped, completed outputs are kept (``modelyard pipelines resume RUN`` goes on)."""
+
+    code = "step_failed"
+    status_code = 500
+
+
 class ValidationRequired(ModelyardError):
     """A protected alias may only point at a version whose latest validation report passed
     (or be moved with an override and a reason)."""
@@ -149,6 +159,7 @@ _BY_CODE = {
         UnsafeModelError,
         NotFittedError,
         IntegrityError,
+        StepFailed,
         ValidationRequired,
         Unauthorized,
         Forbidden,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .governance.lineage import Lineage
     from .monitoring.entities import FeedbackResult
     from .monitoring.monitors import Monitoring
+    from .pipelines.pipelines import Pipelines
     from .predictions.predictions import Predictions
     from .registry.models import Models
     from .tracking.runs import ActiveRun, Experiments, Runs
@@ -86,6 +87,14 @@ class Yard:
         from .automation.policies import Automation
 
         return Automation(self.backend.automation, self.datasets, self.clock)
+
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        from .pipelines.pipelines import Pipelines
+
+        cache = Path(self.settings.home).resolve() / "cache" / "pipelines"
+        return Pipelines(self.backend.pipelines, self.backend.blobs, self.datasets,
+                         self.backend.registry, cache)
 
     # ---- cross-domain ------------------------------------------------------------------------
     def lineage(self, ref: str) -> Lineage:

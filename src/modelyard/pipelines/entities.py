@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 __all__ = [
     "RUN_STATUSES",
@@ -104,6 +104,27 @@ class PipelineRun(BaseModel):
     finished_at: datetime | None = None
     created_by: str | None = None
     steps: list[StepRun] = Field(default_factory=list)
+
+    _loader: Any = PrivateAttr(default=None)
+
+    def bind(self, loader: Any) -> PipelineRun:
+        """Attach what reads outputs back (the SDK does this for you)."""
+        self._loader = loader
+        return self
+
+    def output(self, step: str, name: str = "output") -> Any:
+        """The value step ``step`` stored as ``name`` (read back from the yard)."""
+        from ..errors import InvalidParameter, NotFound
+
+        found = self.step(step)
+        if name not in found.outputs:
+            raise NotFound(f"step {step!r} of pipeline run {self.id} has no output {name!r} "
+                           f"(it has {', '.join(found.outputs) or 'none'}; status "
+                           f"{found.status}).", field="name")
+        if self._loader is None:
+            raise InvalidParameter(f"pipeline run {self.id} is not bound to a yard; get it "
+                                   "with yard.pipelines.get(run_id).", field="run")
+        return self._loader.load(found.outputs[name])
 
     def step(self, name: str) -> StepRun:
         for s in self.steps:

@@ -48,6 +48,7 @@ from uuid import UUID
 __all__ = [
     "CodeFingerprint",
     "Unfingerprintable",
+    "dataset_digest",
     "digest_bytes",
     "digest_value",
     "fingerprint_code",
@@ -213,7 +214,7 @@ def _polars_digest(obj: Any) -> str:
     frame = obj.to_frame() if isinstance(obj, pl.Series) else obj
     try:
         rows = frame.hash_rows(seed=0).to_numpy()
-    except Exception as exc:  # noqa: BLE001 - polars raises several types for odd dtypes
+    except Exception as exc:
         raise Unfingerprintable(f"a polars frame whose rows cannot be hashed ({exc})") from exc
     schema = repr([(n, str(t)) for n, t in frame.schema.items()])
     return _hash("polars", schema.encode(), memoryview(rows).cast("B"))
@@ -226,7 +227,7 @@ def _arrow_digest(obj: Any) -> str:
     return _frame_digest(table.to_pandas())
 
 
-def _dataset_digest(obj: Any) -> str:
+def dataset_digest(obj: Any) -> str:
     parts = [obj.name.encode(), str(obj.version).encode(), obj.digest.encode()]
     for attr in ("as_of", "window_start", "window_end"):
         value = getattr(obj, attr, None)
@@ -253,7 +254,7 @@ def _by_module(obj: Any) -> Callable[[Any], str] | None:
     if module == "pyarrow" and name in ("Table", "RecordBatch"):
         return _arrow_digest
     if module == "modelyard" and name in ("DatasetVersion", "DatasetView"):
-        return _dataset_digest
+        return dataset_digest
     if module == "modelyard" and name == "ModelVersion":
         return lambda mv: _hash("model", mv.name.encode(), str(mv.version).encode(),
                                 mv.digest.encode())
@@ -358,7 +359,9 @@ def _const_bytes(const: Any) -> bytes:
     return f"{type(const).__name__}:{const!r}".encode()
 
 
-def _code_digest(code: types.CodeType, skip_first_const: bool = False) -> str:
+def _code_digest(code: types.CodeType, doc_first: bool = False) -> str:
+    """The digest of a code object; ``doc_first``: its first constant is the docstring,
+    hashed as the ``None`` that stands there when a function has none."""
     parts: list[bytes] = [
         code.co_code,
         repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
@@ -366,8 +369,8 @@ def _code_digest(code: types.CodeType, skip_first_const: bool = False) -> str:
               code.co_cellvars)).encode(),
     ]
     for i, const in enumerate(code.co_consts):
-        if i == 0 and skip_first_const:
-            continue
+        if i == 0 and doc_first:
+            const = None
         if isinstance(const, types.CodeType):
             parts.append(_code_digest(const).encode())
         else:
@@ -379,7 +382,7 @@ class _Walker:
     """Follows what a function reaches (module docstring) and collects the fingerprint."""
 
     def __init__(self) -> None:
-        self.out = CodeFingerprint(libraries={"python": "%d.%d" % sys.version_info[:2]})
+        self.out = CodeFingerprint(libraries={"python": f"{sys.version_info[0]}.{sys.version_info[1]}"})
         self._seen: set[int] = set()
 
     # -- what an object is ----------------------------------------------------------------------
@@ -446,7 +449,7 @@ class _Walker:
         code = fn.__code__
         doc_first = bool(code.co_consts) and fn.__doc__ is not None \
             and code.co_consts[0] == fn.__doc__
-        digest = _code_digest(code, skip_first_const=doc_first)
+        digest = _code_digest(code, doc_first=doc_first)
         try:
             defaults = digest_value((fn.__defaults__ or (), fn.__kwdefaults__ or {}))
         except Unfingerprintable as exc:

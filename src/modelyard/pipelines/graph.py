@@ -420,7 +420,7 @@ def _topological(pipeline_name: str, nodes: dict[str, Node]) -> list[str]:
 
 
 def _find_cycle(nodes: dict[str, Node], stuck: set[str]) -> list[str]:
-    start = sorted(stuck)[0]
+    start = min(stuck)
     path = [start]
     current = start
     while True:

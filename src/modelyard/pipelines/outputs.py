@@ -32,7 +32,7 @@ import orjson
 
 from ..errors import InvalidParameter
 from .entities import OutputRef
-from .fingerprint import _dataset_digest, digest_bytes, digest_value
+from .fingerprint import dataset_digest, digest_value
 
 __all__ = ["OutputStore", "kind_of", "type_name"]
 
@@ -161,7 +161,7 @@ class OutputStore:
         extra = {attr: getattr(value, attr).isoformat()
                  for attr in ("as_of", "window_start", "window_end")
                  if getattr(getattr(value, attr, None), "isoformat", None) is not None}
-        return OutputRef(kind="dataset", digest=_dataset_digest(value),
+        return OutputRef(kind="dataset", digest=dataset_digest(value),
                          python_type=type_name(value), ref=f"dataset:{value.name}/{value.version}",
                          n_rows=getattr(value, "n_rows", None), extra=extra)
 
@@ -278,7 +278,3 @@ class OutputStore:
             self.blobs.get_file(digest, target)
         predictor = get_flavor(manifest.flavor).load(folder, dict(manifest.options))
         return getattr(predictor, "model", predictor)
-
-
-def output_digest_of_bytes(data: bytes) -> str:
-    return digest_bytes(data)

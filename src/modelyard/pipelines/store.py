@@ -19,7 +19,9 @@ from sqlalchemy.engine import Connection
 
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id
+from ..store import audit
 from ..store.base import DomainStore
+from ..store.names import check_name
 from ..store.schema.pipelines import PipelineLinkRow, PipelineRunRow, PipelineStepRunRow
 from ..transport import endpoint
 from .entities import (
@@ -43,29 +45,8 @@ _MAX_LIST = 1000
 
 
 def check_pipeline_name(name: object, *, field: str = "pipeline") -> str:
-    import re
-
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}", name):
-        raise InvalidParameter(
-            f"{field} must be 1-256 letters, digits and '._-', starting with a letter or digit. "
-            f"Got {name!r} instead.", field=field)
-    return name
-
-
-def _actor() -> str | None:
-    """Who is acting: the request's principal on a server, else the OS user."""
-    from ..governance.tokens import current_principal
-
-    principal = current_principal.get()
-    if principal is not None:
-        return str(principal.name)
-    try:
-        import os
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return None
+    """A pipeline's name follows the one name rule of every store (``store/names.py``)."""
+    return check_name(name, field=field, what="pipeline name")
 
 
 def _step(r: Any) -> StepRun:
@@ -93,7 +74,7 @@ class PipelineStore(DomainStore):
     ``PipelineStore(db, artifacts, settings, clock)``, the constructor only stores them."""
 
     # ---- runs ---------------------------------------------------------------------------------
-    @endpoint("POST", "/pipelines/runs", status_code=201)
+    @endpoint("POST", "/pipelines/runs", permission="write", status_code=201)
     def create_run(self, pipeline: str, graph: list[GraphStep], params: dict[str, Any],
                    entry_point: str | None = None, code_path: str | None = None,
                    no_cache: bool = False, executor: str | None = None) -> PipelineRun:
@@ -110,14 +91,17 @@ class PipelineStore(DomainStore):
                 id=run_id, pipeline=pipeline, entry_point=entry_point, code_path=code_path,
                 params=params, graph=[g.model_dump(mode="json") for g in graph],
                 status="running", no_cache=no_cache, executor=executor, attempt=1,
-                created_at=now, created_by=_actor()))
+                created_at=now, created_by=self.actor))
             conn.execute(_STEPS.insert(), [
                 {"run_id": run_id, "pipeline": pipeline, "step": g.name, "function": g.function,
                  "status": "pending", "components": {}, "reasons": [], "outputs": {},
                  "attempt": 0} for g in graph])
+            audit.append(conn, action="pipeline.run", target=f"pipeline_run:{run_id}",
+                         after={"pipeline": pipeline, "params": params,
+                                "steps": names, "no_cache": no_cache})
         return self.get_run(run_id)
 
-    @endpoint("GET", "/pipelines/runs/{run_id}")
+    @endpoint("GET", "/pipelines/runs/{run_id}", permission="read")
     def get_run(self, run_id: str) -> PipelineRun:
         """A run with every step's status, cache key, hit or miss reasons and outputs."""
         with self.db.read() as conn:
@@ -127,7 +111,7 @@ class PipelineStore(DomainStore):
             steps = conn.execute(sa.select(_STEPS).where(_STEPS.c.run_id == run_id)).all()
         return _run(row, [_step(s) for s in steps])
 
-    @endpoint("GET", "/pipelines/runs")
+    @endpoint("GET", "/pipelines/runs", permission="read")
     def list_runs(self, pipeline: str | None = None, status: str | None = None,
                   limit: int = 50, offset: int = 0) -> list[PipelineRun]:
         """Runs, newest first (``pipeline``, ``status`` filter them)."""
@@ -152,7 +136,7 @@ class PipelineStore(DomainStore):
             by_run.setdefault(s.run_id, []).append(_step(s))
         return [_run(r, by_run.get(r.id, [])) for r in rows]
 
-    @endpoint("GET", "/pipelines/names")
+    @endpoint("GET", "/pipelines/names", permission="read")
     def list_pipelines(self) -> list[str]:
         """The names of the pipelines that have runs."""
         with self.db.read() as conn:
@@ -160,7 +144,7 @@ class PipelineStore(DomainStore):
                                 .order_by(_RUNS.c.pipeline)).all()
         return [r.pipeline for r in rows]
 
-    @endpoint("POST", "/pipelines/runs/{run_id}/finish")
+    @endpoint("POST", "/pipelines/runs/{run_id}/finish", permission="write")
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> PipelineRun:
         """End a run: ``succeeded`` or ``failed`` (steps still pending are marked skipped)."""
         if status not in ("succeeded", "failed"):
@@ -174,9 +158,11 @@ class PipelineStore(DomainStore):
                          .values(status="skipped", finished_at=now))
             conn.execute(_RUNS.update().where(_RUNS.c.id == run_id)
                          .values(status=status, error=error, finished_at=now))
+            audit.append(conn, action="pipeline.finish", target=f"pipeline_run:{run_id}",
+                         after={"status": status})
         return self.get_run(run_id)
 
-    @endpoint("POST", "/pipelines/runs/{run_id}/restart")
+    @endpoint("POST", "/pipelines/runs/{run_id}/restart", permission="write")
     def restart_run(self, run_id: str) -> PipelineRun:
         """Make a finished run ready to resume: steps that did not complete are pending
         again (completed ones keep their outputs); the run is running, its attempt + 1."""
@@ -192,10 +178,12 @@ class PipelineStore(DomainStore):
             conn.execute(_RUNS.update().where(_RUNS.c.id == run_id)
                          .values(status="running", error=None, finished_at=None,
                                  attempt=row.attempt + 1))
+            audit.append(conn, action="pipeline.resume", target=f"pipeline_run:{run_id}",
+                         before={"status": row.status}, after={"attempt": row.attempt + 1})
         return self.get_run(run_id)
 
     # ---- steps --------------------------------------------------------------------------------
-    @endpoint("POST", "/pipelines/runs/{run_id}/steps/{step}")
+    @endpoint("POST", "/pipelines/runs/{run_id}/steps/{step}", permission="write")
     def record_step(self, run_id: str, step: str, status: str, cache_key: str | None = None,
                     components: dict[str, Any] | None = None, reasons: list[str] | None = None,
                     cached_from: str | None = None,
@@ -246,7 +234,7 @@ class PipelineStore(DomainStore):
                 "a link must have direction 'input'|'output', kind 'dataset'|'model' and a "
                 f"ref. Got {link!r} instead.", field="links")
 
-    @endpoint("GET", "/pipelines/cache/{cache_key}")
+    @endpoint("GET", "/pipelines/cache/{cache_key}", permission="read")
     def find_cached(self, cache_key: str) -> StepRun | None:
         """The newest completed step run with this cache key (its outputs can be reused)."""
         with self.db.read() as conn:
@@ -256,7 +244,7 @@ class PipelineStore(DomainStore):
                 .order_by(_STEPS.c.id.desc()).limit(1)).first()
         return None if row is None else _step(row)
 
-    @endpoint("GET", "/pipelines/previous/{pipeline}/{step}")
+    @endpoint("GET", "/pipelines/previous/{pipeline}/{step}", permission="read")
     def previous_step(self, pipeline: str, step: str,
                       function: str | None = None) -> StepRun | None:
         """The newest completed run of step ``step`` of ``pipeline`` (else of the same
@@ -274,7 +262,7 @@ class PipelineStore(DomainStore):
         return None if row is None else _step(row)
 
     # ---- lineage ------------------------------------------------------------------------------
-    @endpoint("GET", "/pipelines/links")
+    @endpoint("GET", "/pipelines/links", permission="read")
     def links(self, kind: str | None = None, ref: str | None = None,
               run_id: str | None = None) -> list[StepLink]:
         """The dataset and model versions steps read or made: those of ``kind``/``ref``

@@ -41,7 +41,7 @@ def annotation_name(annotation: Any) -> str:
         module = annotation.__module__
         return annotation.__qualname__ if module == "builtins" else \
             f"{module.partition('.')[0]}.{annotation.__qualname__}"
-    return str(annotation).replace("typing.", "")
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
 def matches(value: Any, annotation: Any) -> bool:
