@@ -69,6 +69,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "The jobs of the retrain policies: why, status, outcome."),
     "policies": ("modelyard.cli.policies:policies_app",
                  "Retrain policies: what to train, when, and how to ship it."),
+    "pipelines": ("modelyard.cli.pipelines:pipelines_app",
+                  "Pipelines: steps that re-run only what changed; runs, cache hits and miss "
+                  "reasons."),
     "audit": ("modelyard.cli.audit:audit_app",
               "The tamper-evident audit log: verify it, read it, export it, sign its head."),
 }
