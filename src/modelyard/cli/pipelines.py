@@ -97,8 +97,8 @@ def run(
         "--param", "-p", help="A parameter, key=value (repeat for more).")] = None,
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step (reuse nothing)."),
     executor: str | None = EXECUTOR_OPTION,
-    code_path: Path | None = typer.Option(
-        None, "--code-path", help="The folder to import the pipeline from (default: here)."),
+    code_path: Annotated[Path | None, typer.Option(
+        "--code-path", help="The folder to import the pipeline from (default: here).")] = None,
     json: bool = JSON_OPTION,
 ) -> None:
     """Run a pipeline: steps whose inputs, parameters, code and libraries did not change reuse
