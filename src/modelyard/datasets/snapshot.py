@@ -58,10 +58,11 @@ class WrittenFragment:
 
 
 class _FragmentWriter:
-    """One fragment being encoded on its own thread (pyarrow releases the GIL) while the
-    caller profiles each chunk (numpy releases it too) and reads on: several fragments encode
-    at once. At most ``QUEUED_CHUNKS`` chunks wait per fragment and ``ENCODERS`` fragments are
-    open: memory stays bounded whatever the size of the data."""
+    """One fragment being written on two threads of its own, one encoding its chunks and one
+    profiling them (pyarrow and numpy release the GIL), so several fragments encode and profile
+    at once while the caller reads the source. At most ``QUEUED_CHUNKS`` chunks wait per
+    fragment and ``ENCODERS`` fragments are open: memory stays bounded whatever the size of the
+    data."""
 
     def __init__(self, schema: pa.Schema, workdir: Path, seed: int,
                  keep: Callable[[Path], str]) -> None:
@@ -77,43 +78,49 @@ class _FragmentWriter:
         )
         self.profiler = FragmentProfiler(schema, seed)
         self.n_rows = 0
+        # each thread sees the chunks in order
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-encode")
-        self._queued: deque[Future[None]] = deque()
+        self._profiling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-profile")
+        self._queued: deque[tuple[Future[None], Future[None]]] = deque()
         self.closing: Future[WrittenFragment] | None = None
+
+    def _profile(self, chunk: pa.Table) -> None:
+        for batch in chunk.to_batches():
+            self.profiler.update(batch)
 
     def write(self, chunk: pa.Table) -> None:
         while len(self._queued) >= QUEUED_CHUNKS:
-            self._queued.popleft().result()
-        self._queued.append(
-            self._worker.submit(self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS)
-        )
-        for batch in chunk.to_batches():  # while the worker encodes it
-            self.profiler.update(batch)
+            for queued in self._queued.popleft():
+                queued.result()
+        self._queued.append((
+            self._worker.submit(self.writer.write_table, chunk, row_group_size=ROW_GROUP_ROWS),
+            self._profiling.submit(self._profile, chunk),
+        ))
         self.n_rows += chunk.num_rows
 
     def finish(self) -> None:
-        """Close the file once its chunks are written (on the fragment's thread)."""
-        sketch = self.profiler.sketch()
-        self.closing = self._worker.submit(self._close, sketch)
+        """Close the file once its chunks are written (on the encoding thread), and sketch the
+        profile meanwhile (on the profiling thread)."""
+        sketching = self._profiling.submit(self.profiler.sketch)  # after every chunk's update
+        self.closing = self._worker.submit(self._close, sketching)
         self._worker.shutdown(wait=False)
+        self._profiling.shutdown(wait=False)
 
-    def _close(self, sketch: dict[str, Any]) -> WrittenFragment:
+    def _close(self, sketching: Future[dict[str, Any]]) -> WrittenFragment:
         try:
-            for queued in self._queued:  # written by now (one thread, in order)
-                queued.result()
+            for pair in self._queued:  # written by now (one thread, in order); profiled soon
+                for queued in pair:
+                    queued.result()
         finally:
             self.writer.close()
         n_bytes = self.path.stat().st_size
-        return WrittenFragment(
-            path=self.path,
-            digest=self.keep(self.path),  # hashed (and stored) on this thread too
-            n_rows=self.n_rows,
-            n_bytes=n_bytes,
-            sketch=sketch,
-        )
+        digest = self.keep(self.path)  # hashed (and stored) on this thread too
+        return WrittenFragment(path=self.path, digest=digest, n_rows=self.n_rows,
+                               n_bytes=n_bytes, sketch=sketching.result())
 
     def abandon(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+        self._profiling.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):  # the error that got us here matters more
             self.writer.close()
 
