@@ -28,7 +28,7 @@ from ..clock import Clock
 from ..errors import InvalidParameter, NotFound
 from ..tracking.environment import import_entry_point, module_root, read_git_info
 from .entities import CommitTrigger, DataTrigger, Job, Policy, PolicySpec
-from .retrain import takes_parameter
+from .retrain import accepts_executor, check_pipeline_entry, is_pipeline
 
 __all__ = ["Automation", "parse_policy"]
 
@@ -72,7 +72,9 @@ class Automation:
         if parsed.entry_point is not None:
             folder = None if parsed.code_path is None else str(Path(parsed.code_path).resolve())
             fn = import_entry_point(parsed.entry_point, folder)
-            if parsed.executor is not None and not takes_parameter(fn, "executor"):
+            if is_pipeline(fn):
+                check_pipeline_entry(fn, parsed.entry_point, parsed.params, list(parsed.data))
+            if parsed.executor is not None and not accepts_executor(fn):
                 raise InvalidParameter(
                     f"policy {name!r} runs its training on executor {parsed.executor!r}, but "
                     f"entry point {parsed.entry_point!r} does not take one: expected a "

@@ -10,7 +10,14 @@ The contract of a training entry point (``"package.module:function"``)::
 ``params`` are the JSON values given to :func:`run_training`; ``data`` maps a role ("train",
 "test" …) to a dataset version or an ``as_of``/window view; ``run`` is the active run (log
 metrics on it). It must not read data from anywhere else, and should seed its randomness from
-``params`` — then re-running it on the same data gives the same model. An entry point that
+``params`` — then re-running it on the same data gives the same model.
+
+An entry point may also name a pipeline (``@my.pipeline``; the *pipeline form*): it runs with
+``params`` and each data role as its parameters (a parameter per role, given the dataset view),
+on the executor if one is given, inside the run; the model it returns (the output of the step
+that trains it) is registered as ``model_name`` from the files the step stored, linked to the
+run and tagged with the pipeline run and step. Its steps' cache applies: a retrain on the same
+data and code reuses every step's output. An entry point that
 also takes ``executor`` gets the :class:`~modelyard.automation.executors.Executor` the
 training was given (``executor=`` here, a policy's ``executor``; local processes by
 default) to train on partitions with
@@ -47,6 +54,9 @@ __all__ = [
     "load_entry_point",
     "retrain",
     "run_training",
+    "accepts_executor",
+    "check_pipeline_entry",
+    "is_pipeline",
     "takes_parameter",
 ]
 
@@ -108,7 +118,9 @@ def run_training(
         raise InvalidParameter("data must name at least one dataset version or view.",
                                field="data")
     fn = load_entry_point(entry_point, code_path)
-    takes_executor = takes_parameter(fn, "executor")
+    if is_pipeline(fn):
+        check_pipeline_entry(fn, entry_point, params, list(data))
+    takes_executor = accepts_executor(fn)
     if executor is not None and not takes_executor:
         raise InvalidParameter(
             f"entry point {entry_point!r} was given an executor but does not take one: "
@@ -131,15 +143,77 @@ def run_training(
     }
     with contextlib.ExitStack() as stack:
         extra: dict[str, Any] = {}
-        if takes_executor:
+        # a pipeline's steps run in threads of this process unless an executor is given
+        if takes_executor and not (is_pipeline(fn) and executor is None):
             from .executors import open_executor
 
             opened = open_executor(executor)
             if opened is not executor:
                 stack.callback(opened.close)
             extra["executor"] = opened
-        return _train_and_register(yard, fn, entry_point, model_name, data, params,
-                                   experiment, source_version, dict(tags or {}), spec, extra)
+        train = _run_pipeline if is_pipeline(fn) else _train_and_register
+        return train(yard, fn, entry_point, model_name, data, params, experiment,
+                     source_version, dict(tags or {}), spec, extra)
+
+
+def is_pipeline(target: Any) -> bool:
+    """Whether an entry point names a pipeline rather than a training function."""
+    from ..pipelines.graph import Pipeline
+
+    return isinstance(target, Pipeline)
+
+
+def accepts_executor(target: Any) -> bool:
+    """Whether an entry point can be given an executor (a pipeline always can)."""
+    return is_pipeline(target) or takes_parameter(target, "executor")
+
+
+def check_pipeline_entry(pipeline: Any, entry_point: str, params: Mapping[str, Any],
+                         roles: list[str]) -> None:
+    """A pipeline used as a training entry point takes every param and a parameter per data
+    role."""
+    declared = pipeline.parameters()
+    for key in [*params, *roles]:
+        if key not in declared:
+            what = "data role" if key in roles else "param"
+            raise InvalidParameter(
+                f"entry point {entry_point!r} is pipeline {pipeline.name!r}, which has no "
+                f"parameter {key!r} for its {what}; its parameters are "
+                f"{', '.join(declared) or 'none'}.", field="entry_point")
+
+
+def _run_pipeline(yard: Any, pipeline: Any, entry_point: str, model_name: str,
+                  data: Mapping[str, Any], params: dict[str, Any], experiment: str | None,
+                  source_version: str | None, tags: dict[str, str], spec: dict[str, Any],
+                  extra: dict[str, Any]) -> Any:
+    from ..pipelines.graph import StepOutput
+
+    with yard.start_run(experiment=experiment or model_name, params=params, tags=tags,
+                        entry_point=entry_point, recipe=spec) as run:
+        for role, view in data.items():
+            run.log_input(view, role=role)
+        done = yard.pipelines.run(pipeline, {**params, **dict(data)},
+                                  executor=extra.get("executor"))
+        result = done.result_output
+        if not isinstance(result, StepOutput):
+            raise InvalidParameter(
+                f"pipeline {pipeline.name!r} is a training entry point, so it must return the "
+                f"output of the step that trains the model. Got {result!r} instead.",
+                field="entry_point")
+        ref = done.step(result.node).outputs[result.output]
+        if ref.kind != "model":
+            raise InvalidParameter(
+                f"pipeline {pipeline.name!r} is a training entry point, so it must return a "
+                f"model; step {result.node!r} returned a {ref.python_type}.",
+                field="entry_point")
+        run.set_tags({"modelyard.pipeline.run": done.id})
+        from ..registry.entities import Manifest
+
+        return yard.backend.registry.create_model_version(
+            name=model_name, manifest=Manifest.model_validate(ref.extra["manifest"]),
+            run_id=run.id, code_commit=run.code_commit, source_version=source_version,
+            tags={"modelyard.pipeline": pipeline.name, "modelyard.pipeline.run": done.id,
+                  "modelyard.pipeline.step": result.node})
 
 
 def takes_parameter(fn: Callable[..., Any], name: str) -> bool:

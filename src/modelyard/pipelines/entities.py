@@ -106,6 +106,28 @@ class PipelineRun(BaseModel):
     steps: list[StepRun] = Field(default_factory=list)
 
     _loader: Any = PrivateAttr(default=None)
+    _result: Any = PrivateAttr(default=None)
+
+    @property
+    def result_output(self) -> Any:
+        """What the pipeline function returned while its graph was built (placeholders of
+        step outputs), for the run this process started or resumed; None otherwise."""
+        return self._result
+
+    def result(self) -> Any:
+        """The pipeline's return value with each step output read back (a single output, a
+        tuple or a dict of them, as the pipeline function returned them)."""
+        def load(value: Any) -> Any:
+            node = getattr(value, "node", None)
+            if node is not None and hasattr(value, "output"):
+                return self.output(node, value.output)
+            if isinstance(value, (tuple, list)):
+                return type(value)(load(v) for v in value)
+            if isinstance(value, dict):
+                return {k: load(v) for k, v in value.items()}
+            return value
+
+        return load(self._result)
 
     def bind(self, loader: Any) -> PipelineRun:
         """Attach what reads outputs back (the SDK does this for you)."""

@@ -169,6 +169,7 @@ class Pipelines:
             error = f"step {failed[0]!r} failed: {last[-1] if last else 'no message'}"
         done = self.store.finish_run(run_id=run.id, status="failed" if failed else "succeeded",
                                      error=error).bind(self.outputs)
+        done._result = graph.result
         if failed and raise_on_failure:
             raise StepFailed(f"{error} (pipeline {run.pipeline!r}, run {run.id}; completed "
                              f"outputs are kept: resume with modelyard pipelines resume "

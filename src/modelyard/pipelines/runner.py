@@ -7,7 +7,8 @@ runs, nothing is loaded). Otherwise it records why it missed, reads the step's i
 on demand), calls the function — in a thread of this process, or on an *executor* (local
 processes, a Dask cluster: any object with ``submit(fn, *args)``) — checks the value against
 the declared type, stores it (:mod:`.outputs`) and records it. Independent steps run at the
-same time, up to ``workers`` of them.
+same time, up to ``workers`` of them. A step given a dataset version runs in this process (the
+version reads its rows through the yard, which is not sent to workers).
 
 A step that raises is recorded ``failed`` with its traceback; the steps that depend on it are
 ``skipped``; independent steps still run, and every completed output is kept. Resuming the run
@@ -256,8 +257,8 @@ class Runner:
 
     def _call(self, node: Node, kwargs: dict[str, Any], run: PipelineRun) -> Any:
         st = node.step
-        if self.executor is None:
-            return st.fn(**kwargs)
+        if self.executor is None or any(_bound_to_yard(v) for v in kwargs.values()):
+            return st.fn(**kwargs)  # a dataset version reads through the yard: here
         fn = st.fn
         importable = "<locals>" not in fn.__qualname__ and fn.__module__ != "__main__"
         target: Any = st.function if importable else fn
@@ -298,6 +299,12 @@ class Runner:
                 tags={"modelyard.pipeline": run.pipeline, "modelyard.pipeline.run": run.id,
                       "modelyard.pipeline.step": node.name})
         return ref
+
+
+def _bound_to_yard(value: Any) -> bool:
+    """A dataset version or view: it reads its rows through the yard, which stays here."""
+    return type(value).__module__.startswith("modelyard.") and \
+        type(value).__name__ in ("DatasetVersion", "DatasetView")
 
 
 def _input_link(arg: str, value: Any) -> dict[str, str] | None:
