@@ -49,14 +49,14 @@ from ..tracking.environment import import_entry_point, module_root
 
 __all__ = [
     "TrainingResult",
+    "accepts_executor",
+    "check_pipeline_entry",
     "code_root",
+    "is_pipeline",
     "knowledge_time",
     "load_entry_point",
     "retrain",
     "run_training",
-    "accepts_executor",
-    "check_pipeline_entry",
-    "is_pipeline",
     "takes_parameter",
 ]
 
