@@ -6,6 +6,11 @@ run read (digest, role, ``as_of`` and window), those versions' parent datasets, 
 version it reproduces (``source_version``). ``lineage(yard, "dataset:loans/2")`` walks the
 other way: the runs that read that version, the model versions they made, their aliases.
 
+Pipelines add their steps: a model or dataset version a step made links back to that step of
+its pipeline run, the steps that fed it and the data they read; a dataset version a step read
+links on to the steps it fed and what they made. ``lineage(yard, "pipeline:<run id>")`` is a
+whole pipeline run.
+
 A model version's node also shows the endpoints that serve it now (``yard.models.endpoints``:
 what the model servers recorded in the serving tables), locally and over REST.
 """
@@ -25,7 +30,8 @@ __all__ = [
     "lineage",
 ]
 
-NodeKind = Literal["dataset_version", "run", "model_version", "alias", "endpoint"]
+NodeKind = Literal["dataset_version", "run", "model_version", "alias", "endpoint",
+                   "pipeline_run", "pipeline_step"]
 
 _MAX_PARENT_DEPTH = 8
 
@@ -42,7 +48,8 @@ class LineageEdge(BaseModel):
 
     source: str
     target: str
-    relation: Literal["read_by", "produced", "alias_of", "reproduces", "derived_from", "serves"]
+    relation: Literal["read_by", "produced", "alias_of", "reproduces", "derived_from", "serves",
+                      "feeds", "contains"]
     attrs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -71,7 +78,7 @@ class Lineage(BaseModel):
     def children(self, node_id: str) -> list[tuple[LineageEdge, LineageNode]]:
         """What the tree shows under ``node_id``: downstream from a dataset root, upstream
         from a model root (aliases are part of a model's line; endpoints hang under it)."""
-        if self.node(self.root).kind == "dataset_version":
+        if self.node(self.root).kind in ("dataset_version", "pipeline_run"):
             return [(e, self.node(e.target)) for e in self.downstream(node_id)
                     if e.relation != "alias_of"]
         out = [(e, self.node(e.target)) for e in self.downstream(node_id)
@@ -116,6 +123,11 @@ def describe(node: LineageNode, edge: LineageEdge | None = None) -> str:
         text = f"dataset {node.label} (digest {str(a.get('digest'))[:12]}, {a.get('n_rows')} rows)"
     elif node.kind == "alias":
         text = f"alias {node.label}"
+    elif node.kind == "pipeline_step":
+        how = f"cache hit from {a['cached_from']}" if a.get("cached_from") else a.get("status")
+        text = f"pipeline step {node.label} ({how}, function {a.get('function')})"
+    elif node.kind == "pipeline_run":
+        text = f"pipeline run {node.label} ({a.get('pipeline')}, {a.get('status')})"
     else:
         text = f"endpoint {node.label}"
     if edge is not None:
@@ -130,6 +142,7 @@ class _Builder:
         self.graph = Lineage(root=root)
         self._ids: set[str] = set()
         self._edges: set[tuple[str, str, str]] = set()
+        self._runs: dict[str, tuple[Any, list[Any]]] = {}
 
     def add_node(self, node: LineageNode) -> str:
         if node.id not in self._ids:
@@ -196,9 +209,110 @@ class _Builder:
                 self.add_edge(parent_id, node_id, "derived_from", transform=dv.transform)
         return node_id
 
+    # ---- pipeline steps ----------------------------------------------------------------------
+    def _pipeline_run(self, run_id: str) -> Any:
+        cache = self._runs
+        if run_id not in cache:
+            try:
+                run = self.yard.pipelines.get(run_id)
+                links = self.yard.pipelines.store.links(run_id=run_id)
+            except NotFound:
+                run, links = None, []
+            cache[run_id] = (run, links)
+        return cache[run_id]
+
+    def step(self, run: Any, name: str) -> str:
+        sr = run.step(name)
+        return self.add_node(LineageNode(
+            id=f"step:{run.id}/{name}", kind="pipeline_step", label=f"{run.pipeline}.{name}",
+            attrs={"pipeline": run.pipeline, "run_id": run.id, "step": name,
+                   "function": sr.function, "status": sr.status, "cache_key": sr.cache_key,
+                   "cached_from": sr.cached_from,
+                   "outputs": {k: {"kind": v.kind, "digest": v.digest, "ref": v.ref}
+                               for k, v in sr.outputs.items()}},
+        ))
+
+    def step_upstream(self, run: Any, links: list[Any], name: str, seen: set[str]) -> str:
+        """A step, the steps that fed it and the data versions they read (transitively)."""
+        step_id = self.step(run, name)
+        if name in seen:
+            return step_id
+        seen.add(name)
+        graph = {g.name: g for g in run.graph}
+        inputs = graph[name].inputs if name in graph else {}
+        for arg, source in inputs.items():
+            if "step" in source:
+                dep_id = self.step_upstream(run, links, source["step"], seen)
+                self.add_edge(dep_id, step_id, "feeds", argument=arg)
+        for link in links:
+            if link.step == name and link.direction == "input":
+                self._link_node(link, step_id)
+        return step_id
+
+    def _link_node(self, link: Any, step_id: str) -> None:
+        if link.kind == "dataset":
+            dname, _, dversion = link.ref.rpartition("/")
+            self.add_edge(self.dataset(dname, int(dversion)), step_id, "read_by",
+                          argument=link.name)
+        else:
+            try:
+                self.add_edge(self.model(self.yard.models.get(link.ref)), step_id, "read_by",
+                              argument=link.name)
+            except NotFound:
+                return
+
+    def step_downstream(self, run: Any, links: list[Any], name: str, seen: set[str]) -> str:
+        """A step, the steps it feeds and the data and model versions they made."""
+        step_id = self.step(run, name)
+        if name in seen:
+            return step_id
+        seen.add(name)
+        for g in run.graph:
+            for arg, source in g.inputs.items():
+                if source.get("step") == name:
+                    self.add_edge(step_id, self.step_downstream(run, links, g.name, seen),
+                                  "feeds", argument=arg)
+        for link in links:
+            if link.step == name and link.direction == "output":
+                self._made(link, step_id)
+        return step_id
+
+    def _made(self, link: Any, step_id: str) -> None:
+        if link.kind == "dataset":
+            dname, _, dversion = link.ref.rpartition("/")
+            self.add_edge(step_id, self.dataset(dname, int(dversion)), "produced")
+        else:
+            try:
+                self.add_edge(step_id, self.model(self.yard.models.get(link.ref)), "produced")
+            except NotFound:
+                return
+
+    def from_pipeline_run(self, run_id: str) -> str:
+        run, links = self._pipeline_run(run_id)
+        if run is None:
+            raise NotFound(f"No pipeline run with id {run_id!r}.", field="ref")
+        root = self.add_node(LineageNode(
+            id=f"pipeline:{run.id}", kind="pipeline_run", label=run.id,
+            attrs={"pipeline": run.pipeline, "status": run.status, "params": run.params,
+                   "created": run.created_at.isoformat()}))
+        for g in run.graph:
+            self.add_edge(root, self.step(run, g.name), "contains")
+        seen: set[str] = set()
+        for g in run.graph:
+            self.step_upstream(run, links, g.name, set())
+            self.step_downstream(run, links, g.name, seen)
+        return root
+
     # ---- walks -----------------------------------------------------------------------------
     def from_model(self, mv: Any, depth: int = 0) -> str:
         model_id = self.model(mv)
+        made_by = mv.tags.get("modelyard.pipeline.run")
+        if made_by and mv.tags.get("modelyard.pipeline.step"):
+            run, links = self._pipeline_run(made_by)
+            if run is not None:
+                step_id = self.step_upstream(run, links, mv.tags["modelyard.pipeline.step"],
+                                             set())
+                self.add_edge(step_id, model_id, "produced")
         if mv.run_id:
             try:
                 run = self.yard.runs.get(mv.run_id)
@@ -233,12 +347,27 @@ class _Builder:
             self.add_edge(data_id, run_id, "read_by", role=", ".join(roles) or None)
             for mv in self.yard.models.versions_of_run(run.id):
                 self.add_edge(run_id, self.model(mv), "produced")
+        for link in self.yard.pipelines.links("dataset", f"{name}/{version}"):
+            run, links = self._pipeline_run(link.run_id)
+            if run is None:
+                continue
+            if link.direction == "input":
+                step_id = self.step_downstream(run, links, link.step, set())
+                self.add_edge(data_id, step_id, "read_by", argument=link.name)
+            else:
+                step_id = self.step_upstream(run, links, link.step, set())
+                self.add_edge(step_id, data_id, "produced")
         return data_id
 
 
 def lineage(yard: Any, ref: str) -> Lineage:
-    """The lineage of a model version ("loans/3", "loans@production", "loans") or a dataset
-    version ("dataset:loans/2", "dataset:loans" for its latest)."""
+    """The lineage of a model version ("loans/3", "loans@production", "loans"), a dataset
+    version ("dataset:loans/2", "dataset:loans" for its latest) or a pipeline run
+    ("pipeline:<run id>": its steps, what fed each, what they read and made)."""
+    if ref.startswith("pipeline:"):
+        builder = _Builder(yard, ref)
+        builder.from_pipeline_run(ref.removeprefix("pipeline:"))
+        return builder.graph
     if ref.startswith("dataset:"):
         from ..datasets.datasets import parse_ref
 
