@@ -34,6 +34,8 @@ STORE_CLASSES: dict[str, str] = {
     "automation": "modelyard.automation.store:AutomationStore",
     "pipelines": "modelyard.pipelines.store:PipelineStore",
     "audit": "modelyard.governance.audit:AuditStore",
+    "explain": "modelyard.explain.store:ExplainStore",
+    "compliance": "modelyard.governance.compliance:ComplianceStore",
 }
 
 

@@ -11,6 +11,7 @@
     ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
     ├── StepFailed(ModelyardError)                   a pipeline step raised (the run keeps what completed)
     ├── ValidationRequired(ModelyardError)           a protected alias moved to an unvalidated version
+    ├── NotReproducible(ModelyardError)              a logged prediction the model version does not give again
     ├── Unauthorized(ModelyardError, PermissionError)  no or a bad token (401)
     │   └── Forbidden                                a principal without the permission (403)
     ├── WriteConflict(ModelyardError)                a deadlock/serialization failure left after retries (409)
@@ -34,6 +35,7 @@ __all__ = [
     "ModelyardError",
     "NotFittedError",
     "NotFound",
+    "NotReproducible",
     "RemoteError",
     "SchemaMismatch",
     "StepFailed",
@@ -116,6 +118,14 @@ class ValidationRequired(ModelyardError):
     status_code = 409
 
 
+class NotReproducible(ModelyardError):
+    """The exact model version does not give the logged output for the logged input again, so
+    an explanation of it would explain something else."""
+
+    code = "not_reproducible"
+    status_code = 409
+
+
 class Unauthorized(ModelyardError, PermissionError):
     code = "unauthorized"
     status_code = 401
@@ -161,6 +171,7 @@ _BY_CODE = {
         IntegrityError,
         StepFailed,
         ValidationRequired,
+        NotReproducible,
         Unauthorized,
         Forbidden,
         WriteConflict,

@@ -13,7 +13,10 @@ from .config import Settings
 if TYPE_CHECKING:
     from .automation.policies import Automation
     from .datasets.datasets import Datasets
+    from .explain.entities import Explanation
+    from .governance.card import ModelCard
     from .governance.lineage import Lineage
+    from .governance.trace import Trace
     from .monitoring.entities import FeedbackResult
     from .monitoring.monitors import Monitoring
     from .pipelines.pipelines import Pipelines
@@ -103,6 +106,29 @@ class Yard:
         from .governance.lineage import lineage
 
         return lineage(self, ref)
+
+    def trace(self, prediction_id: str, *, explain: bool = True) -> Trace:
+        """One logged prediction and everything behind it: prediction -> exact model version ->
+        run, code and environment -> training data; validation reports, alias moves, journal,
+        audit records, and an explanation computed with that version (``explain=False`` skips
+        it). On a remote yard the server builds it. See :mod:`modelyard.governance.trace`."""
+        return self.backend.compliance.trace(  # type: ignore[no-any-return]
+            prediction_id, explain=explain)
+
+    def card(self, ref: str) -> ModelCard:
+        """The model card of a version ("loans/3", "loans@production"), from stored facts
+        only; ``.to_html()``, ``.to_markdown()``, ``.to_huggingface()``. Its editable fields
+        (purpose, owner …) are tags ``card.<field>`` of the model."""
+        version = self.models.get(ref)
+        return self.backend.compliance.card(  # type: ignore[no-any-return]
+            version.name, version.version)
+
+    def explain(self, prediction_id: str) -> Explanation:
+        """Why a logged prediction came out as it did: the exact model version that answered
+        reproduces it first (:class:`~modelyard.errors.NotReproducible` when it does not), then
+        exact TreeSHAP (tree models) or a permutation explainer attributes it. On a remote yard
+        the server computes it. See :mod:`modelyard.explain`."""
+        return self.backend.explain.explain(prediction_id)  # type: ignore[no-any-return]
 
     def feedback(self, prediction_id: str, label: Any) -> FeedbackResult:
         """Record the ground truth of a logged prediction (late-arriving and idempotent; a

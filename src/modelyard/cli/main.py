@@ -28,6 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Run the REST API (and the dashboard) over this yard's database and artifacts."),
     "lineage": ("modelyard.cli.lineage:register",
                 "Data versions -> run -> model version -> aliases, or a dataset version's models."),
+    "trace": ("modelyard.cli.trace:register",
+              ("Prediction -> model version (digest) -> run, code, environment -> training data; "
+               "validation, alias moves, journal, audit records and the explanation of that very "
+               "prediction, computed with that exact version.")),
+    "explain": ("modelyard.cli.explain:register",
+                ("Reproduce the prediction with the exact model version (exit 1 with the "
+                 "difference when it does not), then attribute it: exact TreeSHAP for tree "
+                 "models, permutation SHAP against a training sample otherwise.")),
+    "card": ("modelyard.cli.card:register",
+             ("A model card from stored facts: purpose and owner, training data, metrics overall "
+              "and by slice, validation, global explanation, lineage, serving, drift and "
+              "performance history, journal, alias history.")),
+    "card-edit": ("modelyard.cli.card:register",
+                  "Set the editable fields of a model's card (kept as tags 'card.<field>')."),
     "retrain": ("modelyard.cli.lineage:register",
                 ("Re-run the training recorded for a model version on its data as known at a date, "
                  "and register the result (linked to the original).")),

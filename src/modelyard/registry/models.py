@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..artifacts.store import check_relative_path, sha256_file
 from ..errors import IntegrityError, InvalidParameter
+from ..explain.hooks import record_importance
 from .entities import (
     Alias,
     AliasEvent,
@@ -195,10 +196,12 @@ class Models:
         with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
             manifest = self._save(model, Path(tmp), example, flavor, init_kwargs,
                                   self._blobs.put_file)
-        return self._registry.create_model_version(  # type: ignore[no-any-return]
+        mv: ModelVersion = self._registry.create_model_version(
             name=name, manifest=manifest, run_id=run_id, code_commit=code_commit,
             description=description, tags=tags, source_version=source_version,
         )
+        record_importance(self.yard.backend, mv)  # global importance; never fails registration
+        return mv
 
     def _save(self, model: Any, path: Path, example: Any, flavor: str | None,
               init_kwargs: dict[str, Any] | None, store: Any) -> Manifest:
@@ -275,9 +278,11 @@ class Models:
                     f"{file_name!r} with sha256 {digest}, but the run's artifact "
                     f"{path}/{file_name} is {artifacts.get(f'{path}/{file_name}') or 'missing'}.")
         run = self.yard.runs.get(run_id)
-        return self._registry.create_model_version(  # type: ignore[no-any-return]
+        mv: ModelVersion = self._registry.create_model_version(
             name=name, manifest=manifest, run_id=run_id, code_commit=run.code_commit,
             description=description, tags=tags)
+        record_importance(self.yard.backend, mv)
+        return mv
 
     def create(self, name: str, *, description: str | None = None,
                tags: dict[str, str] | None = None) -> RegisteredModel:

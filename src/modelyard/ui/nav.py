@@ -37,6 +37,7 @@ PAGES: tuple[str, ...] = (
     "modelyard.ui.pages.endpoints",
     "modelyard.ui.pages.monitoring",
     "modelyard.ui.pages.predictions",
+    "modelyard.ui.pages.trace",
 )
 
 

@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     auth,
     automation,
     datasets,
+    explain,
     monitoring,
     pipelines,
     registry,
