@@ -109,7 +109,7 @@ def test_importance_is_stored_at_registration_from_the_training_data(yard: my.Ya
     assert sample is not None and sample.source == "dataset" and sample.dataset == dv.ref
     assert (sample.digest, sample.n_rows, sample.population, sample.seed) == (
         dv.digest, 200, len(X), 0)
-    assert [f.feature for f in stored.features][0] in X.columns
+    assert next(f.feature for f in stored.features) in X.columns
     assert stored.features == sorted(stored.features, key=lambda f: -f.mean_abs)
     again = yard.backend.explain.compute_importance("risk", mv.version)  # same rows, same result
     assert again.sample.rows_digest == sample.rows_digest and again.features == stored.features

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import InvalidParameter
 from ._context import open_yard
 
 __all__ = ["register"]
@@ -19,8 +20,8 @@ FORMATS = ("html", "md", "hf")
 def _format(fmt: str | None, output: Path | None) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
-            raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}. Got {fmt!r} "
-                                     "instead.", param_hint="--format")
+            raise InvalidParameter(f"--format must be one of {', '.join(FORMATS)}. Got {fmt!r} "
+                                   "instead.", field="format")
         return fmt
     if output is not None and output.suffix.lower() in (".html", ".htm"):
         return "html"
@@ -59,8 +60,8 @@ def register(app: typer.Typer) -> None:
         output = Path(output_path) if output_path is not None else None
         chosen = _format(fmt, output)
         if output is not None and not output.parent.is_dir():
-            raise typer.BadParameter(f"must be in an existing folder. Got {str(output)!r} "
-                                     "instead.", param_hint="--output")
+            raise InvalidParameter(f"--output must be in an existing folder. Got "
+                                   f"{str(output)!r} instead.", field="output")
         with open_yard(ctx) as yard:
             result = yard.card(ref)
         text = {"html": result.to_html, "md": result.to_markdown,
@@ -88,8 +89,9 @@ def register(app: typer.Typer) -> None:
                   "limitations": limitations, "license": license}
         given = {k: v for k, v in values.items() if v is not None}
         if not given:
-            raise typer.BadParameter("give at least one of --purpose, --owner, "
-                                     "--intended-use, --limitations, --license.")
+            raise InvalidParameter("card-edit needs at least one of --purpose, --owner, "
+                                   "--intended-use, --limitations, --license. Got none.",
+                                   field="fields")
         with open_yard(ctx) as yard:
             for field, value in given.items():
                 yard.models.set_tag(name, card_tag(field), value)

@@ -17,7 +17,8 @@ What a card holds, and where each fact comes from:
 - lineage: data versions -> run -> model version -> aliases;
 - serving history: per endpoint and route, the first and last prediction of this version in the
   prediction log and how many there were; drift and performance history: the monitor figures of
-  this version on those endpoints;
+  this version on those endpoints (the rendered card summarises each series: every overall
+  figure, and per feature whether it drifted);
 - journal, alias history, and the audit log's records about the model, when there is one.
 
 Nothing is computed that was not stored, except the serving summary, read from the log.
@@ -40,6 +41,7 @@ from ..store.schema.serving import ServingEndpointRow
 from ..tracking.entities import Run
 from ..validation.entities import ValidationReport
 from .lineage import Lineage, lineage
+from .trace import TraceDataset, run_datasets
 
 __all__ = [
     "CARD_FIELDS",
@@ -80,18 +82,10 @@ class CardColumn(BaseModel):
     sensitivity: str | None = None
 
 
-class CardDataset(BaseModel):
-    dataset: str
-    version: int
-    digest: str
-    role: str
-    as_of: datetime | None = None
-    window_start: datetime | None = None
-    window_end: datetime | None = None
-    n_rows: int | None = None
-    created_at: datetime | None = None
+class CardDataset(TraceDataset):
+    """A dataset version the run read (see :class:`~.trace.TraceDataset`) and its columns."""
+
     columns: list[CardColumn] = Field(default_factory=list)
-    missing: bool = False
 
 
 class CardMetric(BaseModel):
@@ -193,20 +187,9 @@ def _columns(yard: Any, name: str, version: int) -> list[CardColumn]:
 
 
 def _training_data(yard: Any, run: Run | None) -> list[CardDataset]:
-    out: list[CardDataset] = []
-    for item in run.inputs if run is not None else []:
-        base = CardDataset(dataset=item.dataset, version=item.version, digest=item.digest,
-                           role=item.role, as_of=item.as_of, window_start=item.window_start,
-                           window_end=item.window_end)
-        try:
-            dv = yard.datasets.get(item.dataset, version=item.version)
-        except NotFound:
-            out.append(base.model_copy(update={"missing": True}))
-            continue
-        out.append(base.model_copy(update={
-            "n_rows": dv.n_rows, "created_at": dv.created_at,
-            "columns": _columns(yard, item.dataset, item.version)}))
-    return out
+    return [CardDataset(**d.model_dump(), columns=[] if d.missing else
+                        _columns(yard, d.dataset, d.version))
+            for d in run_datasets(yard.datasets, run)]
 
 
 def _metrics(run: Run | None, reports: list[ValidationReport]) -> list[CardMetric]:

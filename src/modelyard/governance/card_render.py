@@ -75,16 +75,34 @@ _env.filters["v"] = _num
 def _context(card: ModelCard) -> dict[str, Any]:
     overall = [m for m in card.metrics if m.slice is None]
     sliced = [m for m in card.metrics if m.slice is not None]
-    series: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
-    for p in card.monitoring:
-        series[(p.endpoint, p.name, p.feature or "")].append(p)
+    grouped: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)
+    for p in card.monitoring:  # every overall figure; per feature, whether it drifted
+        if p.feature is None or p.name == "drifted":
+            grouped[(p.name, p.feature or "", p.endpoint, p.route or "")].append(p)
+    series = [(key, _summary(points)) for key, points in sorted(grouped.items())]
     importance = card.importance.features if card.importance is not None else []
     top = max((f.mean_abs for f in importance), default=0.0) or 1.0
     return {"card": card, "mv": card.version, "overall": overall, "sliced": sliced,
-            "series": sorted(series.items()), "bars": [(f, round(100 * f.mean_abs / top, 1))
+            "series": series, "bars": [(f, round(100 * f.mean_abs / top, 1))
                                                         for f in importance[:20]],
             "lineage_text": card.lineage.to_text(),
             "aliases_now": sorted(card.model.aliases.items())}
+
+
+def _summary(points: list[Any]) -> dict[str, Any]:
+    """One monitor series: its windows, last, lowest and highest value, and a sparkline (SVG
+    polyline points computed here: numbers only)."""
+    values = [p.value for p in points if p.value is not None and math.isfinite(p.value)]
+    line = ""
+    if len(values) > 1:
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or 1.0
+        step = 100 / (len(values) - 1)
+        line = " ".join(f"{i * step:.1f},{18 - 16 * (v - lo) / span:.1f}"
+                        for i, v in enumerate(values))
+    return {"n": len(points), "first": points[0].window_end, "last": points[-1].window_end,
+            "value": points[-1].value, "min": min(values) if values else None,
+            "max": max(values) if values else None, "line": line}
 
 
 def render_html(card: ModelCard) -> str:

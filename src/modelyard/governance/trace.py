@@ -100,6 +100,25 @@ class Trace(BaseModel):
         return trace_text(self)
 
 
+def run_datasets(datasets: Any, run: Run | None) -> list[TraceDataset]:
+    """The dataset versions ``run`` read, as it read them, with what is stored about each
+    (``missing`` when a version is no longer stored)."""
+    out: list[TraceDataset] = []
+    for item in run.inputs if run is not None else []:
+        base = TraceDataset(dataset=item.dataset, version=item.version, digest=item.digest,
+                            role=item.role, as_of=item.as_of, window_start=item.window_start,
+                            window_end=item.window_end)
+        try:
+            dv = datasets.get(item.dataset, version=item.version)
+        except NotFound:
+            out.append(base.model_copy(update={"missing": True}))
+            continue
+        out.append(base.model_copy(update={
+            "n_rows": dv.n_rows, "time_column": dv.time_column, "created_at": dv.created_at,
+            "created_by": dv.created_by, "parents": list(dv.parents)}))
+    return out
+
+
 def route_role(db: Any, record: PredictionRecord) -> Role:
     """The role of the route that made ``record``: ``shadow`` (the caller never saw it),
     ``canary`` (a canary rollout's route then), ``champion`` (the endpoint's first route) or
@@ -186,20 +205,7 @@ class Tracer:
             return None
 
     def _datasets(self, run: Run | None) -> list[TraceDataset]:
-        out: list[TraceDataset] = []
-        for item in run.inputs if run is not None else []:
-            base = TraceDataset(dataset=item.dataset, version=item.version, digest=item.digest,
-                                role=item.role, as_of=item.as_of, window_start=item.window_start,
-                                window_end=item.window_end)
-            try:
-                dv = self.datasets.get(item.dataset, version=item.version)
-            except NotFound:
-                out.append(base.model_copy(update={"missing": True}))
-                continue
-            out.append(base.model_copy(update={
-                "n_rows": dv.n_rows, "time_column": dv.time_column, "created_at": dv.created_at,
-                "created_by": dv.created_by, "parents": list(dv.parents)}))
-        return out
+        return run_datasets(self.datasets, run)
 
     def _reports(self, version: ModelVersion) -> list[ValidationReport]:
         if self.validation is None:

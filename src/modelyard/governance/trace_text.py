@@ -82,8 +82,7 @@ def trace_renderable(trace: Trace) -> RenderableType:
                          if d.window_start else "-"] for d in trace.datasets], "none recorded"))
     parts.append(_grid("validation reports", ["report", "status", "created", "by", "checks"],
                        [[r.id, r.status, _t(r.created_at), r.created_by,
-                         ", ".join(f"{c.name}{'[' + c.slice + ']' if c.slice else ''}="
-                                   f"{c.status}" for c in r.checks)]
+                         ", ".join(f"{c.name}={c.status}" for c in r.checks)]
                         for r in trace.validation], "none"))
     parts.append(_grid("aliases at the prediction's time", ["alias", "version", "moved", "by",
                                                             "reason"],
