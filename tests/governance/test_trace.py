@@ -139,11 +139,15 @@ def test_the_dashboard_page_traces_an_id_and_links_every_object(scenario: Scenar
     page = httpx.get(f"{api}/ui/trace", params={"id": s.ids[0]}, timeout=60)
     assert page.status_code == 200
     html = page.text
-    for link in (f'/ui/models/cancer/{s.champion.version}', f"/ui/runs/{s.run_id}",
-                 "/ui/datasets/cancer?version=1", "/ui/models/cancer\"", "/ui/monitoring"):
+    for link in (f'/ui/models/cancer/{s.champion.version}"', f'/ui/runs/{s.run_id}"',
+                 '/ui/datasets/cancer?version=1"', '/ui/models/cancer"', '/ui/endpoints/cancer"',
+                 f'/ui/predictions/{s.ids[0]}"'):
         assert link in html, link
     assert '"type":"waterfall"' in html and "plotly.min.js" in html
     for feature in FEATURES:
         assert feature in html
     unknown = httpx.get(f"{api}/ui/trace", params={"id": new_id()}, timeout=30)
     assert unknown.status_code == 404 and "No prediction with id" in unknown.text
+    # a prediction's page links to its trace
+    prediction = httpx.get(f"{api}/ui/predictions/{s.ids[0]}", timeout=30)
+    assert f'/ui/trace?id={s.ids[0]}"' in prediction.text
