@@ -109,47 +109,28 @@ class PermutationEngine:
                 "probabilities).", field="model")
         return arr
 
-    def _masked(self, x: pd.DataFrame, masks: np.ndarray) -> pd.DataFrame:
-        """For each mask, every background row with the masked-in features taken from ``x``
-        (one row): len(masks) * len(background) rows, columns and dtypes of the background."""
+    def _masked(self, rows: pd.DataFrame, masks: np.ndarray) -> pd.DataFrame:
+        """For each mask (and the explained row beside it in ``rows``), every background row
+        with the masked-in features taken from the explained row: len(masks) * len(background)
+        rows, with the background's columns and dtypes."""
         bg = self.background.frame
         m = len(bg)
         take = np.repeat(masks, m, axis=0)  # (masks * m) x p
         data: dict[str, Any] = {}
         for j, column in enumerate(bg.columns):
             values = np.tile(bg[column].to_numpy(), len(masks))
-            data[column] = np.where(take[:, j], x[column].to_numpy()[0], values)
+            data[column] = np.where(take[:, j], np.repeat(rows[column].to_numpy(), m), values)
         frame = pd.DataFrame(data, columns=bg.columns)
         for column in bg.columns:
             if frame[column].dtype != bg[column].dtype:
                 frame[column] = frame[column].astype(bg[column].dtype)
         return frame
 
-    def _one(self, x: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Attributions (features x outputs) and the base values (outputs) of one row."""
-        p = x.shape[1]
-        m = len(self.background.frame)
-        orders = [rng.permutation(p) for _ in range(self.background.permutations)]
-        per_call = max(1, _MAX_ROWS_PER_CALL // (2 * p * m))
-        phi = np.zeros((p, 0))
-        base = None
-        for start in range(0, len(orders), per_call):
-            chunk = orders[start: start + per_call]
-            masks = np.concatenate([coalitions(o) for o in chunk])
-            out = self._outputs(self._masked(x, masks))
-            means = out.reshape(len(masks), m, -1).mean(axis=1)
-            if base is None:
-                base = means[0]
-                phi = np.zeros((p, means.shape[1]))
-            for i, order in enumerate(chunk):
-                phi += _credit(means[i * 2 * p: (i + 1) * 2 * p], order)
-        assert base is not None
-        return phi / (2 * len(orders)), base
-
     def explain(self, frame: pd.DataFrame, predicted: np.ndarray | None) -> Attributions:
         rng = np.random.default_rng(self.background.seed)
         output = self._outputs(frame)
         n, k = output.shape
+        p, m = frame.shape[1], len(self.background.frame)
         if k == 1:
             target: list[int | None] = [None] * n
         elif k == 2:
@@ -157,13 +138,23 @@ class PermutationEngine:
         else:
             chosen = predicted if predicted is not None else output.argmax(axis=1)
             target = [int(i) for i in chosen]
-        values = np.zeros((n, frame.shape[1]))
-        base = np.zeros(n)
-        for i in range(n):
-            cls = 0 if target[i] is None else target[i]
-            phi, b = self._one(frame.iloc[[i]], rng)
-            values[i] = phi[:, cls]
-            base[i] = b[cls]
-        rows = np.arange(n)
-        cls_all = np.array([0 if t is None else t for t in target], dtype=np.intp)
-        return Attributions(values, base, output[rows, cls_all], target, self.space, self.link)
+        # every (row, ordering) walk, as few model calls as memory allows (one, usually)
+        walks = [(i, rng.permutation(p)) for i in range(n)
+                 for _ in range(self.background.permutations)]
+        per_call = max(1, _MAX_ROWS_PER_CALL // (2 * p * m))
+        phi = np.zeros((n, p, k))
+        base = np.zeros((n, k))
+        for start in range(0, len(walks), per_call):
+            chunk = walks[start: start + per_call]
+            masks = np.concatenate([coalitions(order) for _, order in chunk])
+            rows = frame.iloc[np.repeat([i for i, _ in chunk], 2 * p)]
+            means = self._outputs(self._masked(rows, masks)).reshape(len(masks), m, k).mean(1)
+            for j, (i, order) in enumerate(chunk):
+                block = means[j * 2 * p: (j + 1) * 2 * p]
+                phi[i] += _credit(block, order)
+                base[i] = block[0]
+        phi /= 2 * self.background.permutations
+        rows_ = np.arange(n)
+        cls = np.array([0 if t is None else t for t in target], dtype=np.intp)
+        return Attributions(phi[rows_, :, cls], base[rows_, cls], output[rows_, cls], target,
+                            self.space, self.link)

@@ -20,6 +20,7 @@ contributions, so the caller can check additivity.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass
@@ -238,16 +239,21 @@ class SklearnTreeEngine:
         self.space, self.link = kind
         self._explainer = shap_module().TreeExplainer(model)
         self._lock = threading.Lock()
+        # the estimator fed the checked float matrix as is (the columns were checked against
+        # the signature): a shallow copy without feature_names_in_, so scikit-learn neither
+        # converts a frame nor warns about names (what the model server does too)
+        self._numpy = copy.copy(model)
+        if "feature_names_in_" in vars(self._numpy):
+            del self._numpy.feature_names_in_
 
     def _margin(self, x: np.ndarray) -> np.ndarray:
-        m = self.model
-        frame = pd.DataFrame(x, columns=getattr(m, "feature_names_in_", None))
+        m = self._numpy
         if self.space == "probability":
-            out = m.predict_proba(frame)
+            out = m.predict_proba(x)
         elif self.link in ("logistic", "softmax"):
-            out = m.decision_function(frame)
+            out = m.decision_function(x)
         else:
-            out = m.predict(frame)
+            out = m.predict(x)
         out = np.asarray(out, dtype=np.float64)
         return out.reshape(len(x), -1)
 
