@@ -15,7 +15,7 @@ import modelyard as my
 from modelyard.cli.main import app as cli
 
 SECTIONS = ["purpose", "training-data", "metrics", "validation", "explanation", "lineage",
-            "serving", "monitoring", "journal", "aliases"]
+            "serving", "monitoring", "journal", "aliases", "audit"]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,11 @@ def test_the_html_card_has_every_section_from_stored_facts(edited: Scenario) -> 
     assert "Depth 2 keeps it explainable" in journal and "Written after" in journal
     aliases = _section(html, "aliases")
     assert "beats the baseline" in aliases and "shadow it first" in aliases
+    audit = _section(html, "audit")
+    for action in ("model.version.create", "alias.set", "model.tag.set", "journal"):
+        assert action in audit, action
+    assert "alias:cancer@production" in audit and "model:cancer/1" in audit
+    assert [r.seq for r in card.audit] == sorted(r.seq for r in card.audit)
     assert card.importance is not None and card.importance.status == "computed"
     assert {sp.route for sp in card.serving} == {"champion"}  # v1 never shadowed
 

@@ -52,6 +52,13 @@ def test_the_trace_of_a_champion_prediction_joins_everything(scenario: Scenario)
     assert production.moved_at <= p.time
     assert [(e.alias, e.new_version) for e in t.alias_history] == [("production", 1)]
     assert [j.text for j in t.journal] == ["Depth 2 keeps it explainable to the committee."]
+    # who moved the alias, from the audit log (the principal: the OS user here)
+    (moved,) = [r for r in t.audit if r.action == "alias.set"
+                and r.target == "alias:cancer@production"]
+    assert moved.actor == production.moved_by and moved.actor
+    assert moved.state()["version"] == 1 and moved.hash and moved.prev_hash
+    assert {"model.version.create", "alias.set"} <= {r.action for r in t.audit}
+    assert t.model.created_by == moved.actor
     e = t.explanation
     assert e is not None and e.method == "shap.TreeExplainer" and e.digest == s.champion.digest
     assert e.reproduction.logged == p.outputs

@@ -44,8 +44,8 @@ __all__ = ["Explanations", "check_additivity"]
 EXPLAIN_BACKGROUND = 100
 EXPLAIN_PERMUTATIONS = 10
 IMPORTANCE_TREE_ROWS = 200
-IMPORTANCE_AGNOSTIC_ROWS = 10
-IMPORTANCE_BACKGROUND = 20
+IMPORTANCE_AGNOSTIC_ROWS = 8
+IMPORTANCE_BACKGROUND = 10
 IMPORTANCE_PERMUTATIONS = 1
 SEED = 0
 _KEEP = 8  # loaded versions kept with their engines
@@ -155,13 +155,16 @@ class Explanations:
             computed_at=self.clock.now())
 
     # ---- a model version -------------------------------------------------------------------
-    def importance(self, ref: str) -> GlobalImportance:
+    def importance(self, ref: str, *, loaded: Any = None) -> GlobalImportance:
         """Mean |SHAP| per feature of version ``ref`` over a sample of its training data (or
-        its input example). Never raises for a model it cannot explain: the result then says
-        ``unavailable`` and why."""
+        its input example); ``loaded``: the version already loaded (else it is loaded here).
+        Never raises for a model it cannot explain: the result then says ``unavailable`` and
+        why."""
         version = self.models.get(ref)
         started = time.perf_counter()
         try:
+            if loaded is not None:
+                return self._importance_of(loaded, version, started)
             return self._importance(version, started)
         except (ImportError, InvalidParameter, IntegrityError, ValueError, TypeError) as exc:
             return GlobalImportance(model=version.ref, digest=version.digest,

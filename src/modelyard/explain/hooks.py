@@ -16,10 +16,15 @@ __all__ = ["record_importance"]
 log = logging.getLogger("modelyard.explain")
 
 
-def record_importance(backend: Any, version: Any) -> None:
-    """Compute the global importance of ``version`` where the yard's data is (on the server
-    for a remote yard) and store it."""
+def record_importance(backend: Any, version: Any, loaded: Any = None) -> None:
+    """Compute the global importance of ``version`` and store it: on a local yard with
+    ``loaded`` (the copy registration just loaded back from the saved files, so nothing is
+    loaded again), else where the yard's data is (the server, for a remote yard)."""
     try:
-        backend.explain.compute_importance(name=version.name, version=int(version.version))
+        if loaded is not None and not getattr(backend, "is_remote", False):
+            store = backend.explain
+            store.save_importance(store.explanations.importance(version.ref, loaded=loaded))
+        else:
+            backend.explain.compute_importance(name=version.name, version=int(version.version))
     except Exception as exc:  # noqa: BLE001 - registration must not fail because of this
         log.warning("global importance of %s was not computed: %s", version.ref, exc)

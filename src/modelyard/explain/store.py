@@ -50,7 +50,7 @@ class ExplainStore(DomainStore):
                             self.clock)
 
     # ---- per prediction ------------------------------------------------------------------------
-    @endpoint("GET", "/predictions/{prediction_id}/explanation")
+    @endpoint("GET", "/predictions/{prediction_id}/explanation", permission="read")
     def explain(self, prediction_id: str) -> Explanation:
         """Why a logged prediction came out as it did: the exact model version reproduces it
         first (409 not_reproducible, with the difference, when it does not), then exact TreeSHAP
@@ -78,7 +78,8 @@ class ExplainStore(DomainStore):
             pass  # computed by another request meanwhile: the same explanation
 
     # ---- per model version ---------------------------------------------------------------------
-    @endpoint("GET", "/models/{name}/versions/{version}/importance")
+    @endpoint("GET", "/models/{name}/versions/{version}/importance",
+              permission="read")
     def importance(self, name: str, version: int) -> GlobalImportance:
         """The global importance of a model version (mean |SHAP| on a sample), as computed when
         it was registered."""
@@ -91,18 +92,23 @@ class ExplainStore(DomainStore):
                            field="version")
         return GlobalImportance.model_validate(row.body)
 
-    @endpoint("POST", "/models/{name}/versions/{version}/importance", status_code=201)
+    @endpoint("POST", "/models/{name}/versions/{version}/importance", status_code=201,
+              permission="write")
     def compute_importance(self, name: str, version: int) -> GlobalImportance:
         """Compute the global importance of a model version now and store it (registration
         does this; a model it could not explain is stored as ``unavailable`` with the
         reason)."""
         check_model_name(name)
         result = self.explanations.importance(f"{name}/{int(version)}")
-        body = result.model_dump(mode="json")
+        self.save_importance(result)
+        return result
+
+    def save_importance(self, result: GlobalImportance) -> None:
+        """Store ``result`` as the global importance of its version (replacing an older one)."""
+        name, _, version = result.model.rpartition("/")
         with self.db.write() as s:
             s.execute(_IMPORTANCE.delete().where(_IMPORTANCE.c.model == name,
                                                  _IMPORTANCE.c.version == int(version)))
             s.execute(_IMPORTANCE.insert().values(
                 model=name, version=int(version), digest=result.digest, status=result.status,
-                body=body, computed_at=result.computed_at))
-        return result
+                body=result.model_dump(mode="json"), computed_at=result.computed_at))

@@ -40,8 +40,9 @@ from ..registry.entities import AliasEvent, JournalEntry, ModelVersion, Register
 from ..store.schema.serving import ServingEndpointRow
 from ..tracking.entities import Run
 from ..validation.entities import ValidationReport
+from .audit import AuditRecord
 from .lineage import Lineage, lineage
-from .trace import TraceDataset, run_datasets
+from .trace import TraceDataset, audit_records, run_datasets
 
 __all__ = [
     "CARD_FIELDS",
@@ -136,7 +137,7 @@ class ModelCard(BaseModel):
     monitoring: list[MonitorPoint] = Field(default_factory=list)
     journal: list[JournalEntry] = Field(default_factory=list)
     alias_history: list[AliasEvent] = Field(default_factory=list)
-    audit: list[dict[str, Any]] = Field(default_factory=list)
+    audit: list[AuditRecord] = Field(default_factory=list)
     generated_at: datetime
 
     @property
@@ -259,10 +260,8 @@ def build_card(yard: Any, name: str, version: int, *, audit: Any = None) -> Mode
     except NotFound:
         importance = None
     serving = _serving(yard, mv)
-    records: list[dict[str, Any]] = []
-    if audit is not None:
-        for target in (f"model:{name}", f"model:{name}/{mv.version}"):
-            records.extend(r.model_dump(mode="json") for r in audit.records(target=target))
+    records = [] if audit is None else audit_records(audit, [f"model:{name}", f"model:{name}/*",
+                                                             f"alias:{name}@*"])
     journal = [j for j in yard.models.journal_entries(name)
                if j.version is None or j.version == mv.version]
     return ModelCard(
@@ -272,5 +271,5 @@ def build_card(yard: Any, name: str, version: int, *, audit: Any = None) -> Mode
         validation=reports, importance=importance, lineage=lineage(yard, mv.ref),
         serving=serving, monitoring=_monitoring(yard, mv, {s.endpoint for s in serving}),
         journal=journal, alias_history=yard.models.alias_history(name),
-        audit=sorted(records, key=lambda r: r.get("seq", 0)),
+        audit=records,
         generated_at=yard.clock.now())

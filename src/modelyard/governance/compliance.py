@@ -37,7 +37,7 @@ class ComplianceStore(DomainStore):
                       yard.backend.explain.explanations, self.db, self.clock,
                       audit=getattr(yard.backend, "audit", None))
 
-    @endpoint("GET", "/predictions/{prediction_id}/trace")
+    @endpoint("GET", "/predictions/{prediction_id}/trace", permission="read")
     def trace(self, prediction_id: str, explain: bool = True) -> Trace:
         """One logged prediction and everything behind it: input and output, endpoint and
         route, the exact model version (digest), its run, code, environment and training data,
@@ -45,7 +45,7 @@ class ComplianceStore(DomainStore):
         records, and an explanation computed with that version (``explain=false`` skips it)."""
         return self.tracer.trace(prediction_id, explain=explain)
 
-    @endpoint("GET", "/models/{name}/versions/{version}/card")
+    @endpoint("GET", "/models/{name}/versions/{version}/card", permission="read")
     def card(self, name: str, version: int) -> ModelCard:
         """The model card of a version: purpose and owner, training data, metrics overall and
         by slice, validation, global explanation, lineage, serving, drift and performance

@@ -31,10 +31,12 @@ from ..registry.entities import AliasEvent, JournalEntry, ModelVersion
 from ..store.schema.serving import CanaryRow, ServingEndpointRow
 from ..tracking.entities import Run
 from ..validation.entities import ValidationReport
+from .audit import AuditRecord
 
 __all__ = ["Role", "Trace", "TraceAlias", "TraceDataset", "Tracer", "route_role"]
 
 Role = Literal["champion", "challenger", "shadow", "canary"]
+AUDIT_LIMIT = 10_000  # records per target (the audit store's page limit)
 
 
 class TraceDataset(BaseModel):
@@ -85,7 +87,7 @@ class Trace(BaseModel):
     aliases: list[TraceAlias] = Field(default_factory=list)
     alias_history: list[AliasEvent] = Field(default_factory=list)
     journal: list[JournalEntry] = Field(default_factory=list)
-    audit: list[dict[str, Any]] = Field(default_factory=list)
+    audit: list[AuditRecord] = Field(default_factory=list)
     explanation: Explanation | None = None
     explanation_error: str | None = None
     generated_at: datetime
@@ -212,17 +214,19 @@ class Tracer:
             return []
         return self.validation.reports(version.name, version.version)  # type: ignore[no-any-return]
 
-    def _audit(self, version: ModelVersion, aliases: set[str]) -> list[dict[str, Any]]:
+    def _audit(self, version: ModelVersion, aliases: set[str]) -> list[AuditRecord]:
         """The audit records of the model, this version and the aliases it held."""
         if self.audit is None:
             return []
-        records: list[dict[str, Any]] = []
         targets = [f"model:{version.name}", f"model:{version.name}/{version.version}",
                    *(f"alias:{version.name}@{a}" for a in sorted(aliases))]
-        for target in targets:
-            try:
-                found = self.audit.records(target=target)
-            except (NotFound, InvalidParameter):
-                continue
-            records.extend(r.model_dump(mode="json") for r in found)
-        return sorted(records, key=lambda r: r.get("seq", 0))
+        return audit_records(self.audit, targets)
+
+
+def audit_records(audit: Any, targets: list[str]) -> list[AuditRecord]:
+    """The audit log's records about ``targets``, in the log's order."""
+    records: dict[int, AuditRecord] = {}
+    for target in targets:
+        for record in audit.records(target=target, limit=AUDIT_LIMIT):
+            records[record.seq] = record
+    return [records[seq] for seq in sorted(records)]

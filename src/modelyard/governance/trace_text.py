@@ -28,6 +28,13 @@ def _v(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _recipe(recipe: dict[str, Any] | None) -> str:
+    """A run's recipe (what re-runs it) on one line."""
+    if not recipe:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in sorted(recipe.items()))
+
+
 def _pairs(title: str, rows: list[tuple[str, Any]]) -> Table:
     table = Table(title=Text(title, style="bold"), title_justify="left", show_header=False,
                   box=None, pad_edge=False)
@@ -70,6 +77,7 @@ def trace_renderable(trace: Trace) -> RenderableType:
             ("started", _t(run.start_time)), ("ended", _t(run.end_time)),
             ("code commit", (run.code_commit or "-") + (" (dirty)" if run.code_dirty else "")),
             ("repository", run.code_repo), ("entry point", run.entry_point),
+            ("recipe", _recipe(run.recipe)),
             ("source", run.source), ("python", run.python_version), ("user", run.user),
             ("params", ", ".join(f"{k}={v}" for k, v in sorted(run.params.items())) or "-"),
             ("metrics", ", ".join(f"{k}={_v(v)}" for k, v in sorted(run.metrics.items()))
@@ -97,8 +105,8 @@ def trace_renderable(trace: Trace) -> RenderableType:
                        "no entries"))
     if trace.audit:
         parts.append(_grid("audit log", ["seq", "at", "actor", "action", "target"],
-                           [[r.get("seq"), r.get("at"), r.get("actor"), r.get("action"),
-                             r.get("target")] for r in trace.audit], "none"))
+                           [[r.seq, _t(r.at), r.actor, r.action, r.target]
+                            for r in trace.audit], "none"))
     if trace.explanation is not None:
         e = trace.explanation
         parts.append(Group(Text(f"explanation ({'cached' if e.cached else 'computed'}; "

@@ -194,20 +194,23 @@ class Models:
         if source_version is not None:
             source_version = str(parse_ref(source_version))
         with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
-            manifest = self._save(model, Path(tmp), example, flavor, init_kwargs,
-                                  self._blobs.put_file)
-        mv: ModelVersion = self._registry.create_model_version(
-            name=name, manifest=manifest, run_id=run_id, code_commit=code_commit,
-            description=description, tags=tags, source_version=source_version,
-        )
-        record_importance(self.yard.backend, mv)  # global importance; never fails registration
+            manifest, predictor = self._save(model, Path(tmp), example, flavor, init_kwargs,
+                                             self._blobs.put_file)
+            mv: ModelVersion = self._registry.create_model_version(
+                name=name, manifest=manifest, run_id=run_id, code_commit=code_commit,
+                description=description, tags=tags, source_version=source_version,
+            )
+            # its global importance, with the copy just loaded back; never fails registration
+            record_importance(self.yard.backend, mv, None if predictor is None
+                              else LoadedModel(mv, predictor, Path(tmp)))
         return mv
 
     def _save(self, model: Any, path: Path, example: Any, flavor: str | None,
-              init_kwargs: dict[str, Any] | None, store: Any) -> Manifest:
+              init_kwargs: dict[str, Any] | None, store: Any) -> tuple[Manifest, Any]:
         """Write ``model`` into the empty folder ``path`` (flavor files, example rows), check
-        it by loading it back and predicting the example, and return its manifest; ``store``
-        (``blobs.put_file``) uploads each file and returns its sha256."""
+        it by loading it back and predicting the example, and return its manifest and that
+        loaded copy (None without an example); ``store`` (``blobs.put_file``) uploads each
+        file and returns its sha256."""
         chosen: Flavor = get_flavor(flavor) if flavor is not None else detect_flavor(model)
         if init_kwargs is not None and chosen.name != "pytorch":
             raise InvalidParameter(
@@ -216,10 +219,11 @@ class Models:
         frame = as_frame(example) if example is not None else None
         extra = {"init_kwargs": init_kwargs} if init_kwargs is not None else {}
         options = chosen.save(model, path, frame, **extra)
-        signature = None
+        signature = loaded = None
         if frame is not None:
             signature = infer_signature(frame)
-            predictions = chosen.load(path, options).predict(enforce(signature, frame))
+            loaded = chosen.load(path, options)
+            predictions = loaded.predict(enforce(signature, frame))
             signature = Signature(inputs=signature.inputs,
                                   outputs=infer_columns(_result(predictions)))
             frame.head(_EXAMPLE_ROWS).to_json(path / EXAMPLE_FILE, orient="split",
@@ -229,7 +233,7 @@ class Models:
             for file in sorted(path.rglob("*")) if file.is_file()
         }
         return Manifest(flavor=chosen.name, options=options, files=files, signature=signature,
-                        requirements=library_versions(*chosen.libraries))
+                        requirements=library_versions(*chosen.libraries)), loaded
 
     # ---- models logged to a run (registered only when asked) -----------------------------
     def log_to_run(self, run_id: str, model: Any, *, path: str = "model", example: Any = None,
@@ -242,8 +246,8 @@ class Models:
         check_relative_path(path, field="path")
         tracking = self.yard.backend.tracking
         with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
-            manifest = self._save(model, Path(tmp), example, flavor, init_kwargs,
-                                  self._blobs.put_file)
+            manifest, _ = self._save(model, Path(tmp), example, flavor, init_kwargs,
+                                     self._blobs.put_file)
             (Path(tmp) / RUN_MANIFEST_FILE).write_bytes(
                 orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS))
             manifest_blob = self._blobs.put_file(Path(tmp) / RUN_MANIFEST_FILE)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ...access import requires
 from ...errors import ModelyardError
 from ..nav import Section
 from ..render import page, plot, yard_of
@@ -54,6 +55,7 @@ def waterfall(explanation: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 @router.get("/trace", response_class=HTMLResponse)
+@requires("read")
 def trace_page(request: Request, id: str = "") -> HTMLResponse:
     prediction_id = id.strip()
     if not prediction_id:
