@@ -90,8 +90,9 @@ def log_cmd(
 def export_cmd(
     folder: Annotated[Path, typer.Argument(
         help="Where to write the export (created if missing).")],
-    no_sign: bool = typer.Option(False, "--no-sign",
-                                 help="Do not sign the current head first (needs admin)."),
+    no_sign: bool = typer.Option(
+        False, "--no-sign",
+        help="Do not sign the current head first (signing needs the admin permission)."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Write records.jsonl, checkpoints.jsonl, head.json and the public key, for an external
