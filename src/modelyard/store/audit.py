@@ -45,11 +45,13 @@ from sqlalchemy.orm import Session
 
 from ..access import acting_principal
 from ..errors import IntegrityError
+from .compiled import Compiled
 from .schema.audit import AuditHeadRow, AuditRecordRow
 
 __all__ = [
     "GENESIS",
     "MAX_INLINE_BYTES",
+    "PENDING",
     "append",
     "canonical_json",
     "flush",
@@ -59,7 +61,7 @@ __all__ = [
 
 GENESIS = "0" * 64
 MAX_INLINE_BYTES = 16 * 1024
-_PENDING = "modelyard_audit_pending"
+PENDING = "modelyard_audit_pending"
 _IN_WRITE = "modelyard_audit_in_write"
 _LOG = AuditRecordRow.__table__
 _HEAD = AuditHeadRow.__table__
@@ -143,44 +145,71 @@ def append(where: Connection | Session, *, action: str, target: str, before: Any
     if not action or not target:
         raise ValueError(f"An audit record needs an action and a target. Got {action!r}, "
                          f"{target!r}.")
-    conn.info.setdefault(_PENDING, []).append(
+    conn.info.setdefault(PENDING, []).append(
         (acting_principal().name, action, target, _stored(before), _stored(after))
     )
 
 
-def begin(conn: Connection) -> None:
-    """Called by ``Database`` when a write transaction starts on ``conn``."""
-    conn.info.pop(_PENDING, None)
-    conn.info[_IN_WRITE] = True
+def begin(conn: Connection) -> dict[str, Any]:
+    """Called by ``Database`` when a write transaction starts on ``conn``; returns the
+    connection's info dict (``end`` takes it back)."""
+    info: dict[str, Any] = conn.info
+    info.pop(PENDING, None)
+    info[_IN_WRITE] = True
+    return info
 
 
-def end(conn: Connection) -> None:
-    """Called by ``Database`` when a write transaction on ``conn`` is over (either way)."""
-    conn.info.pop(_PENDING, None)
-    conn.info.pop(_IN_WRITE, None)
+def end(info: dict[str, Any]) -> None:
+    """Called by ``Database`` when the write transaction is over (either way)."""
+    info.pop(PENDING, None)
+    info.pop(_IN_WRITE, None)
+
+
+_FIELDS = ("seq", "at", "actor", "action", "target", "before", "after", "prev_hash", "hash")
+
+
+class _Statements:
+    """The three statements of a flush, compiled once per dialect (see ``store.compiled``)."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        one = _HEAD.c.id == sa.literal_column("1")
+        self.head = Compiled(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(one).with_for_update(),
+                             dialect, ())
+        self.insert = Compiled(_LOG.insert(), dialect, _FIELDS)
+        self.move = Compiled(
+            _HEAD.update().where(one).values(seq=sa.bindparam("seq"),
+                                             hash=sa.bindparam("hash")),
+            dialect, ("seq", "hash"))
+        self.at = _LOG.c.at.type.bind_processor(dialect) or (lambda value: value)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
 
 
 def flush(conn: Connection, at: datetime) -> None:
     """Chain and insert the records appended in this transaction (just before it commits)."""
-    pending = conn.info.pop(_PENDING, None)
+    pending = conn.info.pop(PENDING, None)
     if not pending:
         return
-    head = conn.execute(
-        sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-    ).first()
-    if head is None:
+    statements = _STATEMENTS.get(conn.dialect.name)
+    if statements is None:
+        statements = _STATEMENTS[conn.dialect.name] = _Statements(conn.dialect)
+    head = statements.head.fetch(conn, {})
+    if not head:
         raise IntegrityError(
             "The audit log has no head row (audit_head): it was removed from the database. "
             "Nothing can be recorded; run 'modelyard audit verify'."
         )
-    seq, prev = int(head.seq), str(head.hash)
+    seq, prev = int(head[0][0]), str(head[0][1])
+    stored_at = statements.at(at)
     rows = []
     for actor, action, target, before, after in pending:
         seq += 1
         digest = record_hash(seq=seq, at=at, actor=actor, action=action, target=target,
                              before=before, after=after, prev=prev)
-        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
-                     "before": before, "after": after, "prev_hash": prev, "hash": digest})
+        rows.append({"seq": seq, "at": stored_at, "actor": actor, "action": action,
+                     "target": target, "before": before, "after": after, "prev_hash": prev,
+                     "hash": digest})
         prev = digest
-    conn.execute(_LOG.insert(), rows)
-    conn.execute(_HEAD.update().where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+    statements.insert.run(conn, rows)
+    statements.move.run(conn, [{"seq": seq, "hash": prev}])

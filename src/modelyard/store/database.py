@@ -89,53 +89,59 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A connection inside one write transaction; committed on success, rolled back on
         error. The audit records appended on it are chained in just before the commit."""
-        with _conflicts(), self._write_engine.begin() as conn:
-            audit.begin(conn)
-            try:
-                yield conn
-                audit.flush(conn, self.clock.now())
-            finally:
-                audit.end(conn)
+        try:
+            with self._write_engine.begin() as conn:
+                info = audit.begin(conn)
+                try:
+                    yield conn
+                    if info.get(audit.PENDING):
+                        audit.flush(conn, self.clock.now())
+                finally:
+                    audit.end(info)
+        except Exception as exc:
+            _raise_conflict(exc)
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (a consistent snapshot for the block)."""
-        with _conflicts(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except Exception as exc:
+            _raise_conflict(exc)
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """An ORM session inside one write transaction (audit records as in :meth:`write`)."""
-        with (_conflicts(), Session(self._write_engine, expire_on_commit=False) as session,
-              session.begin()):
-            conn = session.connection()
-            audit.begin(conn)
-            try:
-                yield session
-                session.flush()
-                audit.flush(conn, self.clock.now())
-            finally:
-                audit.end(conn)
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+                conn = session.connection()
+                info = audit.begin(conn)
+                try:
+                    yield session
+                    session.flush()
+                    if info.get(audit.PENDING):
+                        audit.flush(conn, self.clock.now())
+                finally:
+                    audit.end(info)
+        except Exception as exc:
+            _raise_conflict(exc)
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-@contextmanager
-def _conflicts() -> Iterator[None]:
+def _raise_conflict(exc: BaseException) -> None:
     """A deadlock or serialization failure (raised by the driver or wrapped by SQLAlchemy)
     becomes :class:`WriteConflict`: the transaction was rolled back, nothing was written."""
-    try:
-        yield
-    except WriteConflict:
-        raise
-    except Exception as exc:
-        if is_transient(exc):
-            raise WriteConflict(
-                "The database aborted this write because it collided with a concurrent one "
-                f"({type(getattr(exc, 'orig', exc)).__name__}); nothing was written. Retry it.",
-            ) from exc
-        raise
+    if not isinstance(exc, WriteConflict) and is_transient(exc):
+        raise WriteConflict(
+            "The database aborted this write because it collided with a concurrent one "
+            f"({type(getattr(exc, 'orig', exc)).__name__}); nothing was written. Retry it.",
+        ) from exc
 
 
 def open_database(url: str, *, migrate: bool = True, clock: Clock | None = None) -> Database:

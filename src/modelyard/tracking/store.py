@@ -31,6 +31,7 @@ from ..errors import AlreadyExists, InvalidParameter, NotFound
 from ..ids import new_id
 from ..store import audit
 from ..store.base import DomainStore
+from ..store.compiled import Compiled
 from ..store.database import Database
 from ..store.names import check_label
 from ..store.schema.tracking import (
@@ -155,48 +156,6 @@ _METRIC_KEYS = ("run_id", "key", "value", "step", "timestamp")
 _KV_KEYS = ("run_id", "key", "value")
 
 
-class _Compiled:
-    """A Core statement compiled once, run on the DBAPI cursor of the current transaction.
-
-    Logging is a stream of tiny transactions; SQLAlchemy's per-statement work (compile cache
-    lookup, execution context, event dispatch) cost ~130 µs of the ~420 µs of a single
-    ``log_metric`` call. The statement is still built with Core and runs inside
-    ``Database.write()``; only the per-call overhead goes. Values must already be plain
-    (str/int/float/None): no type processing happens here.
-    """
-
-    def __init__(self, stmt: Any, dialect: sa.Dialect, keys: tuple[str, ...]) -> None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        self.sql = compiled.string
-        self.order = tuple(compiled.positiontup) if compiled.positional else None
-
-    def fetch(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if self.order is not None:
-                cursor.execute(self.sql, tuple([params[k] for k in self.order]))
-            else:
-                cursor.execute(self.sql, params)
-            return cursor.fetchall()  # type: ignore[no-any-return]
-        finally:
-            cursor.close()
-
-    def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if self.order is not None:
-                order = self.order
-                params: list[Any] = [tuple([r[k] for k in order]) for r in rows]
-            else:
-                params = rows
-            if len(params) == 1:
-                cursor.execute(self.sql, params[0])
-            else:
-                cursor.executemany(self.sql, params)
-        finally:
-            cursor.close()
-
-
 class TrackingStore(DomainStore):
     """Experiments and runs over one database. Build as ``TrackingStore(db, artifacts, settings,
     clock)``; the SDK (``yard.runs``) reaches it as ``yard.backend.tracking``."""
@@ -212,14 +171,14 @@ class TrackingStore(DomainStore):
         return postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
 
     @cached_property
-    def _fast(self) -> dict[str, _Compiled]:
+    def _fast(self) -> dict[str, Compiled]:
         """The statements of the logging hot path, compiled once for this database."""
         dialect = self.db.engine.dialect
         latest = self._insert(_latest)
         tag = self._insert(_tags)
         return {
-            "metric": _Compiled(_metrics.insert().inline(), dialect, _METRIC_KEYS),
-            "latest": _Compiled(
+            "metric": Compiled(_metrics.insert().inline(), dialect, _METRIC_KEYS),
+            "latest": Compiled(
                 latest.on_conflict_do_update(
                     index_elements=[_latest.c.run_id, _latest.c.key],
                     set_={
@@ -232,11 +191,11 @@ class TrackingStore(DomainStore):
                 dialect,
                 _METRIC_KEYS,
             ),
-            "param": _Compiled(_params.insert().inline(), dialect, _KV_KEYS),
+            "param": Compiled(_params.insert().inline(), dialect, _KV_KEYS),
             "params_of": self._select_of(_params, dialect),
             "latest_of": self._select_of(_latest, dialect),
             "tags_of": self._select_of(_tags, dialect),
-            "tag": _Compiled(
+            "tag": Compiled(
                 tag.on_conflict_do_update(
                     index_elements=[_tags.c.run_id, _tags.c.key], set_={"value": tag.excluded.value}
                 ),
@@ -255,11 +214,11 @@ class TrackingStore(DomainStore):
     def _ids_param(self, ids: list[str]) -> Any:
         return ids if self.db.dialect == "postgresql" else json.dumps(ids)
 
-    def _select_of(self, table: sa.Table, dialect: sa.Dialect) -> _Compiled:
+    def _select_of(self, table: sa.Table, dialect: sa.Dialect) -> Compiled:
         stmt = sa.select(table.c.run_id, table.c.key, table.c.value).where(
             self._in_ids(table.c.run_id)
         )
-        return _Compiled(stmt, dialect, ("ids",))
+        return Compiled(stmt, dialect, ("ids",))
 
     @cached_property
     def _inputs_of(self) -> Any:
