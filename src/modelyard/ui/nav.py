@@ -34,6 +34,7 @@ PAGES: tuple[str, ...] = (
     "modelyard.ui.pages.runs",
     "modelyard.ui.pages.models",
     "modelyard.ui.pages.datasets",
+    "modelyard.ui.pages.pipelines",
     "modelyard.ui.pages.endpoints",
     "modelyard.ui.pages.monitoring",
     "modelyard.ui.pages.predictions",
