@@ -20,6 +20,8 @@ __all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             5.0, 10.0)
+_FINE = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025,
+         0.05, 0.1, 0.25, 0.5, 1.0)
 _LABELS = ("endpoint", "route", "model", "model_version")
 
 
@@ -65,6 +67,21 @@ class ServerMetrics:
         self.load_failures = Counter("modelyard_model_load_failures", "Model loads that failed "
                                      "(a route keeps what it served; retried on every poll)",
                                      ("endpoint", "route"), registry=r)
+        # where a request's time goes besides the model (see timing.py)
+        self.loop_lag = Histogram("modelyard_event_loop_lag_seconds", "How late the event "
+                                  "loop ran a timer (sampled 20 times a second): time the "
+                                  "loop was busy or the process was not scheduled",
+                                  buckets=_FINE, registry=r)
+        self.gc_pause = Histogram("modelyard_gc_pause_seconds", "Garbage collections of the "
+                                  "server process (every thread waits)", ("generation",),
+                                  buckets=_FINE, registry=r)
+        self.log_wait = Histogram("modelyard_prediction_log_wait_seconds", "From handing a "
+                                  "request's records to the log writer to their fsync being "
+                                  "confirmed (durable mode)", buckets=_FINE, registry=r)
+        self.batch_rows = Histogram("modelyard_batch_rows", "Rows predicted in one call of a "
+                                    "batching endpoint's model", ("endpoint", "route"),
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+                                    registry=r)
         self._routes: dict[tuple[str, str, str, str], _RouteMetrics] = {}
 
     def route(self, endpoint: str, route: str, model: str, version: int) -> _RouteMetrics:

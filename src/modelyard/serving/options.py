@@ -27,6 +27,13 @@ class ServerOptions:
     auth_enabled: bool = False
     poll_interval: float = 2.0
     compact_interval: float = 30.0
+    # "process": sealed segments are compacted by a child process, off the request path's
+    # GIL (see compaction.py); "thread": in a thread of the server
+    compaction: str = "process"
+    # the interpreter's thread switch interval while serving (None: leave the default 5 ms),
+    # and freezing what exists after each model load out of garbage collection (timing.py)
+    switch_interval_ms: float | None = 0.5
+    freeze_gc: bool = True
     seal_bytes: int = 64 << 20
     seal_seconds: float = 300.0
     wal_lanes: int = 1
@@ -46,6 +53,9 @@ class ServerOptions:
             raise InvalidParameter(
                 "durability must be 'durable', 'async' or 'off'. "
                 f"Got {self.durability!r} instead.", field="durability")
+        if self.compaction not in ("process", "thread"):
+            raise InvalidParameter("compaction must be 'process' or 'thread'. Got "
+                                   f"{self.compaction!r} instead.", field="compaction")
         if not _SCOPE.fullmatch(self.scope):
             raise InvalidParameter(
                 "A scope must be 1-128 letters, digits and '._-', starting with a letter or "

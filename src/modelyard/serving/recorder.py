@@ -1,20 +1,22 @@
 """The model server's side of the prediction log: it starts the write-ahead writer (and, on a
-local yard, the compactor that turns sealed segments into Parquet), turns each answered row
-into a record, and appends the records, durably unless configured otherwise."""
+local yard, the compaction of sealed segments into Parquet, in a child process: see
+``compaction.py``), turns each answered row into a record, and appends the records, durably
+unless configured otherwise."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import orjson
 
 from ..predictions.reader import log_artifacts
-from ..wal.compactor import Compactor
 from ..wal.metrics import WalMetrics
 from ..wal.records import new_prediction_id
 from ..wal.segments import encode, wal_dir
 from ..wal.writer import LogUnavailable, WalWriter
+from .compaction import CompactionWorker
 from .models import ModelHandle, Prepared
 from .options import ServerOptions
 
@@ -25,14 +27,15 @@ class PredictionRecorder:
     """Records of one server process; ``writer`` is None with durability ``off``."""
 
     def __init__(self, yard: Any, options: ServerOptions,
-                 metrics: WalMetrics | None = None) -> None:
+                 metrics: WalMetrics | None = None, wait: Any = None) -> None:
         self.yard = yard
         self.clock = yard.clock
         self.options = options
         self.metrics = metrics
+        self.wait = wait  # a histogram of durable waits (seconds), or None
         self.log_dir = options.log_dir or yard.settings.resolved_prediction_log_dir
         self.writer: WalWriter | None = None
-        self.compactor: Compactor | None = None
+        self.compactor: CompactionWorker | None = None
 
     def start(self) -> None:
         opts = self.options
@@ -46,9 +49,9 @@ class PredictionRecorder:
             # a remote yard's server compacts only where it was told to ship its log
             target = log_artifacts(settings, None if self.yard.backend.is_remote
                                    else self.yard.backend.artifacts)
-            self.compactor = Compactor(wal_dir(self.log_dir), target,
-                                       interval=opts.compact_interval, clock=self.clock,
-                                       metrics=self.metrics).start()
+            self.compactor = CompactionWorker(
+                wal_dir(self.log_dir), target, interval=opts.compact_interval, clock=self.clock,
+                metrics=self.metrics, in_process=opts.compaction == "thread").start()
 
     def close(self) -> None:
         """Flush and close the writer, then stop the compactor (which compacts once more)."""
@@ -107,7 +110,10 @@ class PredictionRecorder:
             return
         fut = self.writer.append_wait(frames)
         if fut is not None:
+            t0 = time.perf_counter()
             await fut
+            if self.wait is not None:
+                self.wait.observe(time.perf_counter() - t0)
 
     def write_nowait(self, frames: list[bytes]) -> None:
         """Append ``frames`` without waiting (shadow predictions)."""

@@ -31,6 +31,7 @@ from .repository import ServingRepository
 from .request_path import RequestPath
 from .switching import ModelSwitcher
 from .sync import EndpointSync
+from .timing import LoopTimer, ProcessTuning
 
 __all__ = ["ServingRuntime"]
 
@@ -50,7 +51,10 @@ class ServingRuntime:
         self.background = Background()
         backend = yard.backend
         self.repo = None if backend.is_remote else ServingRepository(backend.db, yard.clock)
-        self.recorder = PredictionRecorder(yard, options, WalMetrics(self.metrics.registry))
+        self.recorder = PredictionRecorder(yard, options, WalMetrics(self.metrics.registry),
+                                           self.metrics.log_wait)
+        self.timer = LoopTimer(self.metrics)
+        self.tuning = ProcessTuning(options.switch_interval_ms, options.freeze_gc)
         self.switcher = ModelSwitcher(yard, loader or (lambda y, ref: load_handle(y, ref)),
                                       self.metrics, self.background, self._changed)
         self.canaries = CanaryDriver(yard, self.repo, self.metrics, self.switcher,
@@ -64,6 +68,8 @@ class ServingRuntime:
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        self.tuning.apply()
+        self.timer.start()
         self.recorder.start()
         for cfg in self.config_endpoints:
             self.endpoints[cfg.name] = LiveEndpoint(cfg, "config")
@@ -87,7 +93,9 @@ class ServingRuntime:
         if self._control is not None:
             self._control.cancel()
         self.background.cancel()
+        self.timer.stop()
         await asyncio.to_thread(self.recorder.close)
+        self.tuning.restore()
 
     @property
     def ready(self) -> bool:
@@ -120,6 +128,7 @@ class ServingRuntime:
 
     # ---- endpoints ------------------------------------------------------------------------
     def _changed(self, ep: LiveEndpoint) -> None:
+        self.tuning.settled()  # a model was loaded: it is long-lived
         if self.endpoints.get(ep.name) is not ep:
             return  # not (yet) served: an endpoint being prepared
         self.metrics.endpoint_ready.labels(ep.name).set(1.0 if ep.ready else 0.0)

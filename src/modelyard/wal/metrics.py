@@ -1,9 +1,10 @@
 """Prometheus metrics of the write-ahead log, on a registry the process gives (the model
-server's): write errors by errno, whether the log takes writes now, quarantined segments."""
+server's): write errors by errno, whether the log takes writes now, quarantined segments, how
+long each fsync took."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["WalMetrics"]
 
@@ -20,3 +21,7 @@ class WalMetrics:
         self.quarantined = Counter(
             "modelyard_wal_quarantined_segments", "Segments the compactor could not read "
             "completely and moved to the quarantine folder", registry=registry)
+        self.fsync = Histogram(
+            "modelyard_wal_fsync_seconds", "Duration of each fdatasync of the prediction log",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015,
+                     0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=registry)

@@ -330,7 +330,10 @@ class WalWriter:
         self._succeeded()
 
     def _fdatasync(self, lane: _Lane) -> None:
+        t0 = time.perf_counter()
         os.fdatasync(lane.fd)
+        if self.metrics is not None:
+            self.metrics.fsync.observe(time.perf_counter() - t0)
         lane.dirty = False
         lane.durable = lane.segment_bytes
         lane.last_sync = time.monotonic()
