@@ -65,9 +65,11 @@ ServerFactory = Callable[..., AbstractContextManager[str]]
 @pytest.fixture
 def model_server(serving_yard: my.Yard) -> ServerFactory:
     """``with model_server("iris@production", ...) as url``: a server on loopback. Pass model
-    references, EndpointConfig objects or dicts; options go to ServerOptions."""
+    references, EndpointConfig objects or dicts; options go to ServerOptions (``ready=False``:
+    do not wait for every model to load)."""
 
-    def start(*endpoints: Any, yard: my.Yard | None = None, **options: Any) -> Any:
+    def start(*endpoints: Any, yard: my.Yard | None = None, ready: bool = True,
+              **options: Any) -> Any:
         configs: list[EndpointConfig] = []
         for e in endpoints:
             if isinstance(e, EndpointConfig):
@@ -78,7 +80,7 @@ def model_server(serving_yard: my.Yard) -> ServerFactory:
                 configs.append(endpoint_from_ref(e))
         options.setdefault("poll_interval", 0.2)
         app = create_app(yard or serving_yard, configs, ServerOptions(**options))
-        return serve_in_thread(app)
+        return serve_in_thread(app, ready=ready)
 
     return start
 

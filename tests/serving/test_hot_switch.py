@@ -80,9 +80,9 @@ def test_a_request_during_the_first_load_waits_for_it(serving_yard: my.Yard, iri
 
     release = threading.Event()
 
-    def slow_loader(yard: Any, ref: str) -> Any:  # the real load, once the test allows it
-        release.wait(60)
-        return load_handle(yard, ref)
+    def slow_loader(yard: Any, ref: str, device: str | None) -> Any:  # the real load, once
+        release.wait(60)                                              # the test allows it
+        return load_handle(yard, ref, device)
 
     app = create_app(serving_yard, [endpoint_from_ref("iris@production")], ServerOptions(),
                      loader=slow_loader)

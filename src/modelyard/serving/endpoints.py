@@ -9,6 +9,8 @@
         shadows:
           - {name: next, model: loans/8}   # gets a copy of each request; logged, never returned
         canary: {model: loans/9, steps: [5, 25, 50, 100], interval_s: 300}
+        batching: {max_delay_ms: 2, max_batch_rows: 256}   # see batching.py (default: automatic)
+        device: cuda                # where a PyTorch model runs (default: cpu)
 
 A route is picked per request: by a stable hash of the request key when the endpoint is sticky
 and the request has a key, else at random by weight. A running canary takes its current step's
@@ -38,6 +40,7 @@ from ..errors import InvalidParameter, did_you_mean
 from ..store.names import check_name
 
 __all__ = [
+    "BatchingConfig",
     "CanaryConfig",
     "EndpointConfig",
     "RouteConfig",
@@ -122,8 +125,23 @@ class CanaryConfig(_Strict):
         return _check_name(v, "A canary route name")
 
 
+class BatchingConfig(_Strict):
+    """Adaptive micro-batching of an endpoint's concurrent requests (see ``batching.py``):
+    requests are gathered for at most ``max_delay_ms`` after the oldest one arrived, or until
+    ``max_batch_rows`` rows are waiting, and predicted in one call."""
+
+    max_delay_ms: float = Field(default=2.0, ge=0, le=1000)
+    max_batch_rows: int = Field(default=256, ge=1, le=1_000_000)
+
+
 class EndpointConfig(_Strict):
-    """One endpoint: ``POST /predict/<name>`` and ``/v2/models/<name>/infer``."""
+    """One endpoint: ``POST /predict/<name>`` and ``/v2/models/<name>/infer``.
+
+    ``batching``: not set — concurrent requests that arrive together are predicted in one call
+    for flavors that vectorise; ``true`` or an object — wait up to ``max_delay_ms`` to gather a
+    batch; ``false`` — each request alone. ``device``: where models that can choose run
+    (PyTorch: ``cpu``, ``cuda``, ``cuda:1`` …); a model of another flavor is refused at load
+    with a device other than ``cpu``."""
 
     name: str
     routes: list[RouteConfig]
@@ -131,6 +149,16 @@ class EndpointConfig(_Strict):
     sticky: bool = False
     canary: CanaryConfig | None = None
     max_rows: int = Field(default=10_000, ge=1)
+    batching: BatchingConfig | bool | None = None
+    device: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(cpu|cuda|mps|xpu)(:\d{1,2})?", v):
+            raise ValueError(f"device must be cpu, cuda, cuda:N, mps or xpu. Got {v!r} "
+                             "instead.")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -154,7 +182,7 @@ class EndpointConfig(_Strict):
 
 
 _NESTED: dict[str, type[BaseModel]] = {"routes": RouteConfig, "shadows": ShadowConfig,
-                                       "canary": CanaryConfig}
+                                       "canary": CanaryConfig, "batching": BatchingConfig}
 
 
 def _invalid(exc: ValidationError, where: str) -> InvalidParameter:

@@ -15,6 +15,7 @@ from itertools import accumulate
 from typing import Any
 
 from ..errors import NotFound
+from .batching import policy_for
 from .canary import RouteStats
 from .endpoints import CanaryConfig, EndpointConfig, effective_weights, pick
 from .models import ModelHandle
@@ -53,6 +54,7 @@ class LiveEndpoint:
         self.revision = 0
         self.routes = [Route(r.name, r.model, r.weight, "route") for r in config.routes]
         self.shadows = [Route(s.name, s.model, 0.0, "shadow") for s in config.shadows]
+        self.batch_policy = policy_for(config.batching)
         self.canary: Canary | None = None
         self.canary_spec: CanaryConfig | None = None
         self.canary_route: Route | None = None

@@ -26,12 +26,13 @@ _LABELS = ("endpoint", "route", "model", "model_version")
 
 
 class _RouteMetrics:
-    __slots__ = ("errors", "latency", "requests", "rows")
+    __slots__ = ("batch_rows", "errors", "latency", "requests", "rows")
 
     def __init__(self, m: ServerMetrics, labels: tuple[str, str, str, str]) -> None:
         self.requests = m.requests.labels(*labels)
         self.rows = m.rows.labels(*labels)
         self.latency = m.latency.labels(*labels)
+        self.batch_rows = m.batch_rows.labels(*labels)
         self.errors = {kind: m.errors.labels(*labels, kind) for kind in ("model", "log")}
 
 
@@ -79,7 +80,8 @@ class ServerMetrics:
                                   "request's records to the log writer to their fsync being "
                                   "confirmed (durable mode)", buckets=_FINE, registry=r)
         self.batch_rows = Histogram("modelyard_batch_rows", "Rows predicted in one call of a "
-                                    "batching endpoint's model", ("endpoint", "route"),
+                                    "route's model (requests gathered by the micro-batcher)",
+                                    _LABELS,
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
                                     registry=r)
         self._routes: dict[tuple[str, str, str, str], _RouteMetrics] = {}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaMismatch
+from ..errors import InvalidParameter, SchemaMismatch
 
 __all__ = ["ModelHandle", "Prepared", "load_handle"]
 
@@ -68,6 +68,9 @@ class ModelHandle:
             self._predict = self._np.predict
             if self._proba is not None:
                 self._proba = self._np.predict_proba
+        # the flavor's predictor takes the checked float matrix as is (no frame around it)
+        self._takes_matrix = self._np is not None or (self.float_only
+                                                      and self.flavor == "pytorch")
         self._argmax_classes = _argmax_classes(loaded) if self._proba is not None else None
         self.sample: Any = None  # one prediction of the warm-up (its type is the output's)
 
@@ -149,7 +152,7 @@ class ModelHandle:
     # ---- predicting -----------------------------------------------------------------------
     def frame(self, x: Any) -> Any:
         if isinstance(x, np.ndarray):
-            if self._np is not None:
+            if self._takes_matrix:
                 return x
             return pd.DataFrame(x, columns=self.names, copy=False)
         return x  # type: ignore[no-any-return]
@@ -206,15 +209,29 @@ class ModelHandle:
         }
 
 
-def load_handle(yard: Any, ref: str, *, warm: bool = True) -> ModelHandle:
+def load_handle(yard: Any, ref: str, device: str | None = None, *,
+                warm: bool = True) -> ModelHandle:
     """Load ``ref`` from the yard's registry (or ``bundle:<folder>`` from a bundle made by
-    ``modelyard build``) and warm it."""
+    ``modelyard build``), move it to ``device`` (PyTorch models; None or ``cpu``: the CPU)
+    and warm it."""
     if ref.startswith("bundle:"):
         from .build import load_bundle
 
         loaded = load_bundle(ref[len("bundle:"):])
     else:
         loaded = yard.models.load(ref)
+    if device is not None and device != "cpu":
+        to_device = getattr(loaded.predictor, "to_device", None)
+        if to_device is None:
+            raise InvalidParameter(
+                f"Model {ref} ({loaded.flavor} flavor) runs on the CPU only: device must be "
+                f"'cpu' (or unset) for it. Got {device!r}; only PyTorch models can choose a "
+                "device.", field="device")
+        try:
+            to_device(device)
+        except (RuntimeError, AssertionError) as exc:  # no such device here
+            raise InvalidParameter(f"Model {ref} cannot be moved to device {device!r}: "
+                                   f"{exc}", field="device") from exc
     handle = ModelHandle(loaded, ref)
     if warm:
         handle.warm()

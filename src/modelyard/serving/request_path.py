@@ -96,7 +96,8 @@ class RequestPath:
             raise InvalidParameter(f"A request may hold at most {ep.config.max_rows} rows on "
                                    f"endpoint {ep.name!r}. Got {prepared.n}.", field=kind)
         try:
-            preds, proba = await self.batcher.submit(handle, prepared)
+            preds, proba = await self.batcher.submit(handle, prepared, ep.batch_policy,
+                                                     route.metrics.batch_rows)
         except Exception as exc:
             latency = (time.perf_counter() - t0) * 1000.0
             route.stats.record(latency, True)
@@ -135,7 +136,8 @@ class RequestPath:
             outcome = "logged"
             try:
                 prepared = prepare(handle, kind, data)
-                preds, proba = await self.batcher.submit(handle, prepared)
+                preds, proba = await self.batcher.submit(handle, prepared, ep.batch_policy,
+                                                         route.metrics.batch_rows)
                 latency = (time.perf_counter() - t0) * 1000.0
                 _, frames = self.recorder.records(ep.name, route.name, handle, prepared, preds,
                                                   proba, latency, key, answered)

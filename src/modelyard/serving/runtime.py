@@ -42,7 +42,8 @@ class ServingRuntime:
     """Everything a model server process holds; the HTTP face (``app.py``) calls into it."""
 
     def __init__(self, yard: Any, endpoints: list[EndpointConfig], options: ServerOptions,
-                 *, loader: Callable[[Any, str], ModelHandle] | None = None) -> None:
+                 *, loader: Callable[[Any, str, str | None], ModelHandle] | None = None
+                 ) -> None:
         self.yard = yard
         self.config_endpoints = endpoints
         self.options = options
@@ -55,7 +56,7 @@ class ServingRuntime:
                                            self.metrics.log_wait)
         self.timer = LoopTimer(self.metrics)
         self.tuning = ProcessTuning(options.switch_interval_ms, options.freeze_gc)
-        self.switcher = ModelSwitcher(yard, loader or (lambda y, ref: load_handle(y, ref)),
+        self.switcher = ModelSwitcher(yard, loader or load_handle,
                                       self.metrics, self.background, self._changed)
         self.canaries = CanaryDriver(yard, self.repo, self.metrics, self.switcher,
                                      self.background)

@@ -21,10 +21,11 @@ log = logging.getLogger("modelyard.serving")
 
 
 class ModelSwitcher:
-    """Loads models for routes and swaps them in. ``loader(yard, ref)`` builds a handle;
+    """Loads models for routes and swaps them in. ``loader(yard, ref, device)`` builds a
+    handle (``device``: the endpoint's, or None);
     ``on_change(ep)`` is told after every swap (the server records what it serves)."""
 
-    def __init__(self, yard: Any, loader: Callable[[Any, str], ModelHandle],
+    def __init__(self, yard: Any, loader: Callable[[Any, str, str | None], ModelHandle],
                  metrics: ServerMetrics, background: Background,
                  on_change: Callable[[LiveEndpoint], None]) -> None:
         self.yard = yard
@@ -33,14 +34,14 @@ class ModelSwitcher:
         self.background = background
         self.on_change = on_change
 
-    async def load(self, ref: str) -> ModelHandle:
-        return await asyncio.to_thread(self.loader, self.yard, ref)
+    async def load(self, ref: str, device: str | None = None) -> ModelHandle:
+        return await asyncio.to_thread(self.loader, self.yard, ref, device)
 
     async def load_route(self, ep: LiveEndpoint, route: Route, ref: str | None = None) -> bool:
         """Load ``ref`` (default: the route's reference) and swap it in; False (logged) when
         it cannot be loaded, and the route keeps what it serves."""
         try:
-            handle = await self.load(ref or route.ref)
+            handle = await self.load(ref or route.ref, ep.config.device)
         except Exception as exc:  # noqa: BLE001 - keep serving what we have; retry on poll
             log.error("could not load %s for %s/%s: %s", ref or route.ref, ep.name, route.name,
                       exc, extra={"event": "load_failed", "endpoint": ep.name,

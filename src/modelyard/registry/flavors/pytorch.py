@@ -4,7 +4,9 @@ A version holds the module's ``state_dict`` (``torch.save``), the import path of
 (``package.module:Class``) and the JSON constructor arguments given at registration
 (``init_kwargs=``); loading imports the class, builds it and loads the weights with
 ``torch.load(weights_only=True)``, so no pickled code is ever run. ``predict`` runs the module
-in eval mode, without gradients, on one float32 tensor of the frame's columns.
+in eval mode, without gradients, on one float32 tensor of the frame's columns, on the CPU or
+on the device the predictor was moved to (``to_device("cuda")``: the model server's
+``device:`` setting).
 """
 
 from __future__ import annotations
@@ -31,10 +33,19 @@ def _torch() -> Any:
 class _TorchPredictor:
     def __init__(self, module: Any) -> None:
         self.model = module
+        self.device = "cpu"
 
-    def predict(self, df: pd.DataFrame) -> Any:
+    def to_device(self, device: str) -> None:
+        """Move the module to ``device`` (``cuda``, ``cuda:1`` …); inputs follow it."""
         torch = _torch()
-        x = torch.from_numpy(df.to_numpy(dtype=np.float32))
+        self.model.to(torch.device(device))
+        self.device = device
+
+    def predict(self, df: pd.DataFrame | np.ndarray) -> Any:
+        torch = _torch()
+        x = torch.from_numpy(np.asarray(df, dtype=np.float32))
+        if self.device != "cpu":
+            x = x.to(self.device, non_blocking=True)
         with torch.no_grad():
             out = self.model(x)
         out = out.detach().cpu().numpy()
