@@ -22,6 +22,7 @@ from pydantic_core import to_jsonable_python
 __all__ = [
     "JSON_OPTION",
     "console",
+    "count_progress",
     "format_time",
     "print_json",
     "print_table",
@@ -127,3 +128,68 @@ def transfer_progress(
     finally:
         if progress is not None:
             progress.stop()
+
+
+class _Counter:
+    """The ``advance`` of :func:`count_progress`: call it with a count; ``set_total(n)``
+    sets the bar's total once the work knows it."""
+
+    def __init__(self, description: str, total: int | None, unit: str, delay: float,
+                 output: Any) -> None:
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.delay = delay
+        self.output = output
+        self.started = time.monotonic()
+        self.done = 0
+        self.progress: Any = None
+        self.task: Any = None
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self.progress is not None:
+            self.progress.update(self.task, total=total)
+
+    def __call__(self, n: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.done += n
+        if self.progress is None:
+            if time.monotonic() - self.started < self.delay:
+                return
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn(self.unit), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.output if self.output is not None else console(stderr=True))
+            self.progress.start()
+            self.task = self.progress.add_task(self.description, total=self.total,
+                                               completed=self.done)
+        else:
+            self.progress.update(self.task, completed=self.done)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@contextlib.contextmanager
+def count_progress(
+    description: str, total: int | None = None, *, unit: str = "rows", delay: float = 1.0,
+    output: Any = None,
+) -> Iterator[_Counter]:
+    """Like :func:`transfer_progress`, for things counted (rows, steps, trials): ``advance(n)``
+    moves a bar on stderr that appears once the work has taken ``delay`` seconds;
+    ``advance.set_total(n)`` gives the total when it is known only later."""
+    counter = _Counter(description, total, unit, delay, output)
+    try:
+        yield counter
+    finally:
+        counter.stop()

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrain": ("modelyard.cli.lineage:register",
                 ("Re-run the training recorded for a model version on its data as known at a date, "
                  "and register the result (linked to the original).")),
+    "score": ("modelyard.cli.score:register",
+              ("Score Parquet files or a dataset version with a model version into Parquet "
+               "(predictions, probabilities, prediction ids), on local processes or Dask; "
+               "resumable by partition.")),
     "serve": ("modelyard.cli.serve:register",
               ("Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol "
                "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),
