@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
               ("Score Parquet files or a dataset version with a model version into Parquet "
                "(predictions, probabilities, prediction ids), on local processes or Dask; "
                "resumable by partition.")),
+    "search": ("modelyard.cli.search:register",
+               ("Search hyperparameters of a scikit-learn estimator on a dataset version, each "
+                "trial a child run, on local processes or Dask; optionally register the "
+                "best.")),
     "serve": ("modelyard.cli.serve:register",
               ("Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol "
                "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),

@@ -288,6 +288,15 @@ class ActiveRun:
             code_commit=self._run.code_commit, **kwargs,
         )
 
+    def search(self, estimator: Any, space: Mapping[str, Any], **kwargs: Any) -> Any:
+        """Search hyperparameters of a scikit-learn ``estimator`` over ``space`` (lists and
+        distributions) on an executor; each trial becomes a child run, the best may be
+        registered. Returns a :class:`~modelyard.tracking.tuning.SearchResult`; see
+        :func:`modelyard.tracking.tuning.search` for the keywords."""
+        from .tuning import search
+
+        return search(self, estimator, space, **kwargs)
+
     # ---- ending ----------------------------------------------------------------------------
     def end(self, status: str = "FINISHED", error: str | None = None) -> None:
         """Mark the run ended (FINISHED, FAILED or KILLED) and stop it being the active run."""
