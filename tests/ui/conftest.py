@@ -94,12 +94,24 @@ def new_page(browser: Any, request: pytest.FixtureRequest,
         context.close()
 
 
+@pytest.fixture
+def page(site: dict[str, Any], new_page: Callable[..., Any]) -> Any:
+    """A page on the module's ``site`` (its seeded dashboard)."""
+    return new_page(site["url"])
+
+
+def cells(page: Any, selector: str) -> list[list[str]]:
+    """The texts of the cells of each row matched by ``selector``."""
+    return [r.locator("td, th").all_inner_texts() for r in page.locator(selector).all()]
+
+
 @contextmanager
 def seeded_dashboard(home: Path, seed: Callable[[my.Yard], dict[str, Any]], *,
-                     auth: bool = False) -> Iterator[dict[str, Any]]:
-    """A yard in ``home`` filled by ``seed(yard)`` and a live dashboard over it: yields
-    ``{"url", "yard", **seeded}`` (for a module-scoped fixture)."""
-    yard = my.connect(settings=Settings.load({}, home=home))
+                     auth: bool = False, clock: Any = None) -> Iterator[dict[str, Any]]:
+    """A yard in ``home`` (on ``clock``, default the real one) filled by ``seed(yard)`` and a
+    live dashboard over it: yields ``{"url", "yard", **seeded}`` (for a module-scoped
+    fixture)."""
+    yard = my.connect(settings=Settings.load({}, home=home), clock=clock)
     try:
         seeded = seed(yard)
         srv = live_dashboard(yard, auth=auth)

@@ -66,11 +66,51 @@ def _seed(yard: my.Yard, out: Path) -> dict[str, Any]:
     alerts = yard.monitoring.alerts(state="open")
     assert alerts, "the seeded rule opened no alert"
 
+    job, report_id = _seed_automation(yard, out)
+
     report = out / "monitor.html"
     yard.monitoring.report("hostile", window="1d", reference="dataset:hostile/1", path=str(report))
     drift = out / "drift.html"
     my.drift(frame.drop(columns="ts"), current.drop(columns="ts")).to_html(drift, title=IMG)
-    return {"run": run.id, "alerts": [a.message for a in alerts], "reports": [report, drift]}
+    return {"run": run.id, "alerts": [a.message for a in alerts], "reports": [report, drift],
+            "job": job, "report": report_id}
+
+
+def _seed_automation(yard: my.Yard, out: Path) -> tuple[str, str]:
+    """A retrain policy with hostile params whose training prints and raises hostile text
+    (run once by the scheduler, with a hostile reason), and a validation report with hostile
+    check names, messages, thresholds, slices, details and data. (Policy names follow the
+    name rule: a hostile one is refused when saved.)"""
+    import sys
+    import textwrap
+
+    from modelyard.automation.scheduler import Scheduler
+    from modelyard.validation.entities import CheckResult, ValidationReport
+
+    folder = out / "project"
+    folder.mkdir()
+    (folder / "hostile_training.py").write_text(textwrap.dedent(f'''
+        def train(params, data, run):
+            print({SCRIPT!r})
+            print({COMMENT!r})
+            raise RuntimeError({SVG!r})
+    '''))
+    sys.path.insert(0, str(folder))
+    yard.automation.policy("hostile-retrain", model="hostile",
+                           entry_point="hostile_training:train", code_path=str(folder),
+                           params={"note": SCRIPT, IMG: SVG},
+                           data={"train": {"dataset": "hostile"}}, retries=0)
+    yard.automation.run_now("hostile-retrain", reason=IMG)
+    [job] = Scheduler.for_yard(yard, owner="hostile").tick()
+    assert job.status == "failed", job.status
+    report = yard.backend.validation.add_report(report=ValidationReport(
+        model="hostile", version=1, status="failed", checks=[CheckResult(
+            name=SCRIPT, type="custom", status="failed", value=0.5, threshold=IMG,
+            message=SVG, slice=COMMENT, n_rows=3,
+            details={"traceback": SCRIPT, IMG: SVG})],
+        data={"holdout": {"dataset": "hostile", "version": 1, "digest": IMG,
+                          "window_start": COMMENT}}))
+    return job.id, report.id
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +139,14 @@ PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("/ui/models/hostile/1", (IMG,)),
     ("/ui/datasets/hostile", (SCRIPT, IMG, SVG, COMMENT)),
     ("/ui/monitoring", (SVG,)),
+    ("/ui/automation", ()),
+    ("/ui/automation/policies/hostile-retrain", (SCRIPT, IMG, SVG)),
+    ("/ui/automation/jobs/{job}", (SCRIPT, IMG, SVG, COMMENT)),
+    ("/ui/validation/reports/{report}", (SCRIPT, IMG, SVG, COMMENT)),
+    ("/ui/audit", (SCRIPT,)),
+    ("/ui/audit?target=" + quote(f"experiment:{SVG}"), (f"experiment:{SVG}",)),
+    ("/ui/audit?target=" + quote(f"dataset:hostile#{SCRIPT}"), (f"dataset:hostile#{SCRIPT}",)),
+    ("/ui/audit?actor=" + quote(IMG) + "&since=" + quote(SVG), (SVG[3:],)),  # in a repr
 ]
 
 
@@ -112,7 +160,7 @@ def _page(site: dict[str, Any], new_page: Callable[..., Any]) -> Any:
 def test_pages_show_hostile_strings_as_text(site: dict[str, Any], new_page: Callable[..., Any],
                                             path: str, shown: tuple[str, ...]) -> None:
     page = _page(site, new_page)
-    page.goto(path.format(run=site["run"]))
+    page.goto(path.format(run=site["run"], job=site["job"], report=site["report"]))
     page.wait_for_load_state("load")
     _assert_inert(page, shown=shown)
 

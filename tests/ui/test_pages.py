@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 import modelyard as my
 from modelyard.config import Settings
 
-from .conftest import live_dashboard, seeded_dashboard
+from .conftest import cells, live_dashboard, seeded_dashboard
 from .seed import ENDPOINT, seed_yard
 
 
@@ -22,15 +22,6 @@ from .seed import ENDPOINT, seed_yard
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with seeded_dashboard(tmp_path_factory.mktemp("pages"), seed_yard) as site:
         yield site
-
-
-@pytest.fixture
-def page(site: dict[str, Any], new_page: Callable[..., Any]) -> Any:
-    return new_page(site["url"])
-
-
-def _cells(page: Any, selector: str) -> list[list[str]]:
-    return [r.locator("td, th").all_inner_texts() for r in page.locator(selector).all()]
 
 
 def test_overview_links_to_what_needs_attention(page: Any, site: dict[str, Any]) -> None:
@@ -57,13 +48,13 @@ def test_runs_filter_select_and_compare(page: Any, site: dict[str, Any]) -> None
         box.check()
     page.click("#compare")
     page.wait_for_url("**/ui/runs/compare?ids=*")
-    differing = [r[0].rstrip(" ≠") for r in _cells(page, "#compare-params tr.differs")]
+    differing = [r[0].rstrip(" ≠") for r in cells(page, "#compare-params tr.differs")]
     assert differing == ["C"]  # the one param that tells the two runs apart is highlighted
-    same = [r[0] for r in _cells(page, "#compare-params tr:not(.differs)")[1:]]
+    same = [r[0] for r in cells(page, "#compare-params tr:not(.differs)")[1:]]
     assert same == ["model"]
     page.wait_for_selector("#history-0 svg")
     assert page.locator("#history-0 .scatterlayer .trace").count() == 2  # overlaid histories
-    inputs = _cells(page, "#compare-inputs tr")[1]
+    inputs = cells(page, "#compare-inputs tr")[1]
     assert inputs == ["training: cancer-train", "cancer-train/1", "cancer-train/1"]
     page.get_by_role("link", name="cancer-train/1").first.click()
     page.wait_for_url("**/ui/datasets/cancer-train?version=1")
@@ -92,16 +83,16 @@ def test_the_endpoint_page_shows_routes_canary_traffic_and_versions(
         page: Any, site: dict[str, Any]) -> None:
     v = site["versions"]
     page.goto(f"/ui/endpoints/{ENDPOINT}")
-    routes = {r[0]: r for r in _cells(page, "#routes tr")[1:]}
+    routes = {r[0]: r for r in cells(page, "#routes tr")[1:]}
     assert routes["main"][1:4] == ["route", "cancer@production", f"cancer/{v['logreg-C1']}"]
     assert routes["main"][5] == "70%" and routes["canary"][5] == "30%"
     assert routes["next"][1] == "shadow" and routes["next"][5] == "copy of every request"
     assert "step 1 of 2 (30% → 60%)" in page.inner_text("#canary")
-    steps = _cells(page, "#canary-steps tr")[1:]
+    steps = cells(page, "#canary-steps tr")[1:]
     assert [s[1] for s in steps] == ["start"]
     assert page.inner_text("#requests") == str(site["requests"])
     page.wait_for_selector("#traffic svg")
-    versions = {r[1]: r for r in _cells(page, "#versions tr")[1:]}
+    versions = {r[1]: r for r in cells(page, "#versions tr")[1:]}
     answered = int(versions[f"cancer/{v['logreg-C1']}"][2]) \
         + int(versions[f"cancer/{v['tree-d3']}"][2])
     assert answered == site["requests"]
@@ -110,7 +101,7 @@ def test_the_endpoint_page_shows_routes_canary_traffic_and_versions(
     assert shadow[7].endswith(f"of {site['requests']}")  # agreement on the same requests
     page.wait_for_selector("#predictions svg")
     assert page.locator("#predictions .trace.bars").count() == 3  # side by side
-    perf = {r[0]: r for r in _cells(page, "#performance tr")[1:]}
+    perf = {r[0]: r for r in cells(page, "#performance tr")[1:]}
     labelled = {k: int(r[1]) for k, r in perf.items()}
     assert sum(labelled[f"cancer/{v[n]}"] for n in ("logreg-C1", "tree-d3")) == 120
     assert labelled[f"cancer/{v['logreg-C0.01']}"] == 120
@@ -128,7 +119,7 @@ def test_a_prediction_links_back_to_everything(page: Any, site: dict[str, Any]) 
     page.fill("#prediction-id", labelled)
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/ui/predictions/{labelled}")
-    table = dict(r[:2] for r in _cells(page, "#prediction tr"))
+    table = dict(r[:2] for r in cells(page, "#prediction tr"))
     assert table["endpoint"].startswith(ENDPOINT)
     assert table["ground truth"].startswith(str(site["labels"][labelled]))
     page.get_by_role("link", name=table["made by run"]).click()
@@ -181,7 +172,9 @@ def test_an_empty_yard_says_what_to_do_next(tmp_path: Any, new_page: Callable[..
                  "/ui/models": "run.log_model", "/ui/datasets": "yard.datasets.add",
                  "/ui/endpoints": "modelyard serve --model", "/ui/monitoring": "alert_rule",
                  "/ui/runs/compare": "Select two or more runs",
-                 "/ui/predictions": "Paste one"}
+                 "/ui/predictions": "Paste one", "/ui/automation": "yard.automation.policy",
+                 "/ui/automation/jobs": "modelyard scheduler",
+                 "/ui/validation": "yard.validation.set_suite", "/ui/audit": "No records yet"}
         for path, hint in hints.items():
             page.goto(path)
             assert hint in page.inner_text("main"), path

@@ -164,3 +164,33 @@ def test_a_page_on_another_port_cannot_use_the_session_on_the_api(
         {{method: "POST", mode: "no-cors", credentials: "include"}}).then(() => 1, () => 1)""")
     assert [a.id for a in site["yard"].monitoring.alerts(state="open", endpoint="api-target")] \
         == [alert_id]
+
+
+def test_a_writer_disables_a_policy_a_reader_is_not_offered_it(
+        site: dict[str, Any], new_page: Callable[..., Any]) -> None:
+    from modelyard.automation.entities import PolicySpec
+
+    automation = site["yard"].backend.automation
+    automation.save_policy("watch-loans", PolicySpec(model="loans", action="monitor",
+                                                     endpoint="loans"))
+    reader = _login(new_page(site["url"]), site["tokens"]["reader"])
+    reader.goto("/ui/automation/policies/watch-loans")
+    expect(reader.locator("h1")).to_contain_text("enabled")
+    assert reader.locator("#toggle-policy").count() == 0  # not offered
+    assert reader.get_by_role("button", name="Disable").count() == 0
+    # and refused if a reader posts it anyway (with a valid csrf token of its own page)
+    csrf = reader.locator('meta[name="csrf-token"]').get_attribute("content")
+    refused = reader.evaluate("""([url, token]) => fetch(url, {method: "POST",
+        headers: {"Content-Type": "application/x-www-form-urlencoded"},
+        body: "csrf_token=" + token}).then(r => r.status)""",
+        ["/ui/automation/policies/watch-loans/disable", csrf])
+    assert refused == 403
+    assert automation.get_policy("watch-loans").enabled is True
+    writer = _login(new_page(site["url"]), site["tokens"]["writer"])
+    writer.goto("/ui/automation/policies/watch-loans")
+    writer.get_by_role("button", name="Disable").click()
+    expect(writer.locator("h1")).to_contain_text("disabled")
+    assert automation.get_policy("watch-loans").enabled is False
+    [record] = site["yard"].backend.audit.records(target="policy:watch-loans",
+                                                  action="policy.disable")
+    assert record.actor == "ui-writer"  # who did it is the signed-in token

@@ -127,10 +127,10 @@ class Automation:
         return self.store.run_policy(name=name, reason=reason)  # type: ignore[no-any-return]
 
     def jobs(self, *, policy: str | None = None, status: str | None = None,
-             model: str | None = None, limit: int = 100) -> list[Job]:
-        """The job history, newest first."""
+             model: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        """The job history, newest first (``offset`` pages on)."""
         return self.store.list_jobs(  # type: ignore[no-any-return]
-            policy=policy, status=status, model=model, limit=limit)
+            policy=policy, status=status, model=model, limit=limit, offset=offset)
 
     def job(self, job_id: str) -> Job:
         return self.store.get_job(job_id=job_id)  # type: ignore[no-any-return]

@@ -156,10 +156,13 @@ class AutomationStore(DomainStore):
     # ---- jobs (read) ----------------------------------------------------------------------------
     @endpoint("GET", "/automation/jobs", permission="read")
     def list_jobs(self, policy: str | None = None, status: str | None = None,
-                  model: str | None = None, limit: int = 100) -> list[Job]:
-        """Jobs, newest first (of one policy, status or model)."""
+                  model: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        """Jobs, newest first (of one policy, status or model); ``offset`` pages on."""
+        if offset < 0:
+            raise InvalidParameter(f"offset must be 0 or more. Got {offset!r} instead.",
+                                   field="offset")
         stmt = sa.select(_JOBS).order_by(_JOBS.c.created_at.desc(), _JOBS.c.id.desc()) \
-            .limit(limit)
+            .limit(limit).offset(offset)
         if policy is not None:
             stmt = stmt.where(_JOBS.c.policy == policy)
         if status is not None:

@@ -366,13 +366,16 @@ class AuditStore(DomainStore):
     def records(self, target: str | None = None, action: str | None = None,
                 actor: str | None = None, since: datetime | None = None,
                 after_seq: int = 0, limit: int = 100, newest_first: bool = False,
-                ) -> list[AuditRecord]:
+                before_seq: int | None = None) -> list[AuditRecord]:
         """Records in seq order (or newest first), filtered by ``target`` (exact, or a prefix
-        ending in ``*``), ``action``, ``actor`` and ``since``; ``after_seq`` pages on."""
+        ending in ``*``), ``action``, ``actor`` and ``since``; ``after_seq`` pages on (and
+        ``before_seq``, newest first, back)."""
         if not isinstance(limit, int) or not 0 < limit <= _MAX_LIMIT:
             raise InvalidParameter(f"limit must be 1 to {_MAX_LIMIT}. Got {limit!r} instead.",
                                    field="limit")
         query = sa.select(_LOG).where(_LOG.c.seq > after_seq)
+        if before_seq is not None:
+            query = query.where(_LOG.c.seq < before_seq)
         if target:
             if target.endswith("*"):
                 prefix = target[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -105,6 +105,7 @@ class EndpointTraffic(BaseModel):
     routes: list[RouteTraffic] = Field(default_factory=list)
     last_prediction_ids: list[str] = Field(default_factory=list)
     sampled: int | None = None  # rows the distributions and agreement used, when sampled
+    approximate: bool = False  # latency percentiles from histograms (traffic_hours)
 
 
 KEYS = ["route", "model_name", "model_version", "shadow"]

@@ -69,6 +69,11 @@ class Window:
         return self._footers
 
     @property
+    def pending(self) -> pa.Table | None:
+        """The window's records still in the write-ahead log (not compacted yet), if any."""
+        return self._pending
+
+    @property
     def _fs(self) -> Any:
         return None if self.artifacts.is_local else self.artifacts.fs
 

@@ -6,11 +6,12 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from ..automation.history import StageTime
 from ..monitoring.traffic import DriftGrid, EndpointTraffic, RouteTraffic
 from .render import plot
 
 __all__ = ["bars", "drift_heatmap", "histogram", "histories", "prediction_distributions",
-           "traffic"]
+           "stages", "traffic"]
 
 
 def histories(key: str, series: Sequence[tuple[str, Sequence[int], Sequence[float | None]]],
@@ -38,8 +39,9 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], div_id:
 
 def traffic(t: EndpointTraffic, div_id: str) -> dict[str, Any]:
     """Answered requests per second and their p95 latency over the window."""
-    width = (t.end - t.start).total_seconds() / max(len(t.bucket_counts), 1)
-    rate = [c / width if width else 0.0 for c in t.bucket_counts]
+    ends = [*t.bucket_starts[1:], t.end]
+    widths = [(b - a).total_seconds() for a, b in zip(t.bucket_starts, ends)]
+    rate = [c / w if w > 0 else 0.0 for c, w in zip(t.bucket_counts, widths)]
     x = [b.isoformat() for b in t.bucket_starts]
     return plot([
         {"x": x, "y": rate, "type": "scatter", "mode": "lines", "name": "requests/s",
@@ -89,3 +91,19 @@ def drift_heatmap(grid: DriftGrid, div_id: str) -> dict[str, Any] | None:
                                       if grid.model_version else ")")},
                  "margin": {"l": 140, "r": 10, "t": 30, "b": 40},
                  "yaxis": {"type": "category", "automargin": True}}, div_id)
+
+
+def stages(times: Sequence[StageTime], div_id: str) -> dict[str, Any]:
+    """A job's stages on a time line: one bar per stage from its start to its end (or to the
+    last recorded time while it runs)."""
+    last = max((t.end or t.start for t in times), default=None)
+    names = [t.stage for t in times]
+    return plot([{
+        "type": "bar", "orientation": "h", "y": names,
+        "base": [t.start.isoformat() for t in times],
+        "x": [((t.end or last) - t.start).total_seconds() * 1000 for t in times],  # type: ignore[operator]
+        "text": [f"{t.seconds:.3g} s" if t.seconds is not None else "running" for t in times],
+        "textposition": "auto", "hoverinfo": "y+text",
+    }], {"height": 80 + 34 * len(times), "title": {"text": "stages"},
+         "xaxis": {"type": "date"},
+         "yaxis": {"type": "category", "autorange": "reversed", "automargin": True}}, div_id)

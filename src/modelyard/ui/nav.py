@@ -39,6 +39,9 @@ PAGES: tuple[str, ...] = (
     "modelyard.ui.pages.monitoring",
     "modelyard.ui.pages.predictions",
     "modelyard.ui.pages.trace",
+    "modelyard.ui.pages.automation",
+    "modelyard.ui.pages.validation",
+    "modelyard.ui.pages.audit",
 )
 
 

@@ -36,6 +36,10 @@ __all__ = [
     "plot",
     "serving_tables",
     "url",
+    "url_job",
+    "url_policy",
+    "url_report",
+    "url_target",
     "yard_of",
 ]
 
@@ -106,13 +110,55 @@ def url_prediction(prediction_id: str) -> str:
     return url(f"/predictions/{_q(prediction_id)}")
 
 
+def url_policy(name: str) -> str:
+    return url(f"/automation/policies/{_q(name)}")
+
+
+def url_job(job_id: str) -> str:
+    return url(f"/automation/jobs/{_q(job_id)}")
+
+
+def url_report(report_id: str) -> str:
+    return url(f"/validation/reports/{_q(report_id)}")
+
+
+def url_target(target: str) -> str | None:
+    """The page of an audit record's target (``kind:name``), or None for a kind without one:
+    ``model:loans/3``, ``alias:loans@production``, ``suite:loans/2``, ``run:…``,
+    ``experiment:…``, ``dataset:loans/2`` (or ``#column``), ``endpoint:…``, ``monitor:…``,
+    ``policy:…``."""
+    kind, sep, name = target.partition(":")
+    if not sep or not name:
+        return None
+    if kind == "model":
+        return url_model_ref(name)
+    if kind == "alias":
+        return url_model(name.partition("@")[0])
+    if kind == "suite":
+        return url_model(name.rpartition("/")[0] or name)
+    if kind == "run":
+        return url_run(name)
+    if kind == "experiment":
+        return url("/runs", experiment=name)
+    if kind == "dataset":
+        name = name.partition("#")[0]
+        dataset, sep, version = name.rpartition("/")
+        return url_dataset(dataset, version) if sep and version.isdigit() else url_dataset(name)
+    if kind in ("endpoint", "monitor"):
+        return url_endpoint(name)
+    if kind == "policy":
+        return url_policy(name)
+    return None
+
+
 env.filters["t"] = _fmt_time
 env.filters["n"] = _fmt_num
 env.filters["pct"] = _fmt_pct
 env.filters["tojson"] = json_for_html  # the one way data reaches a page's script
 env.globals.update(url=url, url_run=url_run, url_model=url_model, url_model_ref=url_model_ref,
                    url_dataset=url_dataset, url_endpoint=url_endpoint,
-                   url_prediction=url_prediction, prefix=PREFIX)
+                   url_prediction=url_prediction, url_policy=url_policy, url_job=url_job,
+                   url_report=url_report, url_target=url_target, prefix=PREFIX)
 
 
 def yard_of(request: Request) -> Yard:

@@ -154,11 +154,17 @@ class ValidationStore(DomainStore):
         return _report(row)
 
     @endpoint("GET", "/validation/reports", permission="read")
-    def list_reports(self, model: str, version: int | None = None,
-                     limit: int = 100) -> list[ValidationReport]:
-        """The reports of a model (or of one version), newest first."""
-        stmt = sa.select(_REPORTS).where(_REPORTS.c.model == model).order_by(
-            _REPORTS.c.created_at.desc(), _REPORTS.c.id.desc()).limit(limit)
+    def list_reports(self, model: str | None = None, version: int | None = None,
+                     limit: int = 100, offset: int = 0) -> list[ValidationReport]:
+        """The reports of a model (or of one version; of every model without ``model``),
+        newest first; ``offset`` pages on."""
+        if offset < 0:
+            raise InvalidParameter(f"offset must be 0 or more. Got {offset!r} instead.",
+                                   field="offset")
+        stmt = sa.select(_REPORTS).order_by(
+            _REPORTS.c.created_at.desc(), _REPORTS.c.id.desc()).limit(limit).offset(offset)
+        if model is not None:
+            stmt = stmt.where(_REPORTS.c.model == model)
         if version is not None:
             stmt = stmt.where(_REPORTS.c.version == version)
         with self.db.read() as conn:

@@ -204,11 +204,12 @@ class Validation:
     def report(self, report_id: str) -> ValidationReport:
         return self.store.get_report(report_id=report_id)  # type: ignore[no-any-return]
 
-    def reports(self, model: str, version: int | None = None, *,
-                limit: int = 100) -> list[ValidationReport]:
-        """The reports of ``model`` (or of one version), newest first."""
+    def reports(self, model: str | None = None, version: int | None = None, *,
+                limit: int = 100, offset: int = 0) -> list[ValidationReport]:
+        """The reports of ``model`` (or of one version; of every model without ``model``),
+        newest first (``offset`` pages on)."""
         return self.store.list_reports(  # type: ignore[no-any-return]
-            model=model, version=version, limit=limit)
+            model=model, version=version, limit=limit, offset=offset)
 
     def latest_report(self, ref: str) -> ValidationReport:
         """The newest report of a version: the one the gate on protected aliases reads."""

@@ -19,19 +19,29 @@ from ...monitoring.traffic import (
     performance_by_version,
     request_counts,
 )
+from ...monitoring.traffic_hours import HourCache, hourly_traffic
 from .. import charts
 from ..data import endpoint_state, endpoint_states
 from ..nav import Section
 from ..render import error, log_endpoints, page, serving_tables, yard_of
 
-__all__ = ["SECTION", "WINDOWS", "router"]
+__all__ = ["HOURLY_FROM", "SECTION", "WINDOWS", "hour_cache", "router"]
 
 SECTION = Section("endpoints", "Endpoints", "/endpoints", order=40)
 WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(days=1),
            "7d": timedelta(days=7)}
 HISTORY = timedelta(days=30)  # how far back performance and drift are read
+HOURLY_FROM = timedelta(hours=6)  # longer windows sum cached per-hour summaries
 
 router = APIRouter()
+
+
+def hour_cache(request: Request) -> HourCache:
+    """The server's cache of per-hour summaries of the prediction log's files."""
+    cache = getattr(request.app.state, "ui_hour_cache", None)
+    if cache is None:
+        cache = request.app.state.ui_hour_cache = HourCache()
+    return cache  # type: ignore[no-any-return]
 
 
 def _window(window: str) -> tuple[str, timedelta]:
@@ -62,7 +72,10 @@ def endpoint_page(request: Request, name: str, window: str = "1h") -> HTMLRespon
         return error(request, exc)
     window, span = _window(window)
     now = yard.clock.now()
-    traffic = endpoint_traffic(yard.predictions, name, now - span, now)
+    if span >= HOURLY_FROM:
+        traffic = hourly_traffic(yard.predictions, name, now - span, now, hour_cache(request))
+    else:
+        traffic = endpoint_traffic(yard.predictions, name, now - span, now)
     grid = drift_by_feature(yard.monitoring, name, now - HISTORY)
     plots = [charts.traffic(traffic, "traffic")]
     for chart in (charts.prediction_distributions(traffic.routes, "predictions"),

@@ -3,6 +3,8 @@ lineage and where it is served (endpoints, their alerts)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
@@ -16,6 +18,7 @@ __all__ = ["PAGE_SIZE", "SECTION", "router"]
 
 SECTION = Section("models", "Models", "/models", order=20)
 PAGE_SIZE = 100
+REPORTS_READ = 500  # the newest validation reports and jobs read for one model
 
 router = APIRouter()
 
@@ -38,9 +41,15 @@ def model_page(request: Request, name: str) -> HTMLResponse:
     except ModelyardError as exc:
         return error(request, exc)
     states = endpoint_states(serving_tables(request), log_endpoints(yard))
+    latest: dict[int, Any] = {}
+    for r in yard.validation.reports(name, limit=REPORTS_READ):  # newest first
+        latest.setdefault(r.version, r)
     return page(request, "model.html", section="models", model=model,
                 versions=yard.models.versions(name), history=yard.models.alias_history(name),
-                journal=yard.models.journal_entries(name), served=serving(states, name))
+                journal=yard.models.journal_entries(name), served=serving(states, name),
+                latest_reports=latest,
+                protected={p.alias for p in yard.validation.protected(name)},
+                policies=yard.automation.policies(model=name))
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
@@ -59,6 +68,9 @@ def version_page(request: Request, name: str, version: int) -> HTMLResponse:
               if a.model_version in (None, str(version))]
     datasets = [n.id.removeprefix("dataset:").rpartition("/")[::2]
                 for n in lineage.nodes if n.kind == "dataset_version"]  # (name, version)
+    jobs = [j for j in yard.automation.jobs(model=name, limit=REPORTS_READ)
+            if j.model_version == mv.ref]
     return page(request, "version.html", section="models", mv=mv, lineage=lineage,
                 datasets=datasets, served=served, alerts=alerts,
-                journal=yard.models.journal_entries(name, version))
+                journal=yard.models.journal_entries(name, version),
+                reports=yard.validation.reports(name, version, limit=20), jobs=jobs)
