@@ -25,9 +25,10 @@ The record and its hash (``governance/audit.py`` verifies them):
   ``seq - 1`` (64 zeros for the first record).
 
 Canonical JSON: ``json.dumps(value, sort_keys=True, separators=(",", ":"),
-ensure_ascii=False)`` encoded as UTF-8, after turning datetimes into ISO 8601 UTC strings,
-pydantic models into their JSON dumps, tuples and sets into lists (sets sorted), and NaN and
-infinities into the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+ensure_ascii=False, allow_nan=False)`` encoded as UTF-8. A value ``json`` cannot write as it is
+is converted first: datetimes into ISO 8601 UTC strings, pydantic models into their JSON dumps,
+tuples and sets into lists (sets sorted), NaN and infinities into the strings ``"NaN"``,
+``"Infinity"``, ``"-Infinity"``, mapping keys into strings.
 """
 
 from __future__ import annotations
@@ -97,7 +98,14 @@ def _plain(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of ``value`` (sorted keys, no spaces, UTF-8, no NaN)."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    try:  # plain JSON values (the usual case) need no conversion first
+        return _dumps(value)
+    except (TypeError, ValueError):
+        return _dumps(_plain(value))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
 
 
@@ -115,7 +123,8 @@ def format_time(at: datetime) -> str:
     """``at`` as the hashed time text: UTC, microseconds, ``Z``."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = at.astimezone(UTC)
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond:06d}Z"
 
 
 def record_hash(*, seq: int, at: datetime, actor: str, action: str, target: str,
@@ -123,7 +132,7 @@ def record_hash(*, seq: int, at: datetime, actor: str, action: str, target: str,
     """The hash of one record (``before``/``after``: the stored canonical texts)."""
     doc = {"v": 1, "seq": seq, "at": format_time(at), "actor": actor, "action": action,
            "target": target, "before": before, "after": after, "prev": prev}
-    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+    return hashlib.sha256(_dumps(doc).encode("utf-8")).hexdigest()
 
 
 def _connection(where: Connection | Session) -> Connection:
