@@ -73,6 +73,8 @@ def build_app(spec: dict[str, Any]) -> Any:
         access_log=bool(spec.get("access_log")),
         scope=spec.get("scope") or "default",
         multiprocess_metrics=bool(spec.get("multiprocess_metrics")),
+        grpc_port=spec.get("grpc_port"),
+        grpc_host=spec.get("host") or "127.0.0.1",
     )
     endpoints = [EndpointConfig.model_validate(e) for e in spec["endpoints"]]
     return create_app(yard, endpoints, options)
@@ -115,6 +117,9 @@ def register(app: typer.Typer) -> None:
             "--config", "-c", help="An endpoints YAML file.")] = None,
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        grpc_port: Annotated[int | None, typer.Option(
+            min=0, max=65535, help="Also serve the Open Inference Protocol over gRPC (KServe V2) "
+            "on this port, e.g. 8081.")] = None,
         workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
         durability: Annotated[str, typer.Option(
             help="durable (answer after the prediction is fsync'd), async, or off (no "
@@ -141,7 +146,8 @@ def register(app: typer.Typer) -> None:
         home: Annotated[Path | None, typer.Option(help="The yard's home folder.")] = None,
     ) -> None:
         """Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol
-        (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.
+        (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz; with --grpc-port, the
+        Open Inference Protocol over gRPC as well.
 
         It serves the endpoints of its command line and those declared earlier through the
         API of a server of the same --scope, and says which before it starts. A model
@@ -164,7 +170,8 @@ def register(app: typer.Typer) -> None:
             return
         spec = _server_spec(configured, settings, durability=durability, auth=auth,
                             poll_interval=poll_interval, max_request_bytes=max_request_bytes,
-                            access_log=access_log, scope=scope)
+                            access_log=access_log, scope=scope, grpc_port=grpc_port,
+                            host=host)
         _run(spec, host, port, workers, log_level)
 
     @app.command()

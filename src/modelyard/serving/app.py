@@ -9,6 +9,9 @@
     POST|DELETE /endpoints/{name}/canary, GET /endpoints/{name}/canaries
     POST /feedback                      {"prediction_id": ..., "label": ...}
 
+With ``ServerOptions.grpc_port`` the same runtime also answers the Open Inference Protocol over
+gRPC (``grpc/``), started and stopped with this app's lifespan.
+
 Errors are JSON ``{"error", "message", "field"}`` (V2 routes: ``{"error": message}`` plus the
 same keys): 400 malformed JSON, 401 no or bad token, 404 unknown endpoint, 413 body over the
 limit, 422 input that does not fit the signature (``field`` names the column), 500 a model that
@@ -111,6 +114,7 @@ class ModelServerApp:
         self.runtime = runtime
         self.limit = runtime.options.max_request_bytes
         self.auth = runtime.options.auth_enabled
+        self.grpc: Any = None  # the gRPC server (grpc/server.py) when a gRPC port is set
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -125,12 +129,20 @@ class ModelServerApp:
             if msg["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()
+                    opts = self.runtime.options
+                    if opts.grpc_port is not None:
+                        from .grpc.server import GrpcServer
+
+                        self.grpc = await GrpcServer(self.runtime, opts.grpc_host,
+                                                     opts.grpc_port).start()
                 except Exception as exc:
                     log.exception("model server failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
+                if self.grpc is not None:
+                    await self.grpc.stop()
                 await self.runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

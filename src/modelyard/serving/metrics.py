@@ -57,6 +57,8 @@ class ServerMetrics:
                               registry=r)
         self.rejected = Counter("modelyard_http_rejected", "Requests refused before a model "
                                 "ran", ("endpoint", "status"), registry=r)
+        self.grpc = Counter("modelyard_grpc_requests", "gRPC calls by method and status code",
+                            ("method", "code"), registry=r)
         self.switches = Counter("modelyard_model_switches", "Hot switches of a route's model",
                                 ("endpoint", "route"), registry=r)
         self.canary_weight = Gauge("modelyard_canary_weight", "Traffic percent of a canary",

@@ -46,6 +46,9 @@ class ServerOptions:
     # several worker processes share metrics through prometheus-client's multiprocess files
     # (the CLI sets PROMETHEUS_MULTIPROC_DIR, which the library itself reads)
     multiprocess_metrics: bool = False
+    # the Open Inference Protocol over gRPC on this port too (0: any free port); None: off
+    grpc_port: int | None = None
+    grpc_host: str = "127.0.0.1"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

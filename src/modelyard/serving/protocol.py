@@ -12,7 +12,14 @@ import numpy as np
 from ..errors import SchemaMismatch
 from .models import ModelHandle
 
-__all__ = ["DATATYPES", "infer_response", "model_metadata", "parse_infer", "predict_datatype"]
+__all__ = [
+    "DATATYPES",
+    "datatype_of",
+    "infer_response",
+    "model_metadata",
+    "parse_infer",
+    "predict_datatype",
+]
 
 DATATYPES = {"float": "FP64", "int": "INT64", "bool": "BOOL", "string": "BYTES",
              "category": "BYTES", "datetime": "BYTES"}
@@ -83,7 +90,8 @@ def parse_infer(body: Any, handle: ModelHandle) -> tuple[str, Any]:
     return "columns", columns
 
 
-def _datatype(values: list[Any]) -> str:
+def datatype_of(values: list[Any]) -> str:
+    """The V2 datatype of a list of predictions (by its first value)."""
     if not values:
         return "FP64"
     v = values[0]
@@ -102,7 +110,7 @@ def infer_response(endpoint: str, handle: ModelHandle, request_id: str | None,
     n = len(predictions)
     outputs = []
     if wanted is None or "predict" in wanted:
-        outputs.append({"name": "predict", "shape": [n], "datatype": _datatype(predictions),
+        outputs.append({"name": "predict", "shape": [n], "datatype": datatype_of(predictions),
                         "data": predictions})
     if proba is not None and (wanted is None or "predict_proba" in wanted):
         outputs.append({"name": "predict_proba", "shape": list(proba.shape), "datatype": "FP64",
@@ -124,7 +132,7 @@ def predict_datatype(handle: ModelHandle) -> str:
     if len(outputs) == 1:
         return DATATYPES.get(outputs[0].type, "BYTES")
     if handle.sample is not None:
-        return _datatype([handle.sample])
+        return datatype_of([handle.sample])
     return "BYTES"
 
 
