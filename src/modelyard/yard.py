@@ -11,6 +11,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 
 if TYPE_CHECKING:
+    from .automation.backtest import BacktestResult
     from .automation.policies import Automation
     from .datasets.datasets import Datasets
     from .explain.entities import Explanation
@@ -129,6 +130,14 @@ class Yard:
         exact TreeSHAP (tree models) or a permutation explainer attributes it. On a remote yard
         the server computes it. See :mod:`modelyard.explain`."""
         return self.backend.explain.explain(prediction_id)  # type: ignore[no-any-return]
+
+    def backtest(self, model: str | None = None, **kwargs: Any) -> BacktestResult:
+        """Replay retraining policies over history with dataset time travel and compare them
+        (metric per window, retrains, compute); stored as a run with an HTML report. See
+        :func:`modelyard.automation.backtest.backtest` for the keywords."""
+        from .automation.backtest import backtest
+
+        return backtest(self, model, **kwargs)
 
     def feedback(self, prediction_id: str, label: Any) -> FeedbackResult:
         """Record the ground truth of a logged prediction (late-arriving and idempotent; a

@@ -30,7 +30,7 @@ from ..tracking.environment import import_entry_point, module_root, read_git_inf
 from .entities import CommitTrigger, DataTrigger, Job, Policy, PolicySpec
 from .retrain import accepts_executor, check_pipeline_entry, is_pipeline
 
-__all__ = ["Automation", "parse_policy"]
+__all__ = ["Automation", "parse_policy", "spec_error"]
 
 
 def parse_policy(data: Any, *, where: str = "the policy") -> PolicySpec:
@@ -43,13 +43,19 @@ def parse_policy(data: Any, *, where: str = "the policy") -> PolicySpec:
     try:
         return PolicySpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        msg = str(err.get("msg", "")).removeprefix("Value error, ").rstrip(".")
-        if err.get("type") == "extra_forbidden":
-            msg = f"unknown key {loc.rsplit('.', 1)[-1]!r}"
-        raise InvalidParameter(f"Invalid policy in {where} at {loc or 'top'}: {msg}.",
-                               field=loc or "policy") from exc
+        raise spec_error(exc, f"policy in {where}", field=None) from exc
+
+
+def spec_error(exc: ValidationError, what: str, *, field: str | None) -> InvalidParameter:
+    """``Invalid {what} at {place}: {reason}.`` for the first error pydantic found (an unknown
+    key is named as such); ``field``: the error's field (None: the place)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    msg = str(err.get("msg", "")).removeprefix("Value error, ").rstrip(".")
+    if err.get("type") == "extra_forbidden":
+        msg = f"unknown key {loc.rsplit('.', 1)[-1]!r}"
+    return InvalidParameter(f"Invalid {what} at {loc or 'top'}: {msg}.",
+                            field=field or loc or "policy")
 
 
 class Automation:

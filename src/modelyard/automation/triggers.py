@@ -21,7 +21,7 @@ from ..clock import to_utc
 from ..monitoring.windows import parse_duration
 from .entities import CronTrigger, EveryTrigger
 
-__all__ = ["Due", "due_times", "plan_due"]
+__all__ = ["Due", "due_times", "plan_due", "previous_cron"]
 
 _MAX_RECENT = 1000  # a grace window holding more due times than this keeps the newest
 
@@ -36,7 +36,7 @@ class Due:
     cursor: datetime
 
 
-def _cron_prev(trigger: CronTrigger, before: datetime) -> datetime | None:
+def previous_cron(trigger: CronTrigger, before: datetime) -> datetime | None:
     """The newest occurrence at or before ``before``."""
     tz = ZoneInfo(trigger.timezone)
     local = to_utc(before).astimezone(tz) + timedelta(microseconds=1)
@@ -55,14 +55,14 @@ def due_times(trigger: CronTrigger | EveryTrigger, cursor: datetime, now: dateti
     if isinstance(trigger, EveryTrigger):
         step = parse_duration(trigger.every, field="every").total_seconds()
         return _every(cursor, now, grace, step)
-    newest = _cron_prev(trigger, now)
+    newest = previous_cron(trigger, now)
     if newest is None or newest <= cursor:
         return Due([], None, cursor)
     on_time: list[datetime] = []
     t: datetime | None = newest
     while t is not None and t > cursor and now - t <= grace and len(on_time) < _MAX_RECENT:
         on_time.append(t)
-        t = _cron_prev(trigger, t - timedelta(microseconds=1))
+        t = previous_cron(trigger, t - timedelta(microseconds=1))
     missed = t if t is not None and t > cursor and now - t > grace else None
     return Due(sorted(on_time), missed, newest)
 

@@ -53,6 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                ("Search hyperparameters of a scikit-learn estimator on a dataset version, each "
                 "trial a child run, on local processes or Dask; optionally register the "
                 "best.")),
+    "backtest": ("modelyard.cli.backtest:register",
+                 ("Replay retraining policies over history with dataset time travel and compare "
+                  "them: metric per window, retrains, compute time; a table and an HTML "
+                  "report.")),
     "serve": ("modelyard.cli.serve:register",
               ("Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol "
                "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),
