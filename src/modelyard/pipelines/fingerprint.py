@@ -24,6 +24,7 @@ not invalidate it.
 
 from __future__ import annotations
 
+import dataclasses
 import dis
 import functools
 import hashlib
@@ -260,7 +261,16 @@ def _by_module(obj: Any) -> Callable[[Any], str] | None:
                                 mv.digest.encode())
     if module == "logging" and hasattr(obj, "name") and hasattr(obj, "level"):
         return lambda lg: _hash("logger", str(lg.name).encode())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _dataclass_digest
+    if callable(getattr(obj, "model_dump", None)) and hasattr(type(obj), "model_fields"):
+        return lambda m: _hash(_type_name(m), digest_value(m.model_dump(mode="python")).encode())
     return None
+
+
+def _dataclass_digest(obj: Any) -> str:
+    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return _hash(_type_name(obj), digest_value(fields).encode())
 
 
 # ---- code ---------------------------------------------------------------------------------------
