@@ -100,7 +100,7 @@ def test_unknown_source_kind_and_bad_names(dyard: my.Yard, make_loans, tmp_path:
     notes.write_text("hello")
     with pytest.raises(InvalidParameter, match="must be a Parquet file"):
         dyard.datasets.add("loans", notes)
-    with pytest.raises(InvalidParameter, match="name must be letters, digits"):
+    with pytest.raises(InvalidParameter, match="name must be 1-128 letters, digits"):
         dyard.datasets.add("../etc", make_loans(5))
     with pytest.raises(InvalidParameter, match="key_columns must be columns of the data"):
         dyard.datasets.add("loans", make_loans(5), key_columns=["id"])

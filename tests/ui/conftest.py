@@ -32,8 +32,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: while Playwright's sync API is open it leaves its event loop
+    # set as the thread's running loop, so a later test of the same xdist worker calling
+    # asyncio.run() would fail with "cannot be called from a running event loop".
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

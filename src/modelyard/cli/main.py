@@ -59,7 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "report.")),
     "serve": ("modelyard.cli.serve:register",
               ("Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol "
-               "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz.")),
+               "(/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz; with --grpc-port, the "
+               "Open Inference Protocol over gRPC as well.")),
     "build": ("modelyard.cli.serve:register",
               ("Write a deployable bundle: the model, pinned requirements, a Dockerfile running "
                "`modelyard serve`, Kubernetes manifests (StatefulSet + Service, KServe).")),
