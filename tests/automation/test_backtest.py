@@ -82,7 +82,9 @@ def test_on_drift_retrains_at_the_change_and_beats_never(history: my.Yard,
     assert len(result.steps) == 34 * 4 and result.metric == "accuracy"
     drift = result.policy("drift-0.3")
     first_retrain = next(s for s in drift if s.retrained)
-    assert DRIFT < first_retrain.start <= DRIFT + pd.Timedelta(weeks=2)   # within one step
+    # the change comes on Tuesday 1 July, in the window of Monday 30 June; the next step
+    # (7 July) sees it in that window and retrains: within one step
+    assert first_retrain.start == pd.Timestamp("2025-07-07", tz="UTC")
     assert "drift_share" in (first_retrain.reason or "")
     assert not any(s.retrained for s in drift if s.start < DRIFT)        # no false alarm
     assert _after(result, "drift-0.3") > _after(result, "never") + 0.2
@@ -208,6 +210,21 @@ def test_bad_input_is_named(history: my.Yard, tmp_path: Path) -> None:
                                                "cannot trigger on performance"):
         history.backtest("loans", dataset="unlabelled", start="2025-02-03", end="2025-03-03",
                          policies=["never", "performance:accuracy<0.8"], **base)
+
+
+def test_a_dask_scheduler_that_does_not_answer_writes_nothing(history: my.Yard) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = {r.id for r in history.runs.search("")}
+    with pytest.raises(InvalidParameter, match=f"could not reach the Dask scheduler at "
+                                               f"tcp://127.0.0.1:{port} within 10 s"):
+        history.backtest("loans", start="2025-06-02", end="2025-07-07", every="1w",
+                         policies=["never", "drift:0.3"], label="target", knowledge="event",
+                         executor=f"dask://127.0.0.1:{port}")
+    assert {r.id for r in history.runs.search("")} == before    # no backtest run stored
 
 
 def test_cli_backtest(history: my.Yard, tmp_path: Path) -> None:

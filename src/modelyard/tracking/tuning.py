@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,9 +172,10 @@ def search(run: Any, estimator: Any, space: Mapping[str, Any], *, data: Any = No
     ``data``: a dataset version or view, or a DataFrame, with ``label`` (``features``
     default: every other column but the time column); or ``X`` and ``y``. ``n_trials``:
     random draws (required when the space has distributions). ``scoring``: a scikit-learn
-    scorer name (default: the estimator's ``score``). ``executor``: anything with
-    ``joblib_backend()`` (an :class:`~modelyard.automation.executors.Executor`); None runs
-    on local processes. ``register``: the model name to register the best estimator under.
+    scorer name (default: the estimator's ``score``). ``executor``: an
+    :class:`~modelyard.automation.executors.Executor` (anything with ``joblib_backend()``) or
+    a spec such as ``"dask://host:8786"``, ``"dask"`` or ``"local:4"``; None runs on local
+    processes, one per core. ``register``: the model name to register the best estimator under.
     """
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
@@ -201,8 +202,7 @@ def search(run: Any, estimator: Any, space: Mapping[str, Any], *, data: Any = No
     else:
         searcher = RandomizedSearchCV(clone(estimator), params, n_iter=n_trials,
                                       random_state=random_state, **common)
-    backend = executor.joblib_backend() if executor is not None else _local_backend()
-    with backend:
+    with _backend(executor) as backend, backend.joblib_backend():
         searcher.fit(features_X, target)
     scorer_name = scoring or "score"
     result = SearchResult(scoring=scorer_name, estimator=searcher.best_estimator_)
@@ -223,10 +223,21 @@ def search(run: Any, estimator: Any, space: Mapping[str, Any], *, data: Any = No
     return result
 
 
-def _local_backend() -> contextlib.AbstractContextManager[Any]:
-    import joblib
+@contextlib.contextmanager
+def _backend(executor: Any) -> Iterator[Any]:
+    """The executor to fit on: one given is used as it is; a spec (``"dask://host:8786"``,
+    ``"local:4"``) or None (local processes) is opened here — a scheduler that does not
+    answer is an error before any trial runs — and closed after the fit."""
+    if executor is not None and not isinstance(executor, str):
+        yield executor
+        return
+    from ..automation.executors import open_executor
 
-    return joblib.parallel_config(backend="loky", n_jobs=-1)
+    opened = open_executor(executor)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def _record(run: Any, searcher: Any, result: SearchResult, data: Any, cv: int) -> None:
