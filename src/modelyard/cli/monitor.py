@@ -1,9 +1,10 @@
-"""``modelyard monitor run|report|alerts|feedback|rule|deliver|deliveries``: monitoring from
+"""``modelyard monitor run|report|compare|alerts|feedback|rule|deliver|deliveries``: monitoring from
 the command line.
 
     modelyard monitor run loans --window 1h           # evaluate now, store, alert
     modelyard monitor run                             # every configured monitor
     modelyard monitor report loans --window 1d -o drift.html [--format json]
+    modelyard monitor compare loans --window 7d [--json]   # the versions on the same traffic
     modelyard monitor alerts [--state open]
     modelyard monitor feedback PREDICTION_ID LABEL    # or --file labels.csv
     modelyard monitor rule drift --metric drift_share --threshold 0.3 --webhook URL
@@ -210,6 +211,97 @@ def report_command(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output} ({len(text.encode()):,} bytes)")
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def _difference(d: Any) -> str:
+    if d is None:
+        return "–"
+    if d.difference is None:
+        return f"{d.verdict} (n={d.n})"
+    sign = "+" if d.difference >= 0 else ""
+    what = "accuracy" if d.metric == "accuracy" else "MAE"
+    interval = "" if d.low is None else f" [{d.low:+.3f}, {d.high:+.3f}]"
+    return (f"{what} {sign}{d.difference:.3f}{interval} {'paired' if d.paired else 'unpaired'} "
+            f"n={d.n}: {d.verdict}")
+
+
+def _print_comparison(c: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 160))
+    console.print(f"[bold]{c.endpoint}[/bold] {c.start:%Y-%m-%d %H:%M} → {c.end:%Y-%m-%d %H:%M} "
+                  f"UTC: {c.requests:,} answered requests, champion {c.champion or '–'}")
+    for f in c.findings:
+        console.print(f"  {f.severity}: {f.message}")
+    if not c.versions:
+        return
+    table = Table("route", "version", "role", "requests", "share", "agrees", "p50 / p99 ms",
+                  "predictions", "drift", "labelled", "performance", "vs champion (95% CI)")
+    for v in c.versions:
+        p = v.predictions
+        if p.kind == "categorical":
+            shown = ", ".join(f"{lb}: {n}" for lb, n in zip(p.labels, p.counts))
+        elif v.quantiles:
+            shown = " ".join(f"{k}={_num(v.quantiles.get(k))}" for k in ("p5", "p50", "p95"))
+        else:
+            shown = "–"
+        drift = "–"
+        if v.drift is not None and v.drift.features:
+            drift = f"{v.drift.drift_share:.0%}" + (
+                f" ({', '.join(v.drift.drifted_features)})" if v.drift.drifted_features else "")
+        perf = ", ".join(f"{k} {_num(val)}" for k, val in v.performance.items()
+                         if k in ("accuracy", "f1", "roc_auc", "mae", "rmse")) or "–"
+        table.add_row(v.route, v.ref, v.role, f"{v.requests:,}",
+                      "" if v.shadow else _pct(v.share),
+                      "–" if v.agreement is None else f"{v.agreement:.1%} of {v.compared:,}",
+                      f"{_num(v.latency.p50_ms)} / {_num(v.latency.p99_ms)}", shown, drift,
+                      f"{v.n_labeled:,}", perf, _difference(v.versus_champion))
+    console.print(table)
+    console.print(f"[dim]errors: {c.errors}[/dim]")
+    if c.sampled:
+        console.print(f"[dim]agreement, distributions and performance from a sample of "
+                      f"{c.sampled:,} rows (whole requests)[/dim]")
+
+
+@monitor_app.command("compare")
+def compare_command(
+    endpoint: str = typer.Argument(..., help="The endpoint whose model versions to compare."),
+    window: str | None = typer.Option(None, help="Window before --end, e.g. 1h, 1d, 7d "
+                                      "(default: the monitor's, else 1d)."),
+    start: str | None = typer.Option(None, help="Window start (ISO-8601)."),
+    end: str | None = typer.Option(None, help="Window end (ISO-8601); default now."),
+    champion: str | None = typer.Option(None, help="The champion's route (default: the route "
+                                        "that answered most)."),
+    reference: str | None = typer.Option(
+        None, help="'dataset:NAME', 'dataset:NAME/VERSION' or 'window:START/END'; default: "
+                   "the monitor's, else lineage."),
+    drift: bool = typer.Option(True, "--drift/--no-drift", help="Compute drift (reads the inputs)."),
+    confidence: float = typer.Option(0.95, help="Confidence of the intervals."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    home: HomeOption = None,
+) -> None:
+    """Compare an endpoint's model versions on the same traffic: agreement, distributions,
+    latency, drift, and realised performance with a paired confidence interval."""
+    from rich.console import Console
+
+    with _yard(home) as yard, Console(stderr=True).status("comparing…"):
+        yard.predictions.require_endpoint(endpoint)
+        c = yard.monitoring.compare(endpoint, window=window, start=start, end=end,
+                                    champion=champion, reference=reference, drift=drift,
+                                    confidence=confidence)
+    if as_json:
+        _echo_json(c.to_dict())
+    else:
+        _print_comparison(c)
 
 
 @monitor_app.command("alerts")

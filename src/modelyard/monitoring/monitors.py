@@ -25,6 +25,7 @@ import polars as pl
 from ..clock import parse_time
 from ..errors import InvalidParameter, NotFound
 from ..ids import new_id
+from .compare import MAX_ROWS, Comparison, compare_window
 from .delivery import Deliverer
 from .entities import (
     Alert,
@@ -319,6 +320,42 @@ class Monitoring:
         lo, hi = s - window_slack(), e + window_slack()
         ids, labels = self._store.feedback_labels(lo, hi, endpoint)
         return labels_frame(ids, labels) if ids else None
+
+    # ---- comparing the versions on the same traffic ---------------------------------------------
+    def compare(self, endpoint: str, *, window: str | timedelta | None = None, start: Any = None,
+                end: Any = None, champion: str | None = None, reference: Any = None,
+                drift: bool = True, confidence: float = 0.95,
+                max_rows: int | None = None) -> Comparison:
+        """Every model version of ``endpoint`` on the same requests of a window: agreement
+        with the champion, prediction distributions, latency, drift, and realised performance
+        with the difference from the champion and its confidence interval (see
+        :mod:`~modelyard.monitoring.compare`). ``champion``: a route (default the one that
+        answered most); ``drift=False`` skips drift (and reading the inputs)."""
+        if self._yard.backend.is_remote:  # the server reads its log where it lies
+            if reference is not None and not isinstance(reference, str):
+                raise InvalidParameter(
+                    "reference must be 'dataset:NAME[/VERSION]' or 'window:START/END' on a "
+                    f"remote yard. Got {type(reference).__name__} instead.", field="reference")
+            return self._yard.backend.monitor_service.compare(  # type: ignore[no-any-return]
+                endpoint, window=format_duration(window) if isinstance(window, timedelta)
+                else window, start=None if start is None else parse_time(start, field="start"),
+                end=None if end is None else parse_time(end, field="end"), champion=champion,
+                reference=reference, drift=drift, confidence=confidence, max_rows=max_rows)
+        config = self._config(endpoint)
+        s, e = resolve_window(self._yard.clock, start=start, end=end,
+                              window=window if window is not None else config.window)
+        spec = reference if reference is not None else config.reference
+
+        def resolver(inputs: list[str], outputs: list[str]) -> ReferenceResolver:
+            return ReferenceResolver(self._yard, endpoint, spec=spec, inputs=inputs,
+                                     outputs=outputs, tests=config.tests or None,
+                                     thresholds=config.thresholds or None)
+
+        return compare_window(self._yard.predictions.window(endpoint, s, e), endpoint, s, e,
+                              labels=self._labels(endpoint, s, e),
+                              resolver=resolver if drift else None,
+                              features=config.features or None, champion=champion,
+                              confidence=confidence, max_rows=max_rows or MAX_ROWS)
 
     # ---- reports ----------------------------------------------------------------------------------
     def report(self, endpoint: str, *, window: str | timedelta = "1d", start: Any = None,

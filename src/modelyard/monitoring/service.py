@@ -4,7 +4,8 @@ A remote yard's ``yard.monitoring.run(...)`` calls ``POST /api/v1/monitoring/eva
 server evaluates the window over its own prediction log (compacted Parquet and its pending
 segments), its references and its labels, streamed in batches and never truncated, stores the
 figures and evaluates the alert rules as a local run would, and returns the result. Only the
-result crosses the network.
+result crosses the network. ``yard.monitoring.compare(...)`` likewise calls
+``GET /api/v1/monitoring/compare`` (read permission; nothing is stored).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import polars as pl
 
 from ..store.base import DomainStore
 from ..transport import endpoint
+from .compare import Comparison
 from .entities import MonitorResult
 
 __all__ = ["MonitorService"]
@@ -44,13 +46,7 @@ class MonitorService(DomainStore):
     ) -> MonitorResult:
         """Evaluate one endpoint's window on the server (``yard.monitoring.run`` remotely);
         ``reference_table``: the digest of a Parquet blob holding a reference table."""
-        # The server composes a yard over its own stores, as `connect` would for this
-        # database and artifact store: the run then reads the log where it lies.
-        from ..backend import LocalBackend
-        from ..yard import Yard
-
-        yard = Yard(LocalBackend(self.db, self.artifacts, self.settings, self.clock),
-                    self.settings, self.clock)
+        yard = self._yard()
         ref: Any = reference
         if reference_table is not None:
             ref = pl.read_parquet(io.BytesIO(self.artifacts.get_bytes(reference_table)))
@@ -60,3 +56,31 @@ class MonitorService(DomainStore):
             model_version=model_version, save=save, alerts=alerts)
         assert isinstance(result, MonitorResult)
         return result
+
+    @endpoint("GET", "/monitoring/compare", permission="read")
+    def compare(
+        self,
+        endpoint: str,
+        window: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        champion: str | None = None,
+        reference: str | None = None,
+        drift: bool = True,
+        confidence: float = 0.95,
+        max_rows: int | None = None,
+    ) -> Comparison:
+        """Compare an endpoint's model versions on the same traffic of a window, on the server
+        (``yard.monitoring.compare`` remotely)."""
+        return self._yard().monitoring.compare(
+            endpoint, window=window, start=start, end=end, champion=champion,
+            reference=reference, drift=drift, confidence=confidence, max_rows=max_rows)
+
+    def _yard(self) -> Any:
+        # The server composes a yard over its own stores, as `connect` would for this
+        # database and artifact store: the work then reads the log where it lies.
+        from ..backend import LocalBackend
+        from ..yard import Yard
+
+        return Yard(LocalBackend(self.db, self.artifacts, self.settings, self.clock),
+                    self.settings, self.clock)

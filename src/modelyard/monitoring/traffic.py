@@ -33,10 +33,14 @@ __all__ = [
     "PredictionLog",
     "RouteTraffic",
     "VersionPerformance",
+    "agreement_query",
+    "distribution_query",
     "drift_by_feature",
     "endpoint_traffic",
+    "pairs_with_answers",
     "performance_by_version",
     "request_counts",
+    "shared_bins",
 ]
 
 PREDICTION = "output.prediction"
@@ -129,7 +133,7 @@ def _latency(row: dict[str, Any]) -> LatencySummary:
     return LatencySummary(p50_ms=row.get("p50"), p95_ms=row.get("p95"), p99_ms=row.get("p99"))
 
 
-def _kind(lazy: pl.LazyFrame, dtype: pl.DataType) -> tuple[str, list[Any]]:
+def shared_bins(lazy: pl.LazyFrame, dtype: pl.DataType) -> tuple[str, list[Any]]:
     """Shared categories (the most frequent ones) or bin edges for every route's predictions."""
     pred = pl.col("pred").drop_nulls()
     if dtype in (pl.String, pl.Boolean, pl.Categorical) or not dtype.is_numeric():
@@ -148,28 +152,40 @@ def _kind(lazy: pl.LazyFrame, dtype: pl.DataType) -> tuple[str, list[Any]]:
     return "numerical", np.linspace(lo, hi if hi > lo else lo + 1.0, N_BINS + 1).tolist()
 
 
-def _distribution_query(lazy: pl.LazyFrame, kind: str, bins: list[Any]) -> pl.LazyFrame:
-    """Counts per route and category (or bin index)."""
+def distribution_query(lazy: pl.LazyFrame, kind: str, bins: list[Any], *,
+                       keys: list[str] = KEYS) -> pl.LazyFrame:
+    """Counts per route (``keys``) and category (or bin index) of the ``pred`` column."""
     pred = pl.col("pred")
     if kind == "categorical":
         slot = pred.cast(pl.String)
     else:
         lo, width = bins[0], (bins[-1] - bins[0]) / N_BINS
         slot = ((pred.cast(pl.Float64) - lo) / width).floor().clip(0, N_BINS - 1).cast(pl.Int64)
-    return lazy.filter(pred.is_not_null()).group_by([*KEYS, slot.alias("slot")]).len()
+    return lazy.filter(pred.is_not_null()).group_by([*keys, slot.alias("slot")]).len()
 
 
-def _agreement_query(lazy: pl.LazyFrame, numerical: bool) -> pl.LazyFrame:
-    """Each shadow's predictions joined to the answer given on the same requests."""
-    answers = lazy.filter(~pl.col("shadow")).select(  # an answer's request_id is its own id
+def pairs_with_answers(lazy: pl.LazyFrame, *, keys: list[str] = KEYS,
+                       answers: pl.Expr | None = None, carry: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """Each shadow row (``keys``, ``request_id``, ``pred`` and the ``carry`` columns) joined to
+    the answer given to the same request (its prediction as ``theirs``); ``answers``: which
+    answered rows count (default every one)."""
+    answered = ~pl.col("shadow") if answers is None else answers
+    their = lazy.filter(answered).select(  # an answer's request_id is its own id
         pl.col("request_id").alias("answered"), pl.col("pred").alias("theirs"))
-    pairs = lazy.filter(pl.col("shadow")).select(*KEYS, "request_id", "pred").join(
-        answers, left_on="request_id", right_on="answered", how="inner")
+    return lazy.filter(pl.col("shadow")).select(*keys, "request_id", "pred", *carry).join(
+        their, left_on="request_id", right_on="answered", how="inner")
+
+
+def agreement_query(pairs: pl.LazyFrame, numerical: bool, *,
+                    keys: list[str] = KEYS) -> pl.LazyFrame:
+    """Per route (``keys``) of :func:`pairs_with_answers`' rows: how many were compared
+    (``compared``), the share with the same prediction (``same``) and, for numbers, the mean
+    absolute difference (``diff``)."""
     aggs = [pl.len().alias("compared"), (pl.col("pred") == pl.col("theirs")).mean().alias("same")]
     if numerical:
         aggs.append((pl.col("pred").cast(pl.Float64) - pl.col("theirs").cast(pl.Float64))
                     .abs().mean().alias("diff"))
-    return pairs.group_by(KEYS).agg(aggs)
+    return pairs.group_by(keys).agg(aggs)
 
 
 def endpoint_traffic(log: PredictionLog, endpoint: str, start: datetime, end: datetime, *,
@@ -228,7 +244,8 @@ def endpoint_traffic(log: PredictionLog, endpoint: str, start: datetime, end: da
             share = max(1, int(10_000 * max_compared / rows))
             heavy = heavy.filter(pl.col("request_id").hash(seed=7) % 10_000 < share)
         heavy = heavy.collect().lazy()
-        kind, bins = _kind(heavy, schema[PREDICTION]) if PREDICTION in schema else ("none", [])
+        kind, bins = (shared_bins(heavy, schema[PREDICTION]) if PREDICTION in schema
+                      else ("none", []))
         n, latency, p95 = pl.collect_all([
             heavy.select(pl.len()),
             heavy.group_by(KEYS).agg(*_quantiles()),
@@ -240,8 +257,9 @@ def endpoint_traffic(log: PredictionLog, endpoint: str, start: datetime, end: da
         out.bucket_p95_ms = [by_bucket.get(b) for b in range(buckets)]
         out.sampled = int(n.item()) if rows > max_compared else None
         if kind != "none":
-            dist, pairs = pl.collect_all([_distribution_query(heavy, kind, bins),
-                                          _agreement_query(heavy, kind == "numerical")])
+            dist, pairs = pl.collect_all([
+                distribution_query(heavy, kind, bins),
+                agreement_query(pairs_with_answers(heavy), kind == "numerical")])
             for row in dist.iter_rows(named=True):
                 slots.setdefault(tuple(row[k] for k in KEYS), {})[row["slot"]] = row["len"]
             agree = {tuple(r[k] for k in KEYS): r for r in pairs.iter_rows(named=True)}
