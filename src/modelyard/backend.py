@@ -30,6 +30,7 @@ STORE_CLASSES: dict[str, str] = {
     "monitoring": "modelyard.monitoring.store:MonitorStore",
     "monitor_service": "modelyard.monitoring.service:MonitorService",
     "auth": "modelyard.governance.tokens:TokenStore",
+    "users": "modelyard.governance.users:UserStore",
     "validation": "modelyard.validation.store:ValidationStore",
     "automation": "modelyard.automation.store:AutomationStore",
     "pipelines": "modelyard.pipelines.store:PipelineStore",

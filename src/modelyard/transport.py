@@ -10,8 +10,10 @@ with :func:`endpoint`; from these marks
 The contract for a marked method:
 
 * it declares the permission it needs, whatever the HTTP verb (``permission="read"`` for a
-  search carried by POST); see :mod:`modelyard.access`. A mark without one is refused when
-  the app or the client is built (fail closed);
+  search carried by POST), and, when it acts on a named model or dataset, which argument names
+  it (``resource="name"``: scoped grants are checked against it); see
+  :mod:`modelyard.access`. A mark without a permission is refused when the app or the client
+  is built (fail closed);
 * every parameter and the return value are annotated with JSON-able types: str, int, float,
   bool, None, datetime, lists/dicts of those, or pydantic models (the entities);
 * parameters named in the path template (``/runs/{run_id}``) go in the path; for ``GET`` and
@@ -22,7 +24,7 @@ The contract for a marked method:
 * errors are raised as :mod:`modelyard.errors` classes; the server maps them to 4xx JSON and
   the client raises the same class again.
 
-A method that writes (``write``/``admin``) is retried when the database aborted it for colliding
+A method that writes (``write``/``approve``/``admin``) is retried when the database aborted it for colliding
 with a concurrent write (:func:`modelyard.store.retry.retry_on_conflict`).
 """
 
@@ -47,26 +49,30 @@ class EndpointSpec:
     status_code: int = 200
     summary: str | None = None
     permission: str | None = None  # None: not declared (refused when the app is built)
+    resource: str | None = None  # the argument naming the model/dataset acted on (scoped grants)
 
 
 def endpoint(method: str, path: str, *, permission: str | None = None,
-             status_code: int = 200) -> Callable[[F], F]:
+             status_code: int = 200, resource: str | None = None) -> Callable[[F], F]:
     """Mark a store method as a REST endpoint at ``method path`` (under ``/api/v1``) that needs
-    ``permission`` (``read``, ``write`` or ``admin``)."""
+    ``permission`` (``read``, ``write``, ``approve`` or ``admin``) on the model or dataset named
+    by its argument ``resource`` (``"name"``, ``"report.model"``; None: it names none)."""
     if permission is not None:
         check_permission(permission)
 
     def mark(fn: F) -> F:
         doc = (fn.__doc__ or "").strip().splitlines()
         spec = EndpointSpec(method.upper(), path, fn.__name__, status_code,
-                            doc[0] if doc else None, permission)
+                            doc[0] if doc else None, permission, resource)
         target = fn
-        if permission in ("write", "admin"):
+        if permission in ("write", "approve", "admin"):
             from .store.retry import retry_on_conflict
 
             target = retry_on_conflict(fn)
         target.__modelyard_endpoint__ = spec  # type: ignore[attr-defined]
         target.__modelyard_permission__ = permission  # type: ignore[attr-defined]
+        if resource is not None:
+            target.__modelyard_resource__ = resource  # type: ignore[attr-defined]
         return target
 
     return mark

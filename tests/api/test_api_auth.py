@@ -60,11 +60,15 @@ def test_names_of_active_tokens_are_unique_and_roles_checked(local_yard: my.Yard
     with pytest.raises(AlreadyExists, match="'ci'"):
         store.create("ci", "writer")
     with pytest.raises(
-        InvalidParameter, match="role must be one of reader, writer, admin. Got 'root'"
+        InvalidParameter,
+        match=r"role must be one of viewer, editor, approver, admin \(or the former reader, "
+              r"writer\). Got 'root'",
     ):
         store.create("x", "root")  # type: ignore[arg-type]
-    with pytest.raises(InvalidParameter, match="token name"):
+    with pytest.raises(InvalidParameter, match="user name"):
         store.create("  ", "reader")
+    with pytest.raises(InvalidParameter, match="token name"):
+        store.create("ci", name="  ")
 
 
 @pytest.mark.parametrize(

@@ -146,9 +146,9 @@ def test_tokens_create_list_revoke(cli: Any, yard: my.Yard) -> None:
     created = cli("tokens", "create", "ci", "--role", "writer")
     token = created.stdout.strip()
     assert created.exit_code == 0 and token.startswith("my_") and "only its hash" in created.stderr
-    assert yard.backend.auth.verify(token).role == "writer"
+    assert yard.backend.auth.verify(token).role == "editor"  # writer is now called editor
     listed = json.loads(cli("tokens", "list", "--json").stdout)
-    assert [(t["name"], t["role"]) for t in listed] == [("ci", "writer")]
+    assert [(t["name"], t["user"]) for t in listed] == [("ci", "ci")]
     assert token not in cli("tokens", "list").stdout
     assert cli("tokens", "revoke", "ci").exit_code == 0
     assert json.loads(cli("tokens", "list", "--json").stdout) == []
@@ -157,7 +157,8 @@ def test_tokens_create_list_revoke(cli: Any, yard: my.Yard) -> None:
 def test_tokens_create_with_a_bad_role(cli: Any) -> None:
     result = cli("tokens", "create", "ci", "--role", "root")
     assert result.exit_code == 1
-    assert "role must be one of reader, writer, admin. Got 'root'" in _one_error_line(result)
+    assert ("role must be one of viewer, editor, approver, admin (or the former reader, "
+            "writer). Got 'root'") in _one_error_line(result)
 
 
 def test_a_usage_error_is_one_line_and_exit_2(cli: Any) -> None:

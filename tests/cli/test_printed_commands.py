@@ -23,7 +23,7 @@ def _help_texts(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str
 def test_commands_printed_in_help_texts_work_as_printed() -> None:
     texts = _help_texts(typer.main.get_command(app))
     commands = sorted({c for _, text in texts for c in printed_commands(text)})
-    assert "modelyard tokens create NAME --role admin" in commands  # the parser finds them
+    assert "modelyard tokens create --user NAME --role admin" in commands  # the parser finds them
     assert failures(commands) == {}
 
 

@@ -33,14 +33,16 @@ def test_a_revoked_token_fails_on_the_next_request(
 def test_permissions_and_error_codes_are_the_rest_servers(
     model_server: ServerFactory, serving_yard: my.Yard
 ) -> None:
-    reader = serving_yard.backend.auth.create("dash", role="reader")
-    writer = serving_yard.backend.auth.create("ci", role="writer")
+    reader = serving_yard.backend.auth.create("dash", role="viewer")
+    writer = serving_yard.backend.auth.create("ci", role="editor")
+    admin = serving_yard.backend.auth.create("ops", role="admin")
     spec = {"routes": [{"model": "iris/2"}]}
     with model_server("iris@production", auth_enabled=True) as url:
-        denied = httpx.put(f"{url}/endpoints/tree", json=spec, headers=_bearer(reader))
-        assert denied.status_code == 403
-        assert denied.json()["error"] == "forbidden"
-        assert "needs permission 'write'" in denied.json()["message"]
+        for token in (reader, writer):  # declaring an endpoint is an admin's
+            denied = httpx.put(f"{url}/endpoints/tree", json=spec, headers=_bearer(token))
+            assert denied.status_code == 403
+            assert denied.json()["error"] == "forbidden"
+            assert "needs permission 'admin' on 'tree'" in denied.json()["message"]
         assert httpx.get(f"{url}/endpoints", headers=_bearer(reader)).status_code == 200
-        put = httpx.put(f"{url}/endpoints/tree", json=spec, headers=_bearer(writer))
+        put = httpx.put(f"{url}/endpoints/tree", json=spec, headers=_bearer(admin))
         assert put.status_code == 200

@@ -80,7 +80,7 @@ def test_a_good_token_signs_in_with_a_safe_cookie(site: dict[str, Any],
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
     assert cookie["path"] == "/ui"  # never sent to the REST API
     assert page.evaluate("document.cookie") == ""  # no script can read the session
-    assert "ui-reader (reader)" in page.inner_text("header")
+    assert "ui-reader (viewer)" in page.inner_text("header")  # reader is now called viewer
     page.click("header button")  # sign out
     page.wait_for_url("**/ui/login")
     assert "modelyard_token" not in {c["name"] for c in page.context.cookies()}

@@ -17,6 +17,9 @@ of :mod:`modelyard.access`, whatever the HTTP verb: ``POST /api/v1/runs/search``
   (``@endpoint(…, permission=…)`` for the stores' routes, :func:`~modelyard.access.requires` on
   the function or on a dependency for any other). A route that declares nothing is
   **admin-only** (fail closed); a principal without the permission gets 403 ``forbidden``.
+  When the operation names a model or dataset (``resource=``), a scoped grant must match that
+  name: checked here when it is a path parameter, by :func:`authorize_resource` in the handler
+  when it is in the body.
 * :func:`check_routes` refuses, when the app is built, a route the check cannot see (a plain
   Starlette route or mount outside the public paths).
 """
@@ -35,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..access import (
     ANONYMOUS,
+    PUBLIC,
     TOKEN_COOKIE,
     Principal,
     authenticate,
@@ -42,6 +46,7 @@ from ..access import (
     bearer_token,
     current_principal,
     permission_of,
+    resource_of,
     strongest,
 )
 from ..errors import Unauthorized
@@ -51,13 +56,14 @@ __all__ = [
     "PUBLIC_PATHS",
     "TOKEN_COOKIE",
     "AuthMiddleware",
+    "authorize_resource",
     "check_route_permission",
     "check_routes",
     "route_permission",
 ]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-_PUBLIC = ANONYMOUS.model_copy(update={"role": "reader"})
+_PUBLIC = PUBLIC
 _PUBLIC_KEY = "modelyard_public_path"
 
 
@@ -78,7 +84,23 @@ async def check_route_permission(request: Request) -> None:
     if request.scope.get("state", {}).get(_PUBLIC_KEY):
         return  # a public path (health, the spec, the login page)
     route = request.scope.get("route")
-    authorize(principal, route_permission(route), f"{request.method} {request.url.path}")
+    resource = resource_of(getattr(route, "endpoint", None))
+    operation = f"{request.method} {request.url.path}"
+    if resource is None:
+        authorize(principal, route_permission(route), operation)
+    elif resource in request.path_params:  # the name is in the path: check it now
+        authorize(principal, route_permission(route), operation, request.path_params[resource])
+    else:  # the name is in the body: the handler checks it (authorize_resource)
+        authorize(principal, route_permission(route), operation, somewhere=True)
+
+
+def authorize_resource(permission: str, operation: str, resource: str | None) -> None:
+    """Check the request's principal for ``permission`` on ``resource`` (the model or dataset
+    an operation names, once the handler has read it from the body)."""
+    principal = current_principal.get()
+    if principal is None:
+        raise Unauthorized("This request was not authenticated.")
+    authorize(principal, permission, operation, resource)
 
 
 def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterable[BaseRoute]:

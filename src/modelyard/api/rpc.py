@@ -25,9 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic_core import PydanticSerializationError
 from starlette.responses import Response
 
+from ..access import resource_value
 from ..backend import STORE_CLASSES
 from ..errors import InvalidParameter
 from ..transport import endpoints_of
+from .auth import authorize_resource
 from .contract import API_PREFIX, PATH_PARAM, EndpointInfo, describe_endpoint
 from .errors import ERROR_RESPONSES
 
@@ -110,6 +112,7 @@ def _make_handler(
     status = info.spec.status_code
 
     known_query = frozenset(info.query_names)
+    resource = info.spec.resource
 
     def handler(request: Request, **kwargs: Any) -> Response:
         unknown = [k for k in request.query_params if k not in known_query]
@@ -124,6 +127,10 @@ def _make_handler(
         if body is not None:
             for name in info.body_names:
                 kwargs[name] = getattr(body, _safe_field(name))
+        if resource is not None:  # a scoped grant must cover the model/dataset named
+            authorize_resource(info.spec.permission or "admin",
+                               f"{info.spec.method} {request.url.path}",
+                               resource_value(kwargs, resource))
         result = getattr(store, method_name)(**kwargs)
         if no_content:
             return Response(status_code=204)
@@ -157,6 +164,8 @@ def _make_handler(
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = info.operation_id
     handler.__modelyard_permission__ = info.spec.permission  # type: ignore[attr-defined]
+    if resource is not None:
+        handler.__modelyard_resource__ = resource  # type: ignore[attr-defined]
     return handler
 
 
@@ -177,7 +186,8 @@ def store_router(name: str, cls: type, get_store: Callable[[Request, str], Any])
             description=inspect.getdoc(fn),
             responses=ERROR_RESPONSES,
             name=info.operation_id,
-            openapi_extra={"x-modelyard-permission": spec.permission},
+            openapi_extra={"x-modelyard-permission": spec.permission,
+                           **({"x-modelyard-resource": spec.resource} if spec.resource else {})},
         )
     return router
 

@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
             False,
             "--auth/--no-auth",
             help="Require a bearer token on every request (create one with "
-            "'modelyard tokens create NAME --role admin').",
+            "'modelyard tokens create --user NAME --role admin').",
         ),
         log_level: str = typer.Option("info", help="uvicorn log level."),
         home: Annotated[Path | None, typer.Option(

@@ -80,7 +80,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("modelyard.cli.monitor:monitor_app",
                 "Drift, data quality, performance and alerts of served models."),
     "tokens": ("modelyard.cli.tokens:register",
-               "API tokens of modelyard server (stored only as hashes)."),
+               "API tokens of users (shown once, stored only as hashes)."),
+    "users": ("modelyard.cli.users:register",
+              "Users and their roles: viewer, editor, approver, admin."),
     "validate": ("modelyard.cli.validate:register",
                  ("Run the model's validation suite on REF and store the report (exit 1 if it "
                   "failed).")),

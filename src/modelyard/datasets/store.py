@@ -101,7 +101,8 @@ class DatasetStore(DomainStore):
         self._sketch_lock = threading.Lock()
 
     # ---- writes ----------------------------------------------------------------------------
-    @endpoint("POST", "/datasets/{name}/versions", status_code=201, permission="write")
+    @endpoint("POST", "/datasets/{name}/versions", status_code=201, permission="write",
+              resource="name")
     def commit_version(
         self,
         name: str,
@@ -295,7 +296,7 @@ class DatasetStore(DomainStore):
             while len(self._merged) > _MERGED_CACHE:
                 self._merged.popitem(last=False)
 
-    @endpoint("PUT", "/datasets/{name}/columns/{column}", permission="write")
+    @endpoint("PUT", "/datasets/{name}/columns/{column}", permission="write", resource="name")
     def describe_column(
         self,
         name: str,
@@ -352,7 +353,7 @@ class DatasetStore(DomainStore):
             }
         return [_dataset_info(r, *latest.get(r.name, (None, None))) for r in rows]
 
-    @endpoint("GET", "/datasets/{name}", permission="read")
+    @endpoint("GET", "/datasets/{name}", permission="read", resource="name")
     def get_dataset(self, name: str) -> DatasetInfo:
         """One dataset with its latest version."""
         with self.db.read() as conn:
@@ -364,7 +365,7 @@ class DatasetStore(DomainStore):
             latest = self._latest(conn, name)
         return _dataset_info(row, latest.version, latest.n_rows)
 
-    @endpoint("GET", "/datasets/{name}/versions", permission="read")
+    @endpoint("GET", "/datasets/{name}/versions", permission="read", resource="name")
     def list_versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset, oldest first."""
         with self.db.read() as conn:
@@ -375,19 +376,19 @@ class DatasetStore(DomainStore):
             raise NotFound(f"No dataset named {name!r}.", field="name")
         return [_version(r) for r in rows]
 
-    @endpoint("GET", "/datasets/{name}/versions/{version}", permission="read")
+    @endpoint("GET", "/datasets/{name}/versions/{version}", permission="read", resource="name")
     def get_version(self, name: str, version: int) -> DatasetVersion:
         """One version of a dataset."""
         with self.db.read() as conn:
             return self._get(conn, name, version)
 
-    @endpoint("GET", "/datasets/{name}/latest", permission="read")
+    @endpoint("GET", "/datasets/{name}/latest", permission="read", resource="name")
     def latest_version(self, name: str) -> DatasetVersion:
         """The newest version of a dataset."""
         with self.db.read() as conn:
             return self._latest(conn, name)
 
-    @endpoint("GET", "/datasets/{name}/as-of", permission="read")
+    @endpoint("GET", "/datasets/{name}/as-of", permission="read", resource="name")
     def version_as_of(self, name: str, at: datetime, up_to: int | None = None) -> DatasetVersion:
         """The newest version created at or before ``at`` (among versions <= ``up_to``)."""
         at = to_utc(at)
@@ -410,7 +411,8 @@ class DatasetStore(DomainStore):
             )
         return _version(row)
 
-    @endpoint("GET", "/datasets/{name}/versions/{version}/profile", permission="read")
+    @endpoint("GET", "/datasets/{name}/versions/{version}/profile", permission="read",
+              resource="name")
     def get_profile(self, name: str, version: int) -> Profile:
         """The profile computed when the version was added (the drift reference)."""
         with self.db.read() as conn:
@@ -421,7 +423,7 @@ class DatasetStore(DomainStore):
             raise NotFound(f"No version {version} of dataset {name!r}.", field="version")
         return Profile.model_validate(value)
 
-    @endpoint("GET", "/datasets/{name}/columns", permission="read")
+    @endpoint("GET", "/datasets/{name}/columns", permission="read", resource="name")
     def get_dictionary(self, name: str) -> list[ColumnInfo]:
         """The data dictionary of a dataset, in the column order of its latest version."""
         with self.db.read() as conn:

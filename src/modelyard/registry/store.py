@@ -90,7 +90,7 @@ class RegistryStore(DomainStore):
     """
 
     # ---- registered models ---------------------------------------------------------------
-    @endpoint("POST", "/models", status_code=201, permission="write")
+    @endpoint("POST", "/models", status_code=201, permission="write", resource="name")
     def create_registered_model(self, name: str, description: str | None = None,
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         """Create a registered model (an empty line of versions)."""
@@ -108,7 +108,7 @@ class RegistryStore(DomainStore):
         return RegisteredModel(name=name, description=description, tags=tags, created_at=now,
                                updated_at=now)
 
-    @endpoint("GET", "/models/{name}", permission="read")
+    @endpoint("GET", "/models/{name}", permission="read", resource="name")
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its aliases and latest version."""
         with self.db.read() as conn:
@@ -147,7 +147,7 @@ class RegistryStore(DomainStore):
             ]
             return self._model_entities(conn, rows[:limit])
 
-    @endpoint("PATCH", "/models/{name}", permission="write")
+    @endpoint("PATCH", "/models/{name}", permission="write", resource="name")
     def set_model_description(self, name: str, description: str | None) -> RegisteredModel:
         """Set (or with None clear) the description of a registered model."""
         with self.db.write() as conn:
@@ -159,7 +159,7 @@ class RegistryStore(DomainStore):
                          after={"description": description})
         return self.get_registered_model(name)
 
-    @endpoint("PUT", "/models/{name}/tags/{key}", permission="write")
+    @endpoint("PUT", "/models/{name}/tags/{key}", permission="write", resource="name")
     def set_model_tag(self, name: str, key: str, value: str) -> RegisteredModel:
         """Set one tag of a registered model."""
         _check_tag(key, value, field="key")
@@ -173,7 +173,7 @@ class RegistryStore(DomainStore):
                          before={key: before}, after={key: value})
         return self.get_registered_model(name)
 
-    @endpoint("DELETE", "/models/{name}/tags/{key}", permission="write")
+    @endpoint("DELETE", "/models/{name}/tags/{key}", permission="write", resource="name")
     def delete_model_tag(self, name: str, key: str) -> RegisteredModel:
         """Remove one tag of a registered model."""
         with self.db.write() as conn:
@@ -189,7 +189,8 @@ class RegistryStore(DomainStore):
         return self.get_registered_model(name)
 
     # ---- versions ------------------------------------------------------------------------
-    @endpoint("POST", "/models/{name}/versions", status_code=201, permission="write")
+    @endpoint("POST", "/models/{name}/versions", status_code=201, permission="write",
+              resource="name")
     def create_model_version(
         self,
         name: str,
@@ -251,7 +252,7 @@ class RegistryStore(DomainStore):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @endpoint("GET", "/models/{name}/versions/{version}", permission="read")
+    @endpoint("GET", "/models/{name}/versions/{version}", permission="read", resource="name")
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version of a model."""
         with self.db.read() as conn:
@@ -261,7 +262,7 @@ class RegistryStore(DomainStore):
                 raise self._no_version(conn, name, version)
             return self._version_entities(conn, [row])[0]
 
-    @endpoint("GET", "/models/{name}/versions", permission="read")
+    @endpoint("GET", "/models/{name}/versions", permission="read", resource="name")
     def list_model_versions(self, name: str, limit: int = 1000,
                             offset: int = 0) -> list[ModelVersion]:
         """The versions of a model, oldest first."""
@@ -310,7 +311,7 @@ class RegistryStore(DomainStore):
                 _VERSIONS.c.name == parsed.name, _VERSIONS.c.version == version)).one()
             return self._version_entities(conn, [row])[0]
 
-    @endpoint("PATCH", "/models/{name}/versions/{version}", permission="write")
+    @endpoint("PATCH", "/models/{name}/versions/{version}", permission="write", resource="name")
     def set_version_description(self, name: str, version: int,
                                 description: str | None) -> ModelVersion:
         """Set (or with None clear) the description of one version."""
@@ -324,7 +325,8 @@ class RegistryStore(DomainStore):
                          after={"description": description})
         return self.get_model_version(name, version)
 
-    @endpoint("PUT", "/models/{name}/versions/{version}/tags/{key}", permission="write")
+    @endpoint("PUT", "/models/{name}/versions/{version}/tags/{key}", permission="write",
+              resource="name")
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> ModelVersion:
         """Set one tag of a version."""
         _check_tag(key, value, field="key")
@@ -339,7 +341,8 @@ class RegistryStore(DomainStore):
                          after={key: value})
         return self.get_model_version(name, version)
 
-    @endpoint("DELETE", "/models/{name}/versions/{version}/tags/{key}", permission="write")
+    @endpoint("DELETE", "/models/{name}/versions/{version}/tags/{key}", permission="write",
+              resource="name")
     def delete_version_tag(self, name: str, version: int, key: str) -> ModelVersion:
         """Remove one tag of a version."""
         with self.db.write() as conn:
@@ -355,7 +358,7 @@ class RegistryStore(DomainStore):
         return self.get_model_version(name, version)
 
     # ---- aliases -------------------------------------------------------------------------
-    @endpoint("PUT", "/models/{name}/aliases/{alias}", permission="write")
+    @endpoint("PUT", "/models/{name}/aliases/{alias}", permission="write", resource="name")
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None,
                   override: bool = False) -> Alias:
         """Point ``alias`` at ``version`` (atomic; the move is recorded in the alias history).
@@ -396,7 +399,7 @@ class RegistryStore(DomainStore):
             conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
         return Alias(name=name, alias=alias, version=version, updated_at=now)
 
-    @endpoint("DELETE", "/models/{name}/aliases/{alias}", permission="write")
+    @endpoint("DELETE", "/models/{name}/aliases/{alias}", permission="write", resource="name")
     def delete_alias(self, name: str, alias: str, reason: str | None = None,
                      override: bool = False) -> AliasEvent:
         """Remove an alias; the deletion is recorded in the alias history (returned). A
@@ -424,7 +427,7 @@ class RegistryStore(DomainStore):
         return AliasEvent(id=event_id, name=name, alias=alias, old_version=current.version,
                           new_version=None, moved_at=now, moved_by=moved_by, reason=reason)
 
-    @endpoint("GET", "/models/{name}/aliases", permission="read")
+    @endpoint("GET", "/models/{name}/aliases", permission="read", resource="name")
     def list_aliases(self, name: str) -> list[Alias]:
         """The aliases of a model, in alias order."""
         with self.db.read() as conn:
@@ -435,7 +438,7 @@ class RegistryStore(DomainStore):
         return [Alias(name=r.name, alias=r.alias, version=r.version, updated_at=r.updated_at)
                 for r in rows]
 
-    @endpoint("GET", "/models/{name}/alias-history", permission="read")
+    @endpoint("GET", "/models/{name}/alias-history", permission="read", resource="name")
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first, deletions
         included."""
@@ -451,7 +454,8 @@ class RegistryStore(DomainStore):
                            reason=r.reason) for r in rows]
 
     # ---- journal -------------------------------------------------------------------------
-    @endpoint("POST", "/models/{name}/journal", status_code=201, permission="write")
+    @endpoint("POST", "/models/{name}/journal", status_code=201, permission="write",
+              resource="name")
     def add_journal_entry(self, name: str, text: str, version: int | None = None) -> JournalEntry:
         """Append a free-text entry to the journal of a model or one of its versions. Entries
         are never edited or deleted."""
@@ -472,7 +476,7 @@ class RegistryStore(DomainStore):
         return JournalEntry(id=entry_id, name=name, version=version, text=text, author=author,
                             created_at=now)
 
-    @endpoint("GET", "/models/{name}/journal", permission="read")
+    @endpoint("GET", "/models/{name}/journal", permission="read", resource="name")
     def list_journal_entries(self, name: str, version: int | None = None) -> list[JournalEntry]:
         """The journal of a model (every entry, on the model and on its versions) or of one
         version, oldest first."""
@@ -491,7 +495,8 @@ class RegistryStore(DomainStore):
                              author=r.author, created_at=r.created_at) for r in rows]
 
     # ---- serving -------------------------------------------------------------------------
-    @endpoint("GET", "/models/{name}/versions/{version}/endpoints", permission="read")
+    @endpoint("GET", "/models/{name}/versions/{version}/endpoints", permission="read",
+              resource="name")
     def serving_endpoints(self, name: str, version: int) -> list[ServingUse]:
         """The endpoint routes serving version ``version`` of ``name`` now, as the model
         servers recorded what they serve (endpoint order)."""

@@ -9,6 +9,10 @@
     POST|DELETE /endpoints/{name}/canary, GET /endpoints/{name}/canaries
     POST /feedback                      {"prediction_id": ..., "label": ...}
 
+Permissions (the table of :mod:`modelyard.access`, checked with the REST server's code): every
+route needs ``read``; ``/feedback`` needs ``write``; declaring, deleting an endpoint and starting
+or aborting its canary need ``admin`` (on the endpoint's name, for a scoped grant).
+
 With ``ServerOptions.grpc_port`` the same runtime also answers the Open Inference Protocol over
 gRPC (``grpc/``), started and stopped with this app's lifespan.
 
@@ -320,8 +324,8 @@ class ModelServerApp:
                      headers: dict[bytes, bytes], principal: Principal) -> tuple[int, bytes, bytes]:
         rt = self.runtime
 
-        def require_write() -> None:
-            self._require(principal, "write", method, path)
+        def require(permission: str, resource: str | None = None) -> None:
+            self._require(principal, permission, method, path, resource)
 
         if method == "GET" and path == "/healthz":
             return 200, orjson.dumps({"status": "ok"}), _JSON
@@ -332,7 +336,7 @@ class ModelServerApp:
             rt.refresh_metrics()
             return 200, rt.metrics.render(), CONTENT_TYPE_LATEST.encode()
         if method == "POST" and path == "/feedback":
-            require_write()
+            require("write")
             body = await self._json(receive, headers)
             return 200, await self._feedback(body), _JSON
         parts = path.strip("/").split("/")
@@ -346,14 +350,14 @@ class ModelServerApp:
                 if method == "GET":
                     return 200, orjson.dumps(rt.endpoint(name).describe()), _JSON
                 if method == "PUT":
-                    require_write()
+                    require("admin", name)
                     body = await self._json(receive, headers)
                     return 200, orjson.dumps(await self._put_endpoint(name, body)), _JSON
                 if method == "DELETE":
-                    require_write()
+                    require("admin", name)
                     return 200, orjson.dumps(await self._delete_endpoint(name)), _JSON
             if len(parts) == 3 and parts[2] == "canary":
-                require_write()
+                require("admin", name)
                 if method == "POST":
                     body = await self._json(receive, headers)
                     try:
@@ -378,9 +382,10 @@ class ModelServerApp:
         raise HTTPError(404, "not_found", f"No route {method} {path}.")
 
     @staticmethod
-    def _require(principal: Principal, permission: str, method: str, path: str) -> None:
+    def _require(principal: Principal, permission: str, method: str, path: str,
+                 resource: str | None = None) -> None:
         try:
-            authorize(principal, permission, f"{method} {path}")
+            authorize(principal, permission, f"{method} {path}", resource)
         except Forbidden as exc:
             raise HTTPError(403, exc.code, exc.message) from None
 

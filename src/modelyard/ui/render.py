@@ -27,6 +27,7 @@ from .security import csrf_token, ensure_csrf_cookie
 
 __all__ = [
     "PREFIX",
+    "can",
     "can_write",
     "env",
     "error",
@@ -187,10 +188,17 @@ def log_endpoints(yard: Yard) -> list[str]:
     return reader.endpoints(yard)
 
 
-def can_write(request: Request) -> bool:
-    """What a role may not do is not offered (with auth off everyone may)."""
+def can(request: Request, permission: str, resource: str | None = None) -> bool:
+    """May the signed-in user do what needs ``permission`` (on ``resource``)? What a role may
+    not do is not offered; with auth off everyone may. Templates call it as
+    ``can('approve', model.name)``: the same table the routes check (``modelyard.access``)."""
     principal = getattr(request.state, "principal", None)
-    return principal is None or principal.can("write")
+    return principal is None or principal.can(permission, resource)
+
+
+def can_write(request: Request) -> bool:
+    """``can(request, "write")``, kept for the templates that ask it."""
+    return can(request, "write")
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -200,6 +208,7 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     context.setdefault("section", "")
     html = env.get_template(template).render(
         request=request, csrf=csrf_token(request), can_write=can_write(request),
+        can=lambda permission, resource=None: can(request, permission, resource),
         principal=getattr(request.state, "principal", None), nav=sections(), **context)
     response = HTMLResponse(html, status_code=status_code)
     ensure_csrf_cookie(request, response)

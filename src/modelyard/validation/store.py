@@ -61,7 +61,7 @@ class ValidationStore(DomainStore):
     """
 
     # ---- suites -----------------------------------------------------------------------------
-    @endpoint("PUT", "/validation/suites/{model}", permission="write")
+    @endpoint("PUT", "/validation/suites/{model}", permission="write", resource="model")
     def save_suite(self, model: str, format: str, source: str, module: str | None = None,
                    code_path: str | None = None) -> StoredSuite:
         """Store the suite of ``model`` (YAML text or a Python module's source); a new version
@@ -94,7 +94,7 @@ class ValidationStore(DomainStore):
                          after={"format": format, "module": module, "digest": digest})
         return self.get_suite(model, version)
 
-    @endpoint("GET", "/validation/suites/{model}", permission="read")
+    @endpoint("GET", "/validation/suites/{model}", permission="read", resource="model")
     def get_suite(self, model: str, version: int | None = None) -> StoredSuite:
         """The suite of ``model`` (its latest version, or ``version``)."""
         stmt = sa.select(_SUITES).where(_SUITES.c.model == model)
@@ -108,7 +108,7 @@ class ValidationStore(DomainStore):
                            f"yard.validation.set_suite({model!r}, …).", field="model")
         return _suite(row)
 
-    @endpoint("GET", "/validation/suites/{model}/versions", permission="read")
+    @endpoint("GET", "/validation/suites/{model}/versions", permission="read", resource="model")
     def list_suites(self, model: str) -> list[StoredSuite]:
         """Every version of the suite of ``model``, oldest first."""
         with self.db.read() as conn:
@@ -117,7 +117,8 @@ class ValidationStore(DomainStore):
         return [_suite(r) for r in rows]
 
     # ---- reports ------------------------------------------------------------------------------
-    @endpoint("POST", "/validation/reports", status_code=201, permission="write")
+    @endpoint("POST", "/validation/reports", status_code=201, permission="write",
+              resource="report.model")
     def add_report(self, report: ValidationReport) -> ValidationReport:
         """Store a report (it gets its id and time here); reports are never changed."""
         now = self.clock.now()
@@ -170,7 +171,8 @@ class ValidationStore(DomainStore):
         with self.db.read() as conn:
             return [_report(r) for r in conn.execute(stmt).all()]
 
-    @endpoint("GET", "/validation/reports/latest/{model}/{version}", permission="read")
+    @endpoint("GET", "/validation/reports/latest/{model}/{version}", permission="read",
+              resource="model")
     def latest_report(self, model: str, version: int) -> ValidationReport:
         """The newest report of a version (the one the gate reads)."""
         with self.db.read() as conn:
@@ -181,7 +183,7 @@ class ValidationStore(DomainStore):
         return _report(row)
 
     # ---- protected aliases ------------------------------------------------------------------
-    @endpoint("PUT", "/validation/protected/{model}/{alias}", permission="write")
+    @endpoint("PUT", "/validation/protected/{model}/{alias}", permission="write", resource="model")
     def protect(self, model: str, alias: str) -> ProtectedAlias:
         """Protect ``model@alias``: from now on it moves only to a version whose latest report
         passed (or with an override). Protecting it again changes nothing."""
@@ -199,7 +201,8 @@ class ValidationStore(DomainStore):
         return ProtectedAlias(model=row.model, alias=row.alias, created_at=row.created_at,
                               created_by=row.created_by)
 
-    @endpoint("DELETE", "/validation/protected/{model}/{alias}", permission="write")
+    @endpoint("DELETE", "/validation/protected/{model}/{alias}", permission="write",
+              resource="model")
     def unprotect(self, model: str, alias: str, reason: str) -> AliasOverride:
         """Lift the protection of ``model@alias``; needs a reason, recorded as an override."""
         if not reason or not reason.strip():
