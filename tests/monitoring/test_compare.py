@@ -215,3 +215,17 @@ def test_compare_over_rest_the_remote_client_and_the_cli(
     assert "next" in result.output and "candidate better" in result.output
     result = CliRunner().invoke(cli, ["monitor", "compare", "sny", "--home", str(served.home)])
     assert result.exit_code != 0 and "'syn'" in result.output
+
+
+def test_the_html_report_has_a_comparison_section(served: Served) -> None:
+    with served.yard() as yard:
+        html = yard.monitoring.report("syn", start=START, end=END)
+        body = json.loads(yard.monitoring.report("syn", start=START, end=END, format="json"))
+        c = yard.monitoring.compare("syn", start=START, end=END, drift=False)
+    assert 'id="comparison"' in html and "Model versions on the same traffic" in html
+    nxt = c.version("next")
+    assert nxt.agreement is not None and nxt.versus_champion is not None
+    assert f"{nxt.agreement * 100:.1f}% of {nxt.compared:,}" in html
+    assert "candidate better" in html and "Agresti-Min" in html
+    assert '"cmp-pred"' in html and '"cmp-diff"' in html  # the figures' specs
+    assert body["comparison"]["champion"] == c.champion

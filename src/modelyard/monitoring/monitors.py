@@ -374,15 +374,18 @@ class Monitoring:
         since = result.run.window_end - parse_duration(history, field="history")
         series = self._store.metrics(endpoint=endpoint, start=since, end=result.run.window_end)
         open_alerts = self.alerts(state="open", endpoint=endpoint)
+        comparison = self.compare(endpoint, start=result.run.window_start,  # drift is above
+                                  end=result.run.window_end, drift=False)
         if format == "json":
             body = {"result": result.to_dict(),
                     "history": [p.model_dump(mode="json") for p in series],
-                    "alerts": [a.model_dump(mode="json") for a in open_alerts]}
+                    "alerts": [a.model_dump(mode="json") for a in open_alerts],
+                    "comparison": comparison.to_dict()}
             text = orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
         else:
             from .report import render_monitor_html
 
-            text = render_monitor_html(result, series, open_alerts)
+            text = render_monitor_html(result, series, open_alerts, comparison)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from ..htmlsafe import json_for_html, plotly_literal
+from .compare import Comparison
 from .drift import TESTS
 from .entities import Alert, DriftReport, FeatureDrift, MetricPoint, MonitorResult
 
@@ -137,8 +138,49 @@ def _series_figures(points: list[MetricPoint]) -> list[dict[str, Any]]:
     return figs
 
 
+def _comparison_figures(c: Comparison) -> list[dict[str, Any]]:
+    """The versions' predictions side by side and each one's difference from the champion
+    with its confidence interval."""
+    figs = []
+    shown = [v for v in c.versions if v.predictions.kind != "none"]
+    if shown:
+        data = []
+        for v in shown:
+            p = v.predictions
+            share = [n / max(sum(p.counts), 1) for n in p.counts]
+            x = p.labels if p.kind == "categorical" else [
+                (a + b) / 2 for a, b in itertools.pairwise(p.edges)]
+            data.append({"type": "bar", "name": f"{v.route} {v.ref}", "x": x, "y": share})
+        figs.append({"id": "cmp-pred", "spec": plotly_literal({"data": data, "layout": {
+            "title": {"text": "Predictions side by side (share of each version's rows)",
+                      "font": {"size": 13}}, "barmode": "group", "height": 280,
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "legend": {"orientation": "h"}}})})
+    diffs = [v for v in c.versions if v.versus_champion is not None
+             and v.versus_champion.low is not None]
+    if diffs:
+        d0 = diffs[0].versus_champion
+        assert d0 is not None
+        what = "accuracy" if d0.metric == "accuracy" else "MAE"
+        ys = [f"{v.route} {v.ref}" for v in diffs]
+        xs = [v.versus_champion.difference for v in diffs if v.versus_champion]
+        plus = [v.versus_champion.high - v.versus_champion.difference  # type: ignore[operator]
+                for v in diffs if v.versus_champion]
+        minus = [v.versus_champion.difference - v.versus_champion.low  # type: ignore[operator]
+                 for v in diffs if v.versus_champion]
+        figs.append({"id": "cmp-diff", "spec": plotly_literal({"data": [{
+            "type": "scatter", "mode": "markers", "x": xs, "y": ys, "name": "difference",
+            "error_x": {"type": "data", "symmetric": False, "array": plus,
+                        "arrayminus": minus}}], "layout": {
+            "title": {"text": f"{what}: candidate - champion ({d0.confidence:.0%} interval)",
+                      "font": {"size": 13}}, "height": 120 + 40 * len(diffs),
+            "margin": {"l": 140, "r": 10, "t": 40, "b": 40},
+            "shapes": [{"type": "line", "x0": 0, "x1": 0, "yref": "paper", "y0": 0, "y1": 1,
+                        "line": {"dash": "dot", "color": _REF}}]}})})
+    return figs
+
+
 def render_monitor_html(result: MonitorResult, history: list[MetricPoint],
-                        alerts: list[Alert]) -> str:
+                        alerts: list[Alert], comparison: Comparison | None = None) -> str:
     groups = []
     for gi, g in enumerate(result.groups):
         ctx = _drift_context(g.drift)
@@ -146,9 +188,11 @@ def render_monitor_html(result: MonitorResult, history: list[MetricPoint],
             fig["id"] = f"g{gi}{fig['id']}"
         groups.append({"group": g, **ctx})
     series = _series_figures(history)
-    figures = series + [fig for item in groups for fig in item["figures"]]
+    compared = _comparison_figures(comparison) if comparison is not None else []
+    figures = series + compared + [fig for item in groups for fig in item["figures"]]
     return _env().get_template("monitor.html.j2").render(
         title=f"Monitoring report: {result.run.endpoint}", result=result, run=result.run,
         groups=groups, series=series, alerts=alerts, all_figures=figures,
+        comparison=comparison, compared=compared,
         tests={name: t.label for name, t in TESTS.items()},
         plotly_js=Markup(plotly_js()))
