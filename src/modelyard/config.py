@@ -43,6 +43,9 @@ class Settings(BaseModel):
     # model server far from its yard (a bundle's pod) ships its log to the yard's store here
     prediction_log_url: str | None = None
     durability: str = "durable"  # "durable" | "async"
+    # the key of the prediction log's keyed hashes (masked personal columns): any string; when
+    # unset, one is generated once and kept in {home}/privacy.key (mode 0600)
+    privacy_secret: str | None = None
     # alert webhooks (monitoring.delivery): tries per delivery, the first wait between tries
     # (doubling, at most an hour), one try's timeout, and how long a process holds a delivery
     # it is trying (after a crash another process takes it up once this has passed)

@@ -77,6 +77,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "endpoints": ("modelyard.cli.endpoints:app",
                   "Endpoints stored for model servers: list, show, delete."),
     "predictions": ("modelyard.cli.predictions:predictions_app", "The prediction log."),
+    "erase": ("modelyard.cli.erase:register",
+              ("Erase every logged prediction made for a request key, and its feedback labels, "
+               "from the log's segments and Parquet; recorded in the audit log (who, when, how "
+               "many; never the key).")),
     "monitor": ("modelyard.cli.monitor:monitor_app",
                 "Drift, data quality, performance and alerts of served models."),
     "tokens": ("modelyard.cli.tokens:register",

@@ -22,11 +22,27 @@ def _yard(home: Path | None) -> Any:
 
 
 @predictions_app.command("compact")
-def compact_cmd(home: Home = None) -> None:
+def compact_cmd(
+    retention: Annotated[list[str] | None, typer.Option(
+        "--retention", help="ENDPOINT=DAYS: then drop that endpoint's partitions older than "
+        "DAYS days (and their feedback labels; audited). Repeat for more.")] = None,
+    home: Home = None,
+) -> None:
     """Turn sealed (and orphaned) log segments into Parquet partitions."""
+    days: dict[str, int] = {}
+    for item in retention or []:
+        name, _, n = item.partition("=")
+        if not name or not n.isdigit() or int(n) < 1:
+            raise typer.BadParameter(f"--retention must be ENDPOINT=DAYS (days at least 1); "
+                                     f"got {item!r}")
+        days[name] = int(n)
     with _yard(home) as yard:
-        result = yard.predictions.compact()
+        result = yard.predictions.compact(retention_days=days or None)
     typer.echo(f"compacted {result.segments} segments, {result.records} predictions")
+    for drop in result.retention.endpoints if result.retention is not None else []:
+        typer.echo(f"retention: dropped {drop.records} predictions of {drop.endpoint} "
+                   f"({len(drop.dates)} dates before {drop.before}) and {drop.labels} "
+                   "feedback labels")
     if result.quarantined:
         typer.echo(f"{len(result.quarantined)} segment(s) could not be read whole and were "
                    "quarantined: see `modelyard predictions doctor`", err=True)

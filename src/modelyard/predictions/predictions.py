@@ -6,7 +6,8 @@
     w = yard.predictions.window("loans", start, end)           # .columns, .batches(columns=…)
     for batch in yard.predictions.batches("loans", start, end): ...   # pyarrow.RecordBatch
     yard.predictions.log(records)                              # write records (backfills, tests)
-    yard.predictions.compact()
+    yard.predictions.compact(retention_days={"loans": 90})
+    yard.predictions.erase(request_key="customer-42")          # a data subject's predictions
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..wal.segments import encode_record, wal_dir
 from ..wal.writer import WalWriter
 from . import reader
 from .entities import CompactionResult, PredictionRecord
+from .erase import ErasureResult
 from .records import to_payload
 from .store import MAX_QUERY_ROWS
 from .window import Window
@@ -126,9 +128,20 @@ class Predictions:
         self._local_only("window")
         return reader.window(self._yard, endpoint, start, end, model_version=model_version)
 
-    def compact(self) -> CompactionResult:
-        """Turn the sealed segments of the local log into Parquet partitions."""
+    def compact(self, *, retention_days: Mapping[str, int] | None = None) -> CompactionResult:
+        """Turn the sealed segments of the log into Parquet partitions; ``retention_days``
+        (endpoint -> days) then drops each endpoint's partitions older than that (and the
+        feedback labels of their predictions; audited)."""
+        if retention_days:
+            return self._store.apply_retention(  # type: ignore[no-any-return]
+                dict(retention_days))
         return self._store.compact()  # type: ignore[no-any-return]
+
+    def erase(self, *, request_key: str) -> ErasureResult:
+        """Erase every prediction logged for ``request_key`` (and its feedback labels) from
+        the log's segments and Parquet; recorded in the audit log without the key (admin
+        permission on a server). See ``predictions/erase.py``."""
+        return self._store.erase(request_key)  # type: ignore[no-any-return]
 
     def log(self, records: Iterable[PredictionRecord | Mapping[str, Any]], *,
             compact_now: bool = True) -> list[str]:

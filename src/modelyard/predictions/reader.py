@@ -42,6 +42,7 @@ from ..clock import parse_time
 from ..config import Settings
 from ..errors import InvalidParameter, NotFound
 from ..ids import uuid7_time
+from ..wal.erasures import erased_ids
 from ..wal.partitions import endpoints as _partition_endpoints
 from ..wal.partitions import id_index_files, partition_files, partition_path
 from ..wal.records import TIME_TYPE, to_table
@@ -155,9 +156,11 @@ def _read_segments(log_dir: Path | None, endpoint: str | None, lo_us: int,
         if index is not None and not index.covers(key, lo_us, hi_us):
             continue
         report = ScanReport()
+        erased = erased_ids(seg.path.parent, seg.segment_id)  # see wal/erasures.py
         for rec in read_segment(seg.path, report, endpoint=endpoint, lo_us=lo_us, hi_us=hi_us,
                                 length=index.length if index is not None else None):
-            out.records.append((seg.segment_id, rec))
+            if not erased or rec.get("id") not in erased:
+                out.records.append((seg.segment_id, rec))
         if report.skipped:
             found = SkippedFrames(str(seg.path), [(s.offset, s.length, s.reason)
                                                   for s in report.skipped])

@@ -16,6 +16,7 @@ from ..wal.compactor import QuarantinedSegment, compact, quarantined
 from ..wal.segments import wal_dir
 from . import reader
 from .entities import CompactionResult, PredictionRecord
+from .erase import ErasureResult, check_request_key, erase_log, record_erasure, record_retention
 from .records import from_flat
 
 __all__ = ["PredictionStore"]
@@ -81,4 +82,32 @@ class PredictionStore(DomainStore):
     def compact(self) -> CompactionResult:
         """Compact the sealed (and orphaned) segments of this machine's log into Parquet."""
         return compact(wal_dir(self.log_dir), self.log_artifacts, clock=self.clock)
+
+    @endpoint("POST", "/predictions/retention", permission="admin")
+    def apply_retention(self, retention_days: dict[str, int]) -> CompactionResult:
+        """Compact, then drop each endpoint's partitions older than its days
+        (``retention_days``: endpoint -> days, at least 1) with the feedback labels of their
+        predictions; recorded in the audit log (what a model server does for endpoints with
+        ``privacy.retention_days``)."""
+        if not isinstance(retention_days, dict) or not retention_days:
+            raise InvalidParameter("retention_days must map endpoint names to days. Got "
+                                   f"{retention_days!r} instead.", field="retention_days")
+        for name, days in (retention_days or {}).items():
+            if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+                raise InvalidParameter(
+                    f"retention_days must map endpoint names to whole days (at least 1). Got "
+                    f"{days!r} for {name!r} instead.", field="retention_days")
+        result = compact(wal_dir(self.log_dir), self.log_artifacts, clock=self.clock,
+                         retention=retention_days)
+        if result.retention is not None and result.retention.endpoints:
+            record_retention(self.db, self.log_artifacts, self.log_dir, result.retention)
+        return result
+
+    @endpoint("POST", "/predictions/erase", permission="admin")
+    def erase(self, request_key: str) -> ErasureResult:
+        """Erase every logged prediction made for ``request_key`` (a data subject's requests)
+        from the segments and the compacted Parquet, with their feedback labels; recorded in
+        the audit log without the key. Answers what was removed (counts, endpoints)."""
+        result, ids = erase_log(self.log_artifacts, self.log_dir, check_request_key(request_key))
+        return record_erasure(self.db, result, ids)
 

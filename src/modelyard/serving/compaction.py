@@ -15,16 +15,25 @@ is sealed or orphaned (a directory listing). On shutdown the server compacts onc
 after its writer sealed the last segment, so a stopped server leaves nothing behind. A target
 that another process cannot open (an in-memory fsspec store), or a child that cannot be
 started, is compacted in the server's thread as before.
+
+Retention (an endpoint's ``privacy.retention_days``) runs in the same pass, after the
+segments: the worker asks ``retention()`` for the policies (endpoint -> days) and passes them
+with the command (``compact {"loans": 30}``); what was dropped comes back in the result and
+``on_retention`` records it (the labels of the dropped predictions, the audit record). It runs
+on the first pass, then at most every ``retention_interval`` seconds, and on the final pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +41,7 @@ from ..artifacts.store import ArtifactStore, open_artifact_store
 from ..clock import Clock
 from ..wal.compactor import CompactionResult, compact
 from ..wal.metrics import WalMetrics
+from ..wal.retention import RetentionResult
 from ..wal.segments import list_segments, try_lock
 
 __all__ = ["CompactionWorker", "has_work", "main"]
@@ -65,8 +75,15 @@ class CompactionWorker:
 
     def __init__(self, directory: str | os.PathLike[str], target: ArtifactStore,
                  interval: float = 30.0, *, clock: Clock | None = None,
-                 metrics: WalMetrics | None = None, in_process: bool = False) -> None:
+                 metrics: WalMetrics | None = None, in_process: bool = False,
+                 retention: Callable[[], Mapping[str, int]] | None = None,
+                 on_retention: Callable[[RetentionResult], None] | None = None,
+                 retention_interval: float = 3600.0) -> None:
         self.directory = Path(directory)
+        self.retention = retention
+        self.on_retention = on_retention
+        self.retention_interval = retention_interval
+        self._retention_at: float | None = None
         self.target = target
         self.interval = interval
         self.clock = clock
@@ -101,24 +118,45 @@ class CompactionWorker:
             if self._stop.wait(self.interval):
                 return
 
+    def _policies(self, final: bool) -> dict[str, int] | None:
+        """The retention policies when retention is due in this pass, else None."""
+        if self.retention is None:
+            return None
+        now = time.monotonic()
+        if not final and self._retention_at is not None \
+                and now - self._retention_at < self.retention_interval:
+            return None
+        policies = {k: int(v) for k, v in self.retention().items() if v}
+        if not policies:
+            return None  # none yet (endpoints are still being installed): ask next pass
+        self._retention_at = now
+        return policies
+
     def run_once(self, *, here: bool = False) -> CompactionResult | None:
         """One pass when there is work (None otherwise): in the child, or here."""
         with self._lock:
-            if not has_work(self.directory):
+            policies = self._policies(final=here)
+            if policies is None and not has_work(self.directory):
                 return None
             result = None
             if not (here or self.in_process):
-                result = self._in_child()
+                result = self._in_child(policies)
             if result is None:
                 result = compact(self.directory, self.target, clock=self.clock,
-                                 metrics=self.metrics)
+                                 metrics=self.metrics, retention=policies)
             elif self.metrics is not None and result.quarantined:
                 self.metrics.quarantined.inc(len(result.quarantined))
             self.last = result
             self.passes += 1
+            if result.retention is not None and result.retention.endpoints \
+                    and self.on_retention is not None:
+                try:
+                    self.on_retention(result.retention)
+                except Exception:  # the partitions are gone; the record is logged at least
+                    log.exception("recording the prediction log's retention failed")
             return result
 
-    def _in_child(self) -> CompactionResult | None:
+    def _in_child(self, policies: Mapping[str, int] | None = None) -> CompactionResult | None:
         """A pass in the child process (started when needed); None when the child failed
         (it is started again next time, and this pass runs here)."""
         try:
@@ -130,7 +168,7 @@ class CompactionWorker:
                     close_fds=True)
             stdin, stdout = child.stdin, child.stdout
             assert stdin is not None and stdout is not None
-            stdin.write("compact\n")
+            stdin.write(f"compact {json.dumps(policies)}\n" if policies else "compact\n")
             stdin.flush()
             line = stdout.readline()  # blocks without the GIL while the child works
             if not line:
@@ -176,15 +214,17 @@ class CompactionWorker:
 
 def _serve(directory: str, url: str, commands: IO[str], out: IO[str]) -> None:
     target = open_artifact_store(url)
-    for _ in commands:
-        result = compact(directory, target)
+    for line in commands:
+        arg = line.strip()[len("compact"):].strip()
+        policies = {str(k): int(v) for k, v in json.loads(arg).items()} if arg else None
+        result = compact(directory, target, retention=policies)
         out.write(result.model_dump_json() + "\n")
         out.flush()
 
 
 def main(argv: list[str] | None = None) -> Any:
     """The child, with ``WAL_DIR TARGET_URL`` as arguments; one pass per
-    line on stdin, one JSON result per pass on stdout; ends at the end of its input (also
+    line on stdin (``compact``, or ``compact {"endpoint": days, …}`` with retention), one JSON result per pass on stdout; ends at the end of its input (also
     when the server died)."""
     directory, url = (argv if argv is not None else sys.argv[1:])[:2]
     with contextlib.suppress(OSError):

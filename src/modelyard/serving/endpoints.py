@@ -11,6 +11,7 @@
         canary: {model: loans/9, steps: [5, 25, 50, 100], interval_s: 300}
         batching: {max_delay_ms: 2, max_batch_rows: 256}   # see batching.py (default: automatic)
         device: cuda                # where a PyTorch model runs (default: cpu)
+        privacy: {mask: hash, columns: {zip: drop}, retention_days: 90}   # see PrivacyConfig
 
 A route is picked per request: by a stable hash of the request key when the endpoint is sticky
 and the request has a key, else at random by weight. A running canary takes its current step's
@@ -24,7 +25,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -43,6 +44,7 @@ __all__ = [
     "BatchingConfig",
     "CanaryConfig",
     "EndpointConfig",
+    "PrivacyConfig",
     "RouteConfig",
     "ShadowConfig",
     "bucket",
@@ -134,6 +136,22 @@ class BatchingConfig(_Strict):
     max_batch_rows: int = Field(default=256, ge=1, le=1_000_000)
 
 
+MaskMode = Literal["drop", "hash", "keep"]
+
+
+class PrivacyConfig(_Strict):
+    """What the prediction log keeps (``predictions/privacy.py``): input columns flagged
+    ``personal`` or ``confidential`` in the data dictionary of the model's training data are
+    masked as ``mask`` (``hash``: a keyed HMAC-SHA256, equal values still join; ``drop``: left
+    out; ``keep``: logged as sent); ``columns`` sets the mask of named columns, flagged or not.
+    ``retention_days``: compaction drops the endpoint's log partitions (and the feedback
+    labels of their predictions) older than this many days; None keeps them."""
+
+    mask: MaskMode = "hash"
+    columns: dict[str, MaskMode] = Field(default_factory=dict)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
 class EndpointConfig(_Strict):
     """One endpoint: ``POST /predict/<name>`` and ``/v2/models/<name>/infer``.
 
@@ -151,6 +169,7 @@ class EndpointConfig(_Strict):
     max_rows: int = Field(default=10_000, ge=1)
     batching: BatchingConfig | bool | None = None
     device: str | None = None
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("device")
     @classmethod
@@ -182,7 +201,8 @@ class EndpointConfig(_Strict):
 
 
 _NESTED: dict[str, type[BaseModel]] = {"routes": RouteConfig, "shadows": ShadowConfig,
-                                       "canary": CanaryConfig, "batching": BatchingConfig}
+                                       "canary": CanaryConfig, "batching": BatchingConfig,
+                                       "privacy": PrivacyConfig}
 
 
 def _invalid(exc: ValidationError, where: str) -> InvalidParameter:

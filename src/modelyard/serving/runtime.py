@@ -53,7 +53,7 @@ class ServingRuntime:
         backend = yard.backend
         self.repo = None if backend.is_remote else ServingRepository(backend.db, yard.clock)
         self.recorder = PredictionRecorder(yard, options, WalMetrics(self.metrics.registry),
-                                           self.metrics.log_wait)
+                                           self.metrics.log_wait, endpoints=self.endpoints)
         self.timer = LoopTimer(self.metrics)
         self.tuning = ProcessTuning(options.switch_interval_ms, options.freeze_gc)
         self.switcher = ModelSwitcher(yard, loader or load_handle,

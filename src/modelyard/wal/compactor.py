@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ from pydantic import BaseModel, Field
 
 from ..artifacts.store import ArtifactStore
 from ..clock import Clock, SystemClock
+from .erasures import drop_erased, erased_ids
 from .metrics import WalMetrics
 from .partitions import write_id_index, write_partition
 from .records import to_table
+from .retention import RetentionResult, expire
 from .segments import (
     QUARANTINE,
     SEALED,
@@ -87,20 +90,33 @@ class CompactionResult(BaseModel):
     files: list[str] = Field(default_factory=list)
     quarantined: list[QuarantinedSegment] = Field(default_factory=list)
     failed: dict[str, str] = Field(default_factory=dict)
+    # what retention (endpoint -> days, when asked) dropped after the segments were compacted
+    retention: RetentionResult | None = None
 
 
 def compact(directory: str | os.PathLike[str], artifacts: ArtifactStore, *,
-            clock: Clock | None = None, metrics: WalMetrics | None = None) -> CompactionResult:
-    """Compact every sealed segment (and every orphaned open one) in ``directory``."""
+            clock: Clock | None = None, metrics: WalMetrics | None = None,
+            retention: Mapping[str, int] | None = None) -> CompactionResult:
+    """Compact every sealed segment (and every orphaned open one) in ``directory``; then,
+    with ``retention`` (endpoint -> days), drop the partitions older than that
+    (``retention.py``)."""
     result = CompactionResult()
+    clock = clock or SystemClock()
     for seg in list_segments(directory):
         try:
-            _compact_locked(seg, artifacts, result, clock or SystemClock(), metrics)
+            _compact_locked(seg, artifacts, result, clock, metrics)
         except Exception as exc:
             log.exception("compacting prediction-log segment %s failed; it is kept for the "
                           "next pass", seg.path, extra={"event": "wal_compaction_failed",
                                                         "path": str(seg.path)})
             result.failed[str(seg.path)] = f"{type(exc).__name__}: {exc}"
+    if retention:
+        result.retention = expire(artifacts, retention, clock.now())
+        for drop in result.retention.endpoints:
+            log.info("retention dropped %d predictions of endpoint %s (%d days: dates before "
+                     "%s)", drop.records, drop.endpoint, drop.retention_days, drop.before,
+                     extra={"event": "predlog_retention", "endpoint": drop.endpoint,
+                            "records": drop.records, "dates": drop.dates})
     return result
 
 
@@ -126,6 +142,9 @@ def _compact_locked(seg: Segment, artifacts: ArtifactStore, result: CompactionRe
             records = read_segment(path, report, length=index.length if index else None)
         except OSError as exc:  # the disk could not give it back whole
             records, error = [], f"{type(exc).__name__}: {exc}"
+        erased = erased_ids(path.parent, sealed.segment_id)  # erased while it was live
+        if erased:
+            records = [r for r in records if r.get("id") not in erased]
         files = _write_records(sealed.segment_id, records, artifacts)
         if report.clean and error is None:
             os.unlink(path)
@@ -133,6 +152,7 @@ def _compact_locked(seg: Segment, artifacts: ArtifactStore, result: CompactionRe
             result.quarantined.append(_quarantine(sealed, report, len(records), error, clock,
                                                   metrics))
         _unlink_index(sealed)
+        drop_erased(path.parent, sealed.segment_id)
         fsync_dir(path.parent)
         result.segments += 1
         result.records += len(records)

@@ -15,6 +15,7 @@ segment, so a compaction run again after a crash rewrites the same files.
 from __future__ import annotations
 
 import io
+import os
 from datetime import date
 
 import pyarrow as pa
@@ -32,6 +33,8 @@ __all__ = [
     "id_index_files",
     "partition_files",
     "partition_path",
+    "remove_file",
+    "rewrite_file",
     "write_id_index",
     "write_partition",
 ]
@@ -116,3 +119,29 @@ def write_id_index(artifacts: ArtifactStore, day: str, segment_id: str,
     lo, hi = table["id"][0].as_py(), table["id"][-1].as_py()
     return _write(artifacts, f"{PREFIX}/{IDS}/date={day}/{lo}_{hi}_{segment_id}.parquet", table,
                   ID_ROW_GROUP)
+
+
+def _relative(artifacts: ArtifactStore, path: str) -> str:
+    root = artifacts.root.rstrip("/") + "/"
+    if not path.startswith(root):
+        raise ValueError(f"{path!r} is not under the store's root {artifacts.root!r}")
+    return path[len(root):]
+
+
+def rewrite_file(artifacts: ArtifactStore, path: str, table: pa.Table) -> str:
+    """Replace the record file or id index at ``path`` (a full path under the store) by
+    ``table`` atomically, under the same name (still sorted by id: rows were only left out;
+    an id index keeps its name's id range, which still holds every id left)."""
+    row_group = ID_ROW_GROUP if f"/{IDS}/" in path else ROW_GROUP
+    return _write(artifacts, _relative(artifacts, path), table, row_group)
+
+
+def remove_file(artifacts: ArtifactStore, path: str) -> None:
+    """Delete a record file or id index that no longer holds a row."""
+    try:
+        if artifacts.is_local:
+            os.unlink(path)
+        else:
+            artifacts.fs.rm(path)
+    except FileNotFoundError:
+        pass
