@@ -20,13 +20,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol, Self
-
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, Self
 
 from ..errors import IntegrityError, InvalidParameter, NotFound
 from ..ids import new_id
+
+if TYPE_CHECKING:
+    import fsspec
 
 __all__ = [
     "CHUNK",
@@ -176,11 +176,20 @@ class BlobWriter:
 class ArtifactStore:
     """Content-addressed blob store rooted at ``url``. Build with :func:`open_artifact_store`."""
 
-    def __init__(self, url: str, fs: fsspec.AbstractFileSystem, root: str) -> None:
+    def __init__(self, url: str, fs: fsspec.AbstractFileSystem | None, root: str) -> None:
+        """``fs`` None: a local folder (fsspec's LocalFileSystem, imported on first use)."""
         self.url = url
-        self.fs = fs
+        self._fs = fs
         self.root = root.rstrip("/")
-        self.is_local = isinstance(fs, LocalFileSystem)
+        self.is_local = fs is None or _is_local_fs(fs)
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     # ---- paths ----------------------------------------------------------------------------
     def blob_path(self, digest: str) -> str:
@@ -410,16 +419,23 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _is_local_fs(fs: fsspec.AbstractFileSystem) -> bool:
+    from fsspec.implementations.local import LocalFileSystem  # fsspec made ``fs``: loaded
+
+    return isinstance(fs, LocalFileSystem)
+
+
 def open_artifact_store(url: str) -> ArtifactStore:
     """An artifact store for a local folder or any fsspec URL."""
     if "://" not in url or url.startswith("file://"):
         local = url.removeprefix("file://")
         root = str(Path(local).expanduser().resolve())
-        fs: fsspec.AbstractFileSystem = LocalFileSystem()
-        fs.makedirs(root, exist_ok=True)
-        return ArtifactStore(url, fs, root)
+        Path(root).mkdir(parents=True, exist_ok=True)
+        return ArtifactStore(url, None, root)
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        from fsspec.core import url_to_fs
+
+        fs, root = url_to_fs(url)
     except (ValueError, ImportError) as exc:
         raise InvalidParameter(
             f"artifacts must be a folder or an fsspec URL such as 's3://bucket/yard'. "

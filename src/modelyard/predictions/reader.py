@@ -29,9 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -50,6 +49,9 @@ from ..wal.segments import ScanReport, endpoint_key, list_segments, read_segment
 from .entities import PredictionRecord
 from .records import from_flat, from_payload
 from .window import Window
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "SkippedFrames",
@@ -204,6 +206,8 @@ def _read(source: Source, endpoint: str, start: Any, end: Any,
 
 
 def _frame_of_file(artifacts: ArtifactStore, path: str) -> pl.LazyFrame:
+    import polars as pl
+
     if artifacts.is_local:
         return pl.scan_parquet(path)
     dataset = pads.dataset(path, format="parquet", filesystem=artifacts.fs)
@@ -211,6 +215,8 @@ def _frame_of_file(artifacts: ArtifactStore, path: str) -> pl.LazyFrame:
 
 
 def _empty() -> pl.LazyFrame:
+    import polars as pl
+
     schema: dict[str, Any] = {
         "id": pl.String, "time": pl.Datetime("us", "UTC"), "endpoint": pl.String,
         "route": pl.String, "model_name": pl.String, "model_version": pl.Int64,
@@ -232,6 +238,8 @@ def scan(
 ) -> pl.LazyFrame:
     """Every logged prediction of ``endpoint`` with ``start <= time <= end``, lazily, sorted
     by id only if you sort it; ``model_version`` keeps one version."""
+    import polars as pl
+
     r = _read(source, endpoint, start, end, log_dir, include_wal)
     frames = [_frame_of_file(r.artifacts, f) for f in r.files]
     if r.pending:
