@@ -46,7 +46,8 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.uvicorn_options.get("ssl_certfile") else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

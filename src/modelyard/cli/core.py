@@ -126,6 +126,11 @@ def register(app: typer.Typer) -> None:
         home: Annotated[Path | None, typer.Option(
             "--home", help="The yard's folder (the same as 'modelyard --home DIR server').")
         ] = None,
+        tls_cert: Annotated[Path | None, typer.Option(
+            help="Serve HTTPS with this PEM certificate (chain); needs --tls-key. The "
+            "dashboard's cookies are then Secure.")] = None,
+        tls_key: Annotated[Path | None, typer.Option(
+            help="The PEM private key of --tls-cert.")] = None,
     ) -> None:
         """Run the REST API (and the dashboard) over this yard's database and artifacts.
 
@@ -133,18 +138,22 @@ def register(app: typer.Typer) -> None:
         """
         import uvicorn
 
+        from .serve import check_tls
+
+        tls = check_tls(tls_cert, tls_key)
         settings = settings_of(ctx, home=home)
         _local_only(settings, "server")
         if auth:
             settings = settings.model_copy(update={"auth_enabled": True})
         database = _hide_password(settings.resolved_database_url)
         typer.echo(
-            f"modelyard server on http://{host}:{port} over {database}"
+            f"modelyard server on {'https' if tls else 'http'}://{host}:{port} over {database}"
             f"{' (bearer tokens required)' if settings.auth_enabled else ''}; docs at /docs",
             err=True,
         )
         if workers == 1:
-            uvicorn.run(_build_server_app(settings), host=host, port=port, log_level=log_level)
+            uvicorn.run(_build_server_app(settings), host=host, port=port, log_level=log_level,
+                        **tls)
             return
         # Each worker process builds its own app from the environment: pass the settings there.
         for name, value in settings.model_dump().items():
@@ -157,6 +166,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             workers=workers,
             log_level=log_level,
+            **tls,
         )
 
 

@@ -75,6 +75,8 @@ def build_app(spec: dict[str, Any]) -> Any:
         multiprocess_metrics=bool(spec.get("multiprocess_metrics")),
         grpc_port=spec.get("grpc_port"),
         grpc_host=spec.get("host") or "127.0.0.1",
+        tls_cert=Path(spec["tls_cert"]) if spec.get("tls_cert") else None,
+        tls_key=Path(spec["tls_key"]) if spec.get("tls_key") else None,
     )
     endpoints = [EndpointConfig.model_validate(e) for e in spec["endpoints"]]
     return create_app(yard, endpoints, options)
@@ -86,6 +88,25 @@ def worker_app() -> Any:
     return build_app(json.loads(os.environ[_SPEC_ENV]))
 
 
+def check_tls(cert: Path | None, key: Path | None) -> dict[str, str]:
+    """uvicorn's TLS options for ``--tls-cert/--tls-key`` (both or neither, readable PEM
+    files); empty for plain HTTP."""
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise typer.BadParameter("--tls-cert and --tls-key go together (a PEM certificate and "
+                                 f"its key); got only {'--tls-cert' if key is None else '--tls-key'}")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        try:
+            head = path.read_bytes()[:4096]
+        except OSError as exc:
+            raise typer.BadParameter(f"{flag} {str(path)!r} cannot be read ({exc.strerror})"
+                                     ) from exc
+        if b"-----BEGIN " not in head:
+            raise typer.BadParameter(f"{flag} {str(path)!r} is not a PEM file")
+    return {"ssl_certfile": str(cert.resolve()), "ssl_keyfile": str(key.resolve())}
+
+
 def _run(spec: dict[str, Any], host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
@@ -95,6 +116,8 @@ def _run(spec: dict[str, Any], host: str, port: int, workers: int, log_level: st
         "host": host, "port": port, "log_config": logging_config(log_level),
         "access_log": False, "lifespan": "on", "loop": "auto", "http": "auto",
         "timeout_graceful_shutdown": 10,
+        **({"ssl_certfile": spec["tls_cert"], "ssl_keyfile": spec["tls_key"]}
+           if spec.get("tls_cert") else {}),
     }
     if workers == 1:
         uvicorn.run(build_app(spec), **common)
@@ -144,6 +167,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
         log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
         home: Annotated[Path | None, typer.Option(help="The yard's home folder.")] = None,
+        tls_cert: Annotated[Path | None, typer.Option(
+            help="Serve HTTPS (and TLS on --grpc-port) with this PEM certificate (chain); "
+            "needs --tls-key.")] = None,
+        tls_key: Annotated[Path | None, typer.Option(
+            help="The PEM private key of --tls-cert.")] = None,
     ) -> None:
         """Serve models over HTTP: POST /predict/<endpoint>, the Open Inference Protocol
         (/v2/models/<endpoint>/infer), /metrics, /healthz, /readyz; with --grpc-port, the
@@ -161,6 +189,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--durability must be durable, async or off; got "
                                      f"{durability!r}")
         ServerOptions(scope=scope)  # refuses a bad scope name before anything starts
+        tls = check_tls(tls_cert, tls_key)
         configured = _configured(model or [], config, bundle, endpoint)
         settings = _settings(home)
         with my.connect(settings=settings) as yard:
@@ -171,7 +200,8 @@ def register(app: typer.Typer) -> None:
         spec = _server_spec(configured, settings, durability=durability, auth=auth,
                             poll_interval=poll_interval, max_request_bytes=max_request_bytes,
                             access_log=access_log, scope=scope, grpc_port=grpc_port,
-                            host=host)
+                            host=host, tls_cert=tls.get("ssl_certfile"),
+                            tls_key=tls.get("ssl_keyfile"))
         _run(spec, host, port, workers, log_level)
 
     @app.command()

@@ -49,6 +49,10 @@ class ServerOptions:
     # the Open Inference Protocol over gRPC on this port too (0: any free port); None: off
     grpc_port: int | None = None
     grpc_host: str = "127.0.0.1"
+    # TLS: the PEM certificate (chain) and key the gRPC port serves with (uvicorn gets the same
+    # files for HTTPS from the CLI); None: plain text
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -40,8 +40,14 @@ class GrpcServer:
         ])
         add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.runtime), server)
         address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        opts = self.runtime.options
         try:
-            bound = server.add_insecure_port(address)
+            if opts.tls_cert is not None and opts.tls_key is not None:
+                creds = grpc.ssl_server_credentials(
+                    [(opts.tls_key.read_bytes(), opts.tls_cert.read_bytes())])
+                bound = server.add_secure_port(address, creds)
+            else:
+                bound = server.add_insecure_port(address)
         except RuntimeError as exc:
             raise InvalidParameter(f"The gRPC port {address} could not be bound ({exc}). Give "
                                    "a free --grpc-port.", field="grpc_port") from exc
