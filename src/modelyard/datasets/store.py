@@ -157,6 +157,10 @@ class DatasetStore(DomainStore):
         with self.db.write() as conn:
             dataset = self._lock_dataset(conn, name)
             latest = self._latest(conn, name) if dataset is not None else None
+            if ingested_at is None:  # "now" is when the lock is ours: a version committed by
+                # a concurrent writer meanwhile (or on a host whose clock runs ahead) is not later
+                now = self.clock.now()
+                when = now if latest is None else max(now, to_utc(latest.created_at))
             if dataset is None:
                 if mode == "append":
                     raise NotFound(
