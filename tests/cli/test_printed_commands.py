@@ -1,5 +1,5 @@
 """Every command the CLI's help prints for a user to paste works as printed (issue 8 §5); the
-demo's are checked in ``test_demo.py``."""
+demo's are checked in ``tests/test_demo_e2e.py``."""
 
 from __future__ import annotations
 

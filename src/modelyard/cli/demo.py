@@ -1,18 +1,23 @@
-"""``modelyard demo``: the whole lifecycle on generated loan data, in about a minute.
+"""``modelyard demo``: a year of a lender's loan applications through the whole product.
 
-data versions (time travel) → training runs (lineage) → registry (aliases, journal) → model
-server (champion + shadow challenger, durable prediction log) → ground truth → monitoring
-(drift, performance, an alert, an HTML report) → trace of one prediction → retrain as of a
-past date that reproduces the production model exactly.
+Data versions backfilled month by month → two candidate models through the validation gate →
+``modelyard serve`` (champion + shadow) over HTTP → months of traffic replayed, outcomes
+arriving weeks later → monitoring finds the drift and opens an alert → ``modelyard scheduler``
+retrains, validates, canaries and promotes → a backtest of retraining policies → one
+prediction traced and explained → the audit chain verified → reports and the model card. The
+story itself is :mod:`modelyard.examples.story`.
 """
 
 from __future__ import annotations
 
-import shlex
+import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+
+MARKER = ".modelyard-demo"  # a folder holding it was made by the demo: a new run may empty it
 
 
 def register(app: typer.Typer) -> None:
@@ -20,162 +25,96 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        home: Path = typer.Option(
-            None, "--home", help="Where the demo yard lives (default: $MODELYARD_HOME or ./.modelyard)."
-        ),
-        requests: int = typer.Option(300, min=10, max=100_000, help="Requests sent to the model server."),
+        home: Annotated[Path, typer.Option(
+            "--home", help="The demo's own yard; emptied first if an earlier demo made it.")
+        ] = Path(".modelyard-demo"),
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="Smaller data (700 applications a month): a shorter run.")] = False,
+        per_month: Annotated[int | None, typer.Option(
+            "--per-month", min=200, max=200_000,
+            help="Loan applications a month (default 2000; 700 with --quick).")] = None,
+        serve: Annotated[bool, typer.Option(
+            "--serve", help="Keep the model server and the REST server with the dashboard up "
+                            "until Ctrl-C.")] = False,
+        port: Annotated[int, typer.Option(
+            "--port", min=1, max=65535, help="The dashboard's port.")] = 8080,
     ) -> None:
-        """Run the whole lifecycle on generated data: datasets, runs, registry, serving,
-        monitoring, trace and a reproducible retrain."""
-        from ..config import Settings
+        """Run the whole lifecycle on a year of generated loan applications: data versions,
+        candidates through the validation gate, a model server with a shadow, drift, an
+        alert, an automatic retrain with a canary, a backtest, a trace and the audit log."""
+        from ..examples.story import StoryOptions
 
-        settings = Settings.load(None, home=home)
-        run_demo(settings, n_requests=requests)
+        options = StoryOptions.quick() if quick else StoryOptions()
+        if per_month is not None:
+            options.per_month = per_month
+        run_demo(home, options, serve=serve, port=port)
 
 
-def run_demo(settings: Any, *, n_requests: int = 300) -> dict[str, Any]:
-    import httpx
-    import numpy as np
+def prepare_home(home: Path) -> Path:
+    """The demo's folder, empty: made, or emptied when an earlier demo made it; a folder
+    with anything else in it is refused (the demo never deletes a yard it did not make)."""
+    home = home.resolve()
+    if home.exists() and any(home.iterdir()):
+        if not (home / MARKER).exists():
+            raise typer.BadParameter(
+                f"--home {str(home)!r} holds files the demo did not make; give an empty or "
+                "new folder.", param_hint="--home")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / MARKER).write_text("made by `modelyard demo`; the next demo run empties it\n")
+    return home
+
+
+def run_demo(home: Path, options: Any, *, serve: bool = False, port: int = 8080) -> dict[str, Any]:
+    """Run the story in ``home`` (emptied first, see :func:`prepare_home`); returns its facts.
+    With ``serve``, the model server and ``modelyard server`` stay up until Ctrl-C."""
     from rich.console import Console
+    from threadpoolctl import threadpool_limits
 
     import modelyard as my
 
-    from ..automation.retrain import retrain, run_training
-    from ..examples.loans import FEATURES, generate
-    from ..serving.app import create_app
-    from ..serving.endpoints import EndpointConfig, RouteConfig, ShadowConfig
-    from ..serving.options import ServerOptions
-    from ..serving.testing import serve_in_thread
+    from ..config import Settings
+    from ..examples.story import Story
 
     console = Console()
-    yard = my.connect(settings=settings)
-    console.print(f"[bold]modelyard demo[/bold] — yard at {settings.home.resolve()}")
-
-    # 1. data versions ----------------------------------------------------------------------
-    console.rule("1 · dataset versions with event time")
-    offset = len(yard.datasets.versions("loans")) if _exists(yard, "loans") else 0
-    jan = generate(4000, start="2026-01-01", days=31, seed=1 + offset)
-    feb = generate(4000, start="2026-02-01", days=28, seed=2 + offset)
-    v1 = yard.datasets.add("loans", jan, time_column="ts",
-                           description="Generated consumer loans; default = 1 if the loan defaulted")
-    yard.datasets.describe("loans", "income", description="Yearly gross income", unit="USD",
-                           owner="credit-risk", sensitivity="confidential")
-    known_in_january = yard.clock.now()
-    v2 = yard.datasets.append("loans", feb)
-    shared = len({f.digest for f in v1.fragments} & {f.digest for f in v2.fragments})
-    console.print(f"loans v{v1.version}: {v1.n_rows} rows; v{v2.version}: {v2.n_rows} rows "
-                  f"({shared} fragment(s) shared, only the new rows stored)")
-    then = yard.datasets.as_of("loans", known_in_january)
-    console.print(f"as_of({known_in_january:%H:%M:%S}) → {then.to_arrow().num_rows} rows, as known then")
-
-    # 2. training runs ------------------------------------------------------------------------
-    console.rule("2 · training runs (entry point, params, data windows, code commit)")
-    window = ("2026-01-01", "2026-03-01")
-    champion = run_training(
-        yard, "modelyard.examples.loans:train", model_name="loans",
-        data={"train": yard.datasets.view("loans", as_of=known_in_january,
-                                          window_start=window[0], window_end=window[1])},
-        params={"max_depth": 3, "learning_rate": 0.1, "seed": 7},
-    )
-    challenger = run_training(
-        yard, "modelyard.examples.loans:train", model_name="loans",
-        data={"train": yard.datasets.window("loans", *window)},
-        params={"max_depth": 5, "learning_rate": 0.05, "seed": 7},
-    )
-    for mv in (champion, challenger):
-        run = yard.runs.get(mv.run_id)
-        console.print(f"{mv.ref}: run {run.id[:12]} val_auc={run.metrics['val_auc']:.3f} "
-                      f"trained on {run.metrics['n_train']:.0f} rows")
-    yard.models.set_alias("loans", "production", champion.version, reason="first model")
-    yard.models.set_alias("loans", "challenger", challenger.version, reason="more data")
-    yard.models.journal("loans", "Depth 3 keeps the model explainable to the credit committee.",
-                        version=champion.version)
-    best = yard.runs.search("metrics.val_auc > 0.5", experiment="loans",
-                            order_by=["metrics.val_auc DESC"])
-    console.print(f"runs.search('metrics.val_auc > 0.5') → {len(best)} runs; best {best[0].id[:12]}")
-
-    # 3. serving ------------------------------------------------------------------------------
-    console.rule("3 · model server: champion answers, challenger in shadow, every prediction logged")
-    endpoint = EndpointConfig(
-        name="loans", routes=[RouteConfig(name="champion", model="loans@production")],
-        shadows=[ShadowConfig(name="challenger", model="loans@challenger")],
-    )
-    march = generate(max(n_requests, 10) * 5, start="2026-03-01", days=30, drift=0.7, seed=99)
-    records = march[FEATURES].to_dict(orient="records")
-    ids: list[str] = []
-    with serve_in_thread(create_app(yard, [endpoint], ServerOptions(compact_interval=3600))) as url:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for i in range(0, len(records), 5):
-                reply = client.post("/predict/loans", json={"records": records[i:i + 5]})
-                reply.raise_for_status()
-                ids.extend(reply.json()["ids"])
-            meta = client.get("/v2/models/loans").json()  # a V2 client reads the tensor types
-            row = march.iloc[0]
-            v2_reply = client.post("/v2/models/loans/infer", json={"inputs": [
-                {"name": t["name"], "shape": [1], "datatype": t["datatype"],
-                 "data": [row[t["name"]].item() if hasattr(row[t["name"]], "item") else row[t["name"]]]}
-                for t in meta["inputs"]]})
-            v2_reply.raise_for_status()
-    yard.predictions.compact()  # the server compacts on shutdown; this catches any leftover
-    console.print(f"{len(ids)} predictions answered, each logged durably before its answer "
-                  f"(ids are UUIDv7), plus one over the Open Inference Protocol")
-
-    # 4. ground truth + monitoring -------------------------------------------------------------
-    console.rule("4 · ground truth arrives; monitoring finds the drift")
-    labels = [int(v) for v in march["default"].tolist()]
-    yard.monitoring.feedback(ids, labels[:len(ids)])  # one batch: checked against the models' classes
-    yard.monitoring.configure("loans", window="1d")
-    yard.monitoring.alert_rule("loans-drift", metric="drift_share", op=">", threshold=0.3,
-                               endpoint="loans", cooldown="1h")
-    result = yard.monitoring.run("loans", window="1d")
-    for g in result.groups:
-        drifted = [f.feature for f in g.drift.features if f.drifted]
-        perf = ", ".join(f"{k}={v:.3f}" for k, v in sorted(g.performance.items())
-                         if k in ("accuracy", "roc_auc"))
-        console.print(f"model v{g.model_version} ({'shadow ' if g.shadow else ''}{g.route}): "
-                      f"{g.n_rows} rows, drift share {g.drift.drift_share:.2f} "
-                      f"(drifted: {', '.join(drifted) or 'none'}); {perf}")
-    alerts = yard.monitoring.alerts(state="open", endpoint="loans")
-    for alert in alerts:
-        console.print(f"[red]ALERT[/red] {alert.message}")
-    reports = settings.home.resolve() / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    report_path = reports / "loans-monitor.html"
-    yard.monitoring.report("loans", window="1d", path=str(report_path))
-    console.print(f"report: {report_path}")
-
-    # 5. trace ----------------------------------------------------------------------------------
-    console.rule("5 · trace one prediction to model, run, data and code")
-    record = yard.predictions.get(ids[0])
-    console.print(f"prediction {record.id}: {record.outputs} by {record.model_name}/{record.model_version}")
-    console.print(yard.lineage(f"{record.model_name}/{record.model_version}").to_text())
-
-    # 6. reproducible retrain ----------------------------------------------------------------------
-    console.rule("6 · retrain production as of when its data was known: same data, same model")
-    reproduced = retrain(yard, "loans@production", as_of=known_in_january)
-    test = march[FEATURES].head(200)
-    same = bool(np.array_equal(
-        yard.models.load(champion.ref).predict_proba(test),
-        yard.models.load(reproduced.ref).predict_proba(test)))
-    console.print(f"{reproduced.ref} reproduces {reproduced.source_version}: identical predictions = {same}")
-
-    console.rule("done")
-    # a command printed for pasting stands alone on its line, exactly as it runs
-    # (tests/cli/test_printed_commands.py runs it)
-    console.print("Browse it all with the dashboard:")
-    console.print(f"  modelyard --home {shlex.quote(str(settings.home))} server",
-                  markup=False, highlight=False, soft_wrap=True)
-    console.print("then open http://127.0.0.1:8080/ui/")
-    yard.close()
-    return {"ids": ids, "alerts": len(alerts), "reproduced": same, "report": str(report_path),
-            "champion": champion.ref, "challenger": challenger.ref}
-
-
-def _exists(yard: Any, name: str) -> bool:
-    from ..errors import NotFound
-
+    home = prepare_home(home)
+    started = time.perf_counter()
+    console.print(f"[bold]modelyard demo[/bold] — a year of loan applications; yard at {home}")
+    yard = my.connect(settings=Settings.load({}, home=home))  # not the user's MODELYARD_* yard
+    story = Story(yard, home, options, console=console)
     try:
-        yard.datasets.info(name)
-        return True
-    except NotFound:
-        return False
+        import sklearn.ensemble  # noqa: F401 - loads OpenMP, so that the limit applies to it
+
+        with threadpool_limits(limits=1):  # see examples/processes.py: one OpenMP thread
+            facts = story.run()
+        facts["seconds"] = time.perf_counter() - started
+        console.print(f"[bold]done in {facts['seconds']:.0f} s.[/bold]")
+        if serve:
+            _serve(story, console, port)
+        else:
+            console.print("Browse it all with the dashboard:")
+            story.command(story.cli("server", "--port", str(port)))
+            console.print(f"then open http://127.0.0.1:{port}/ui/ "
+                          "(or run the demo with --serve)")
+        facts["dashboard"] = f"http://127.0.0.1:{port}/ui/"
+    finally:
+        story.close()
+        yard.close()
+    return facts
+
+
+def _serve(story: Any, console: Any, port: int) -> None:
+    server = story.start(["server", "--port", str(port)], "server")
+    server.wait_http(f"http://127.0.0.1:{port}/healthz")
+    console.print(f"dashboard: http://127.0.0.1:{port}/ui/  (REST API: "
+                  f"http://127.0.0.1:{port}/docs)")
+    console.print(f"model server: {story.model_url}/predict/loans  "
+                  f"(Open Inference Protocol: {story.model_url}/v2/models/loans/infer)")
+    console.print("Both stay up until Ctrl-C.")
+    try:
+        while all(p.proc.poll() is None for p in (server, story.model_server)):
+            time.sleep(0.5)
+        console.print("[red]a server stopped[/red]; see the logs in "
+                      f"{story.home / 'logs'}")
+    except KeyboardInterrupt:
+        console.print("stopping the servers…")

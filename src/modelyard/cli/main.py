@@ -65,8 +65,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
               ("Write a deployable bundle: the model, pinned requirements, a Dockerfile running "
                "`modelyard serve`, Kubernetes manifests (StatefulSet + Service, KServe).")),
     "demo": ("modelyard.cli.demo:register",
-             ("Run the whole lifecycle on generated data: datasets, runs, registry, serving, "
-              "monitoring, trace and a reproducible retrain.")),
+             ("Run the whole lifecycle on a year of generated loan applications: data "
+              "versions, candidates through the validation gate, a model server with a shadow, "
+              "drift, an alert, an automatic retrain with a canary, a backtest, a trace and the "
+              "audit log.")),
     "db": ("modelyard.cli.core:register", "The metadata database."),
     "runs": ("modelyard.cli.runs:register",
              "Training runs: list, search, show, download artifacts."),
