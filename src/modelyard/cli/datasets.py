@@ -137,13 +137,25 @@ def register(app: typer.Typer) -> None:
         owner: str | None = typer.Option(None, help="Who answers for it."),
         sensitivity: str | None = typer.Option(
             None, help="public, internal, confidential, personal …"),
+        valid_min: str | None = typer.Option(
+            None, help="Lowest valid value (validation's data checks hold training data to it)."),
+        valid_max: str | None = typer.Option(None, help="Highest valid value."),
+        max_null_rate: str | None = typer.Option(None, help="Largest share of nulls (0..1)."),
     ) -> None:
         """Write the data-dictionary entry of a column (kept across versions; '' clears)."""
         with open_yard(ctx) as yard:
             info = yard.datasets.describe(name, column, description=description, unit=unit,
-                                          owner=owner, sensitivity=sensitivity)
+                                          owner=owner, sensitivity=sensitivity,
+                                          valid_min=valid_min, valid_max=valid_max,
+                                          max_null_rate=max_null_rate)
+        expect = ""
+        if info.valid_min is not None or info.valid_max is not None:
+            expect += (f", valid {'-inf' if info.valid_min is None else info.valid_min}.."
+                       f"{'inf' if info.valid_max is None else info.valid_max}")
+        if info.max_null_rate is not None:
+            expect += f", at most {info.max_null_rate:.2%} null"
         typer.echo(f"{name}.{column}: {info.description or '-'} [{info.unit or '-'}] owner "
-                   f"{info.owner or '-'}, sensitivity {info.sensitivity or '-'}")
+                   f"{info.owner or '-'}, sensitivity {info.sensitivity or '-'}{expect}")
 
     @group.command("profile")
     def profile(

@@ -204,12 +204,18 @@ class Datasets:
         unit: str | None = None,
         owner: str | None = None,
         sensitivity: str | None = None,
+        valid_min: float | str | None = None,
+        valid_max: float | str | None = None,
+        max_null_rate: float | str | None = None,
     ) -> ColumnInfo:
         """Write the data-dictionary entry of a column (kept across versions). Arguments left
-        None keep their value; an empty string clears one."""
+        None keep their value; an empty string clears one. ``valid_min``, ``valid_max`` and
+        ``max_null_rate`` are expectations: validation's data checks hold every model's
+        training data to them."""
         return self._store.describe_column(  # type: ignore[no-any-return]
             name, column, description=description, unit=unit, owner=owner,
-            sensitivity=sensitivity,
+            sensitivity=sensitivity, valid_min=valid_min, valid_max=valid_max,
+            max_null_rate=max_null_rate,
         )
 
     # ---- reading ---------------------------------------------------------------------------

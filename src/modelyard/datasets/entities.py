@@ -104,6 +104,9 @@ class ColumnInfo(BaseModel):
     unit: str | None = None
     owner: str | None = None
     sensitivity: str | None = None
+    valid_min: float | None = None  # values below are a data-check failure
+    valid_max: float | None = None  # values above are a data-check failure
+    max_null_rate: float | None = None  # a larger share of nulls is a data-check failure
     updated_at: datetime | None = None
     updated_by: str | None = None
 

@@ -9,6 +9,7 @@ sketches into the version's profile. Every method marked ``@endpoint`` is also a
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -309,9 +310,13 @@ class DatasetStore(DomainStore):
         unit: str | None = None,
         owner: str | None = None,
         sensitivity: str | None = None,
+        valid_min: float | str | None = None,
+        valid_max: float | str | None = None,
+        max_null_rate: float | str | None = None,
     ) -> ColumnInfo:
         """Set the data-dictionary entry of a column (fields left None keep their value;
-        an empty string clears one)."""
+        an empty string clears one). ``valid_min``/``valid_max`` (the range of values) and
+        ``max_null_rate`` are what validation's data checks hold the training data to."""
         now = self.clock.now()
         with self.db.write() as conn:
             latest = self._latest(conn, name)
@@ -328,11 +333,22 @@ class DatasetStore(DomainStore):
                                  ("owner", owner), ("sensitivity", sensitivity)):
                 if value is not None:
                     values[field] = value or None
+            for field, number in (("valid_min", valid_min), ("valid_max", valid_max),
+                                  ("max_null_rate", max_null_rate)):
+                if number is not None:
+                    values[field] = _expectation(field, number)
+            low = values.get("valid_min", None if current is None else current.valid_min)
+            high = values.get("valid_max", None if current is None else current.valid_max)
+            if low is not None and high is not None and low > high:
+                raise InvalidParameter(
+                    f"valid_min must not be above valid_max. Got {low} > {high} instead.",
+                    field="valid_min")
             if current is None:
                 conn.execute(sa.insert(_COLUMNS).values(name=name, column=column, **values))
             else:
                 conn.execute(sa.update(_COLUMNS).where(key).values(**values))
-            fields = ("description", "unit", "owner", "sensitivity")
+            fields = ("description", "unit", "owner", "sensitivity", "valid_min", "valid_max",
+                      "max_null_rate")
             audit.append(conn, action="dataset.describe", target=f"dataset:{name}#{column}",
                          before=None if current is None else {f: current._mapping[f]
                                                                for f in fields},
@@ -493,9 +509,31 @@ def _dataset_info(row: Any, version: int | None, n_rows: int | None) -> DatasetI
     )
 
 
+def _expectation(field: str, value: float | str) -> float | None:
+    """A number of the data dictionary: '' clears it; anything else must be a finite number
+    (a null rate within 0..1)."""
+    if isinstance(value, str):
+        if value.strip() == "":
+            return None
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidParameter(f"{field} must be a number or '' to clear it. "
+                                   f"Got {value!r} instead.", field=field) from None
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidParameter(f"{field} must be a finite number. Got {value!r} instead.",
+                               field=field)
+    if field == "max_null_rate" and not 0.0 <= number <= 1.0:
+        raise InvalidParameter(f"max_null_rate must be within 0 and 1. Got {number} instead.",
+                               field=field)
+    return number
+
+
 def _column_info(row: Any) -> ColumnInfo:
     return ColumnInfo(
         dataset=row.name, column=row.column, description=row.description, unit=row.unit,
-        owner=row.owner, sensitivity=row.sensitivity, updated_at=row.updated_at,
+        owner=row.owner, sensitivity=row.sensitivity, valid_min=row.valid_min,
+        valid_max=row.valid_max, max_null_rate=row.max_null_rate, updated_at=row.updated_at,
         updated_by=row.updated_by,
     )

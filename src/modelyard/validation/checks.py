@@ -351,9 +351,13 @@ def data_check(spec: DataCheck, ctx: ValidationContext) -> list[CheckResult]:
         missing = [c for c in (spec.columns or []) if c not in table.column_names]
         if missing:
             problems.append(f"{where} lacks the columns {missing}")
-        if spec.max_null_rate is not None and table.num_rows:
-            limits = (spec.max_null_rate if isinstance(spec.max_null_rate, dict)
-                      else dict.fromkeys(table.column_names, spec.max_null_rate))
+        null_limits, ranges = _expectations(spec, ctx, view.name, table.column_names)
+        if null_limits or ranges:
+            info["expected_by_dictionary"] = sorted(
+                {c for c, (_, src) in null_limits.items() if src == "dictionary"}
+                | {c for c, (_, _, src) in ranges.items() if src == "dictionary"})
+        if null_limits and table.num_rows:
+            limits = {c: limit for c, (limit, _) in null_limits.items()}
             rates = {}
             for column, limit in limits.items():
                 if column not in table.column_names:
@@ -368,9 +372,15 @@ def data_check(spec: DataCheck, ctx: ValidationContext) -> list[CheckResult]:
                 if rate > limit:
                     problems.append(f"{where}: {column!r} is {rate:.2%} null, over {limit:.2%}")
             info["null_rates"] = rates
-        for column, (low, high) in (spec.ranges or {}).items():
+        for column, (low, high, _) in ranges.items():
             if column not in table.column_names:
                 problems.append(f"{where} has no column {column!r} to check the range of")
+                continue
+            if not (pa.types.is_integer(table[column].type)
+                    or pa.types.is_floating(table[column].type)
+                    or pa.types.is_decimal(table[column].type)):
+                problems.append(f"{where}: {column!r} has a range to check but holds "
+                                f"{table[column].type}, not numbers")
                 continue
             found = pc.min_max(table[column]).as_py()
             info.setdefault("ranges", {})[column] = [found["min"], found["max"]]
@@ -384,6 +394,29 @@ def data_check(spec: DataCheck, ctx: ValidationContext) -> list[CheckResult]:
         message="the training data meets every expectation" if ok else "; ".join(problems),
         details=details,
     )]
+
+
+def _expectations(spec: DataCheck, ctx: ValidationContext, dataset: str, columns: list[str],
+                  ) -> tuple[dict[str, tuple[float, str]],
+                             dict[str, tuple[float | None, float | None, str]]]:
+    """Null-rate limits and value ranges per column, with where each came from: the suite's
+    own, else the data dictionary's (when ``spec.dictionary``)."""
+    nulls: dict[str, tuple[float, str]] = {}
+    ranges: dict[str, tuple[float | None, float | None, str]] = {}
+    if spec.dictionary:
+        for entry in ctx.dictionary(dataset):
+            if entry.column not in columns:
+                continue  # a dictionary entry of a column this version does not have
+            if entry.max_null_rate is not None:
+                nulls[entry.column] = (entry.max_null_rate, "dictionary")
+            if entry.valid_min is not None or entry.valid_max is not None:
+                ranges[entry.column] = (entry.valid_min, entry.valid_max, "dictionary")
+    if spec.max_null_rate is not None:
+        suite = (spec.max_null_rate if isinstance(spec.max_null_rate, dict)
+                 else dict.fromkeys(columns, spec.max_null_rate))
+        nulls.update({c: (limit, "suite") for c, limit in suite.items()})
+    ranges.update({c: (low, high, "suite") for c, (low, high) in (spec.ranges or {}).items()})
+    return nulls, ranges
 
 
 # ---- custom ----------------------------------------------------------------------------------

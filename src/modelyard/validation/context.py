@@ -168,6 +168,10 @@ class ValidationContext:
                 window_start=item.window_start, window_end=item.window_end)
         return out
 
+    def dictionary(self, dataset: str) -> list[Any]:
+        """The data-dictionary entries of ``dataset`` (:class:`ColumnInfo`)."""
+        return list(self._datasets.dictionary(dataset))
+
     # ---- results ------------------------------------------------------------------------------
     @staticmethod
     def result(passed: bool, value: float | None = None, message: str = "",

@@ -209,7 +209,11 @@ class SignatureCheck(_Check):
 class DataCheck(_Check):
     """The training data the version was fitted on (its run's inputs): ``columns`` present,
     null rates at most ``max_null_rate`` (one number, or per column), values within
-    ``ranges`` (``{column: [low, high]}``, either end may be null), at least ``min_rows``."""
+    ``ranges`` (``{column: [low, high]}``, either end may be null), at least ``min_rows``.
+
+    With ``dictionary`` (the default) the data dictionary's expectations of each dataset
+    (``valid_min``/``valid_max``, ``max_null_rate``, set with ``yard.datasets.describe``)
+    are checked too, for every column the suite does not give its own limit."""
 
     type: Literal["data"] = "data"
     columns: list[str] | None = None
@@ -217,6 +221,7 @@ class DataCheck(_Check):
     ranges: dict[str, tuple[float | None, float | None]] | None = None
     min_rows: int | None = Field(default=None, ge=1)
     role: str | None = None
+    dictionary: bool = True
 
 
 class CustomCheck(_Check):

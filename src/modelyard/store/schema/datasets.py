@@ -81,5 +81,9 @@ class DatasetColumnRow(Base):
     unit: Mapped[str | None] = mapped_column(sa.String(64))
     owner: Mapped[str | None] = mapped_column(sa.String(256))
     sensitivity: Mapped[str | None] = mapped_column(sa.String(64))
+    # the owner's expectations, checked by validation's data checks
+    valid_min: Mapped[float | None] = mapped_column(sa.Float)
+    valid_max: Mapped[float | None] = mapped_column(sa.Float)
+    max_null_rate: Mapped[float | None] = mapped_column(sa.Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str | None] = mapped_column(sa.String(256))
