@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..governance.card import card_tag
 from .loans import FEATURES, generate_year, month_bounds
 from .processes import Process, free_port
 
@@ -59,8 +60,16 @@ SUITE = textwrap.dedent("""\
       - {type: metric, metric: accuracy, min: 0.6}
       - {type: champion, metric: roc_auc, max_regression: 0.05, confidence: 0.9}
       - {type: signature}
-      - {type: latency, p95_ms: 500, batch: 1, repeats: 20}
+      - {type: latency, p95_ms: 1000, batch: 1, repeats: 20}
 """)
+CARD = {
+    "purpose": "Probability that a consumer loan application defaults; the credit committee "
+               "declines above 0.5.",
+    "owner": "credit-risk",
+    "intended_use": "Consumer loan applications of the direct and broker channels.",
+    "limitations": "Generated data (modelyard demo). Not for business loans; retrained when "
+                   "the applicant mix drifts.",
+}
 BACKTEST_POLICIES = ["never", "every:8w", "drift:0.5", "performance:roc_auc<0.7"]
 
 
@@ -258,6 +267,8 @@ class Story:
             self.yard.models.set_alias("loans", "challenger", challenger.version,
                                        reason="runner-up, kept in shadow")
             self.yard.validation.protect("loans", "production")
+            for key, text in CARD.items():  # the card's editable fields (tags card.<field>)
+                self.yard.models.set_tag("loans", card_tag(key), text)
             self.yard.models.journal(
                 "loans", f"{best} chosen over {other} on the holdout; {other} stays in shadow.",
                 version=champion.version)
