@@ -11,13 +11,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psutil
+
+from modelyard.serving.app import create_app
+from modelyard.serving.endpoints import endpoint_from_ref
+from modelyard.serving.options import ServerOptions
+from modelyard.serving.testing import serve_in_thread
 
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 T = TypeVar("T")
@@ -104,6 +110,14 @@ def model_server(home: Path, port: int, log: Path, *extra: str,
 
 def rest_server(where: list[str], port: int, log: Path) -> Process:
     return Process([*where, "server", "--port", str(port), "--log-level", "warning"], log)
+
+
+@contextmanager
+def serving(yard: Any, ref: str = "iris@production", **options: Any) -> Iterator[str]:
+    """A model server for ``ref`` over ``yard`` in this process (uvicorn in a thread)."""
+    app = create_app(yard, [endpoint_from_ref(ref)], ServerOptions(**options))
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def free_port() -> int:

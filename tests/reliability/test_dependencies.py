@@ -13,11 +13,9 @@ The disk under the prediction log filling up (503 in durable mode, recovery by i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import modelyard as my
-from modelyard.serving.app import create_app
-from modelyard.serving.endpoints import endpoint_from_ref
-from modelyard.serving.options import ServerOptions
-from modelyard.serving.testing import serve_in_thread
 
 from .conftest import iris_rows
-from .harness import CuttableProxy, wait_for
+from .harness import CuttableProxy, serving, wait_for
 
 START, END = "2000-01-01", "2100-01-01"
 
@@ -83,20 +77,13 @@ def _register_iris(yard: my.Yard, iris: Any) -> None:
     yard.models.set_alias("iris", "production", 1)
 
 
-@contextlib.contextmanager
-def _serving(yard: my.Yard) -> Iterator[str]:
-    app = create_app(yard, [endpoint_from_ref("iris@production")],
-                     ServerOptions(poll_interval=0.1))
-    with serve_in_thread(app) as url:
-        yield url
-
-
 def _outage_then_catch_up(yard: my.Yard, direct: my.Yard, iris: Any, cut: Any, restore: Any,
                           caplog: pytest.LogCaptureFixture, *, notice: bool = True) -> None:
     """Serve through ``yard``; cut its database, keep serving, restore it, move the alias
     with ``direct`` and wait for the server to follow. ``notice``: wait until the server's
     poll has failed (SQLite's busy timeout makes a poll wait a minute on a lock instead)."""
-    with caplog.at_level(logging.WARNING, logger="modelyard.serving"), _serving(yard) as url:
+    with caplog.at_level(logging.WARNING, logger="modelyard.serving"), \
+            serving(yard, poll_interval=0.1) as url:
         clients = Clients(url, iris_rows(iris, 1))
         try:
             wait_for(lambda: len(clients.seen) >= 20, "answers before the outage")
@@ -170,7 +157,7 @@ def test_sqlite_locked_while_serving(serving_yard: my.Yard, iris: Any,
 def test_blobs_unreachable_during_a_hot_switch(serving_yard: my.Yard, iris: Any) -> None:
     art = serving_yard.backend.artifacts
     blobs = [Path(art.blob_path(d)) for d in serving_yard.models.get("iris/2").files.values()]
-    with _serving(serving_yard) as url:
+    with serving(serving_yard, poll_interval=0.1) as url:
         clients = Clients(url, iris_rows(iris, 1))
         try:
             for b in blobs:
