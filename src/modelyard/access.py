@@ -170,7 +170,10 @@ class Principal(BaseModel):
         A grant scoped to a pattern (``editor`` of ``loans*``) covers the operations on the
         names it matches. An operation that names no model or dataset (``resource=None``: runs,
         blobs, monitoring) is covered by any grant for ``read``/``write``, and only by an
-        unscoped grant for ``approve``/``admin`` (users, tokens, …)."""
+        unscoped grant for ``approve``/``admin`` (users, tokens, …). ``write|approve``: either
+        will do."""
+        if "|" in permission:
+            return any(self.can(p, resource) for p in permission.split("|"))
         for grant in self.grants:
             if permission not in ROLE_PERMISSIONS.get(grant.role, ()):
                 continue
@@ -217,7 +220,10 @@ def acting_principal() -> Principal:
 
 
 def check_permission(permission: object, *, field: str = "permission") -> str:
-    if permission not in PERMISSIONS:
+    """A permission, or several any of which will do (``write|approve``: the store then
+    decides which one the case at hand needs, as an alias move does)."""
+    if not isinstance(permission, str) or any(
+            p not in PERMISSIONS for p in permission.split("|")):
         raise InvalidParameter(
             f"{field} must be one of {', '.join(PERMISSIONS)}. Got {permission!r} instead.",
             field=field,
@@ -228,11 +234,13 @@ def check_permission(permission: object, *, field: str = "permission") -> str:
 def strongest(permissions: Iterable[str]) -> str | None:
     """The most demanding of ``permissions`` (read < write < approve < admin); None for none."""
     given = set(permissions)
-    ranked = [p for p in PERMISSIONS if p in given]
+    if len(given) == 1:
+        return given.pop()
+    ranked = sorted(given, key=lambda p: max(PERMISSIONS.index(x) for x in p.split("|")))
     return ranked[-1] if ranked else None
 
 
-def requires(permission: Permission, resource: str | None = None) -> Callable[[F], F]:
+def requires(permission: str, resource: str | None = None) -> Callable[[F], F]:
     """Declare the permission a route needs (put it under the route decorator); ``resource``
     names the path parameter holding the model or dataset name it acts on (scoped grants)."""
     check_permission(permission)
@@ -300,7 +308,8 @@ def authorize(principal: Principal, permission: str, operation: str,
         return
     held = sorted(principal.permissions, key=PERMISSIONS.index)
     on = f" on {resource!r}" if resource is not None else ""
+    needed = " or ".join(repr(p) for p in permission.split("|"))
     raise Forbidden(
-        f"{operation} needs permission {permission!r}{on}. {principal.name!r} has role "
+        f"{operation} needs permission {needed}{on}. {principal.name!r} has role "
         f"{principal.role} (permissions: {', '.join(held) or 'none'}).",
     )

@@ -31,6 +31,7 @@ STORE_CLASSES: dict[str, str] = {
     "monitor_service": "modelyard.monitoring.service:MonitorService",
     "auth": "modelyard.governance.tokens:TokenStore",
     "users": "modelyard.governance.users:UserStore",
+    "promotions": "modelyard.registry.promotions:PromotionStore",
     "validation": "modelyard.validation.store:ValidationStore",
     "automation": "modelyard.automation.store:AutomationStore",
     "pipelines": "modelyard.pipelines.store:PipelineStore",

@@ -11,6 +11,7 @@
     ├── IntegrityError(ModelyardError)               stored bytes whose digest does not match
     ├── StepFailed(ModelyardError)                   a pipeline step raised (the run keeps what completed)
     ├── ValidationRequired(ModelyardError)           a protected alias moved to an unvalidated version
+    ├── ApprovalRequired(ModelyardError)             a four-eyes alias moved without an approved request (409)
     ├── NotReproducible(ModelyardError)              a logged prediction the model version does not give again
     ├── Unauthorized(ModelyardError, PermissionError)  no or a bad token (401)
     │   └── Forbidden                                a principal without the permission (403)
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AlreadyExists",
+    "ApprovalRequired",
     "FilterSyntaxError",
     "Forbidden",
     "IntegrityError",
@@ -118,6 +120,14 @@ class ValidationRequired(ModelyardError):
     status_code = 409
 
 
+class ApprovalRequired(ModelyardError):
+    """A four-eyes alias moves only when a second person approves a promotion request, and a
+    request can no longer be approved when what it was bound to changed."""
+
+    code = "approval_required"
+    status_code = 409
+
+
 class NotReproducible(ModelyardError):
     """The exact model version does not give the logged output for the logged input again, so
     an explanation of it would explain something else."""
@@ -161,6 +171,7 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 _BY_CODE = {
     cls.code: cls
     for cls in (
+        ApprovalRequired,
         NotFound,
         AlreadyExists,
         InvalidParameter,

@@ -65,7 +65,7 @@ def endpoint(method: str, path: str, *, permission: str | None = None,
         spec = EndpointSpec(method.upper(), path, fn.__name__, status_code,
                             doc[0] if doc else None, permission, resource)
         target = fn
-        if permission in ("write", "approve", "admin"):
+        if permission is not None and permission != "read":  # a write of some kind
             from .store.retry import retry_on_conflict
 
             target = retry_on_conflict(fn)

@@ -59,7 +59,7 @@ class AutomationStore(DomainStore):
     stores its arguments."""
 
     # ---- policies -------------------------------------------------------------------------------
-    @endpoint("PUT", "/automation/policies/{name}", permission="write")
+    @endpoint("PUT", "/automation/policies/{name}", permission="admin")
     def save_policy(self, name: str, spec: PolicySpec, enabled: bool = True,
                     state: dict[str, Any] | None = None) -> Policy:
         """Create or replace the policy ``name``. A new policy starts with ``state`` (its
@@ -107,12 +107,12 @@ class AutomationStore(DomainStore):
         with self.db.read() as conn:
             return [_policy(r) for r in conn.execute(stmt).all()]
 
-    @endpoint("POST", "/automation/policies/{name}/enable", permission="write")
+    @endpoint("POST", "/automation/policies/{name}/enable", permission="admin")
     def enable_policy(self, name: str) -> Policy:
         """Let the schedulers run the policy again (missed runs follow its catch-up rule)."""
         return self._set_enabled(name, True)
 
-    @endpoint("POST", "/automation/policies/{name}/disable", permission="write")
+    @endpoint("POST", "/automation/policies/{name}/disable", permission="admin")
     def disable_policy(self, name: str) -> Policy:
         """Stop planning new jobs for the policy (jobs already running finish)."""
         return self._set_enabled(name, False)
@@ -127,7 +127,7 @@ class AutomationStore(DomainStore):
                          target=f"policy:{name}")
         return self.get_policy(name)
 
-    @endpoint("DELETE", "/automation/policies/{name}", status_code=204, permission="write")
+    @endpoint("DELETE", "/automation/policies/{name}", status_code=204, permission="admin")
     def delete_policy(self, name: str) -> None:
         """Delete a policy; its job history is kept. Refused while one of its jobs runs."""
         with self.db.write() as conn:

@@ -1,5 +1,5 @@
 """``modelyard models list|show|versions``, ``models alias set|delete``,
-``models journal add|show``."""
+``models journal add|show``, and four-eyes promotion (``cli/promotions.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 
 from ._context import command_group, open_yard
 from ._render import JSON_OPTION, format_time, print_json, print_table, short
+from .promotions import register_promotions
 from .validate import print_report_rows
 
 __all__ = ["register"]
@@ -124,6 +125,7 @@ def register(app: typer.Typer) -> None:
     alias = command_group(
         group, "alias", "Movable names (production, champion) pointing at a version."
     )
+    register_promotions(group, open_yard)  # promote, approve, refuse, requests (four eyes)
 
     @alias.command("set")
     def alias_set(

@@ -372,6 +372,38 @@ class Models:
         return self._registry.delete_alias(  # type: ignore[no-any-return]
             name=name, alias=alias, reason=reason, override=override)
 
+    # ---- four-eyes promotion (registry/promotions.py) -------------------------------------
+    def require_approval(self, name: str, alias: str) -> Any:
+        """From now on ``name@alias`` moves only when a second person approves a promotion
+        request (admin)."""
+        return self.yard.backend.promotions.require_approval(model=name, alias=alias)
+
+    def promote(self, name: str, alias: str, version: int, *, reason: str | None = None,
+                override: bool = False) -> Any:
+        """Request that ``name@alias`` point at ``version``: a :class:`PromotionRequest` bound
+        to the version's digest and latest validation report, for an approver to decide."""
+        return self.yard.backend.promotions.request(model=name, alias=alias, version=version,
+                                                    reason=reason, override=override)
+
+    def approve(self, request_id: str, *, note: str | None = None) -> Any:
+        """Approve a promotion request (someone else's): the alias moves now."""
+        req = self.yard.backend.promotions.get(request_id)
+        return self.yard.backend.promotions.approve(model=req.model, request_id=request_id,
+                                                    note=note)
+
+    def refuse(self, request_id: str, note: str) -> Any:
+        """Refuse a promotion request, saying why; the alias stays."""
+        req = self.yard.backend.promotions.get(request_id)
+        return self.yard.backend.promotions.refuse(model=req.model, request_id=request_id,
+                                                   note=note)
+
+    def promotion_requests(self, name: str | None = None, *,
+                           state: str | None = None) -> list[Any]:
+        """Promotion requests (of ``name``; ``pending``/``approved``/``refused``), newest
+        first."""
+        found = self.yard.backend.promotions.list(model=name, state=state)
+        return list(found)
+
     def endpoints(self, ref: str) -> list[ServingUse]:
         """The endpoint routes serving the version ``ref`` means ("loans/3",
         "loans@production") now, as the model servers recorded what they serve."""

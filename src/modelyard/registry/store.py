@@ -358,48 +358,65 @@ class RegistryStore(DomainStore):
         return self.get_model_version(name, version)
 
     # ---- aliases -------------------------------------------------------------------------
-    @endpoint("PUT", "/models/{name}/aliases/{alias}", permission="write", resource="name")
+    @endpoint("PUT", "/models/{name}/aliases/{alias}", permission="write|approve",
+              resource="name")
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None,
                   override: bool = False) -> Alias:
         """Point ``alias`` at ``version`` (atomic; the move is recorded in the alias history).
-        Pointing it where it already points changes nothing and records nothing. A protected
-        alias (``validation``) moves only to a version whose latest validation report passed,
-        or with ``override=True`` and a ``reason`` (recorded)."""
+        Pointing it where it already points changes nothing and records nothing. Moving an
+        alias needs ``write`` on the model, a protected one ``approve``. A protected alias
+        (``validation``) moves only to a version whose latest validation report passed, or with
+        ``override=True`` and a ``reason`` (recorded); a four-eyes alias only through an
+        approved promotion request (``registry/promotions.py``)."""
         check_alias(alias)
         if alias == LATEST:
             raise InvalidParameter(f"The alias {LATEST!r} is reserved: 'name@latest' always "
                                    "means the newest version. Choose another alias.",
                                    field="alias")
         check_version(version)
-        guard_alias_move = _alias_guard()
+        _alias_guard()  # imported before the transaction
+        with self.db.write() as conn:
+            return self._move_alias(conn, name, alias, version, reason=reason, override=override)
+
+    def _move_alias(self, conn: Connection, name: str, alias: str, version: int, *,
+                   reason: str | None = None, override: bool = False,
+                   approved_by: str | None = None) -> Alias:
+        """Point ``alias`` at ``version`` inside the caller's write transaction: the checks
+        (four-eyes, the ``approve`` permission on a protected alias, the validation gate), the
+        move, its history and audit record. ``approved_by``: the move of an approved promotion
+        request (``registry.promotions``, the one caller outside this class)."""
         now = self.clock.now()
         moved_by = self.actor
-        with self.db.write() as conn:
-            self._lock_version(conn, name, version)
-            current = conn.execute(sa.select(_ALIASES).where(
-                _ALIASES.c.name == name, _ALIASES.c.alias == alias).with_for_update()).first()
-            if current is not None and current.version == version:
-                return Alias(name=name, alias=alias, version=version,
-                             updated_at=current.updated_at)
-            guard_alias_move(conn, model=name, alias=alias, version=version, override=override,
-                             reason=reason, moved_by=moved_by, now=now)
-            if current is None:
-                conn.execute(_ALIASES.insert().values(name=name, alias=alias, version=version,
-                                                      updated_at=now))
-            else:
-                conn.execute(_ALIASES.update().where(
-                    _ALIASES.c.name == name, _ALIASES.c.alias == alias
-                ).values(version=version, updated_at=now))
-            conn.execute(_EVENTS.insert().values(
-                name=name, alias=alias, old_version=None if current is None else current.version,
-                new_version=version, moved_at=now, moved_by=moved_by, reason=reason))
-            audit.append(conn, action="alias.set", target=f"alias:{name}@{alias}",
-                         before=None if current is None else {"version": current.version},
-                         after={"version": version, "reason": reason})
-            conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
+        self._lock_version(conn, name, version)
+        current = conn.execute(sa.select(_ALIASES).where(
+            _ALIASES.c.name == name, _ALIASES.c.alias == alias).with_for_update()).first()
+        # who may move it does not depend on where it points now
+        _promotion_guard()(conn, model=name, alias=alias, approved=approved_by is not None)
+        if current is not None and current.version == version:
+            return Alias(name=name, alias=alias, version=version, updated_at=current.updated_at)
+        _alias_guard()(conn, model=name, alias=alias, version=version, override=override,
+                       reason=reason, moved_by=moved_by, now=now)
+        if current is None:
+            conn.execute(_ALIASES.insert().values(name=name, alias=alias, version=version,
+                                                  updated_at=now))
+        else:
+            conn.execute(_ALIASES.update().where(
+                _ALIASES.c.name == name, _ALIASES.c.alias == alias
+            ).values(version=version, updated_at=now))
+        conn.execute(_EVENTS.insert().values(
+            name=name, alias=alias, old_version=None if current is None else current.version,
+            new_version=version, moved_at=now, moved_by=moved_by, reason=reason))
+        after: dict[str, Any] = {"version": version, "reason": reason}
+        if approved_by is not None:
+            after["approved_by"] = approved_by
+        audit.append(conn, action="alias.set", target=f"alias:{name}@{alias}",
+                     before=None if current is None else {"version": current.version},
+                     after=after)
+        conn.execute(_MODELS.update().where(_MODELS.c.name == name).values(updated_at=now))
         return Alias(name=name, alias=alias, version=version, updated_at=now)
 
-    @endpoint("DELETE", "/models/{name}/aliases/{alias}", permission="write", resource="name")
+    @endpoint("DELETE", "/models/{name}/aliases/{alias}", permission="write|approve",
+              resource="name")
     def delete_alias(self, name: str, alias: str, reason: str | None = None,
                      override: bool = False) -> AliasEvent:
         """Remove an alias; the deletion is recorded in the alias history (returned). A
@@ -413,6 +430,7 @@ class RegistryStore(DomainStore):
                 _ALIASES.c.name == name, _ALIASES.c.alias == alias).with_for_update()).first()
             if current is None:
                 raise self._no_alias(conn, name, alias)
+            _promotion_guard()(conn, model=name, alias=alias, approved=False)
             guard_alias_move(conn, model=name, alias=alias, version=None, override=override,
                              reason=reason, moved_by=moved_by, now=now)
             conn.execute(_ALIASES.delete().where(_ALIASES.c.name == name,
@@ -635,3 +653,11 @@ def _alias_guard() -> Any:
     from ..validation.gate import guard_alias_move
 
     return guard_alias_move
+
+
+def _promotion_guard() -> Any:
+    """``registry.promotions.guard_alias``: four-eyes aliases and the ``approve`` permission
+    that moving a protected alias needs."""
+    from .promotions import guard_alias
+
+    return guard_alias

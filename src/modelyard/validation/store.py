@@ -201,7 +201,7 @@ class ValidationStore(DomainStore):
         return ProtectedAlias(model=row.model, alias=row.alias, created_at=row.created_at,
                               created_by=row.created_by)
 
-    @endpoint("DELETE", "/validation/protected/{model}/{alias}", permission="write",
+    @endpoint("DELETE", "/validation/protected/{model}/{alias}", permission="approve",
               resource="model")
     def unprotect(self, model: str, alias: str, reason: str) -> AliasOverride:
         """Lift the protection of ``model@alias``; needs a reason, recorded as an override."""

@@ -70,14 +70,14 @@ def _set_enabled(request: Request, name: str, enabled: bool, submitted: str) -> 
 
 
 @router.post("/automation/policies/{name}/enable")
-@requires("write")
+@requires("admin")
 def enable_policy(request: Request, name: str,
                   csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
     return _set_enabled(request, name, True, csrf_token)
 
 
 @router.post("/automation/policies/{name}/disable")
-@requires("write")
+@requires("admin")
 def disable_policy(request: Request, name: str,
                    csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
     return _set_enabled(request, name, False, csrf_token)
