@@ -101,7 +101,7 @@ def guard_alias(conn: Connection, *, model: str, alias: str, approved: bool) -> 
     if needs_four_eyes(conn, model, alias):
         raise ApprovalRequired(
             f"Alias {alias!r} of model {model!r} moves only with a second person's approval. "
-            f"Request it (modelyard models promote {model}@{alias} VERSION, or "
+            f"Request it (modelyard models promote {model} {alias} VERSION, or "
             "yard.models.promote) and have an approver approve it.", field="alias")
     protected = is_protected(conn, model, alias)
     needed = "approve" if protected else "write"  # the route let either in
