@@ -1,6 +1,7 @@
 """An open-loop, constant-rate HTTP load generator (wrk2-style), in its own process.
 
     .venv/bin/python bench/open_loop.py URL BODY_FILE RATE SECONDS [--connections 256]
+    .venv/bin/python bench/open_loop.py URL BODY_FILE 0 SECONDS --closed 64
 
 Request ``i`` is due at ``start + i / RATE`` whatever happened to the ones before it, and its
 latency is measured from that intended send time, so a stall of the server shows up in every
@@ -11,6 +12,10 @@ keep-alive connections; when every open connection is busy a new one is opened (
 Prints one JSON object: requests sent and answered, errors, the achieved rate, latency
 percentiles (ms) and how late the generator itself sent requests (``send_lag_p99_ms``: if
 that is not small, the generator did not keep up and the figures are not the server's).
+
+``--closed N`` is a closed loop instead (wrk-style, for machines without ``wrk``): N
+connections, each sending its next request when the answer to the last one came; latency from
+the send.
 """
 
 from __future__ import annotations
@@ -86,10 +91,7 @@ async def run(url: str, body: bytes, rate: float, seconds: float, connections: i
               headers: dict[str, str] | None = None) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    request = (f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
-               ).encode() + body
+    request = _request(parts.path, host, port, body, headers)
     pool = _Pool(host, port, connections)
     out: dict[str, Any] = {"latency": [], "errors": 0}
     lag: list[float] = []
@@ -116,16 +118,48 @@ async def run(url: str, body: bytes, rate: float, seconds: float, connections: i
     elapsed = time.perf_counter() - start
     lat = sorted(out["latency"])
     lag.sort()
-
-    def q(values: list[float], p: float) -> float | None:
-        return round(values[min(len(values) - 1, int(p * len(values)))] * 1000, 3) \
-            if values else None
-
     return {"target_rate": rate, "sent": total, "answered": len(lat), "errors": out["errors"],
             "unfinished": len(tasks), "rate": round(len(lat) / max(elapsed, seconds), 1),
-            "p50_ms": q(lat, 0.5), "p90_ms": q(lat, 0.9), "p99_ms": q(lat, 0.99),
-            "p999_ms": q(lat, 0.999), "max_ms": q(lat, 1.0),
-            "send_lag_p99_ms": q(lag, 0.99), "connections": pool.open}
+            "p50_ms": _q(lat, 0.5), "p90_ms": _q(lat, 0.9), "p99_ms": _q(lat, 0.99),
+            "p999_ms": _q(lat, 0.999), "max_ms": _q(lat, 1.0),
+            "send_lag_p99_ms": _q(lag, 0.99), "connections": pool.open}
+
+
+async def closed(url: str, body: bytes, concurrency: int, seconds: float,
+                 headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """``concurrency`` connections, each sending its next request as soon as it has its
+    answer, for ``seconds``."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = _request(parts.path, host, port, body, headers)
+    pool = _Pool(host, port, concurrency)
+    out: dict[str, Any] = {"latency": [], "errors": 0}
+    start = time.perf_counter()
+    end = start + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < end:
+            await _one(pool, request, time.perf_counter(), out)
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    lat = sorted(out["latency"])
+    return {"concurrency": concurrency, "answered": len(lat), "errors": out["errors"],
+            "rate": round(len(lat) / elapsed, 1), "p50_ms": _q(lat, 0.5),
+            "p99_ms": _q(lat, 0.99), "max_ms": _q(lat, 1.0)}
+
+
+def _request(path: str, host: str, port: int, body: bytes,
+             headers: dict[str, str] | None) -> bytes:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+            ).encode() + body
+
+
+def _q(values: list[float], p: float) -> float | None:
+    return round(values[min(len(values) - 1, int(p * len(values)))] * 1000, 3) \
+        if values else None
 
 
 def main() -> None:
@@ -137,11 +171,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--header", action="append", default=[],
                         help="An extra request header, 'Name: value'.")
+    parser.add_argument("--closed", type=int, default=0, metavar="N",
+                        help="A closed loop of N connections instead (RATE is ignored).")
     args = parser.parse_args()
     with open(args.body_file, "rb") as f:
         body = f.read()
     headers = dict(h.split(": ", 1) for h in args.header)
-    coro = run(args.url, body, args.rate, args.seconds, args.connections, headers)
+    coro = closed(args.url, body, args.closed, args.seconds, headers) if args.closed else \
+        run(args.url, body, args.rate, args.seconds, args.connections, headers)
     try:
         import uvloop
     except ImportError:

@@ -12,10 +12,14 @@ load (single-row JSON requests) at concurrency 8 and 64 for ``--duration`` secon
 - modelyard: ``modelyard serve`` with the durable prediction log (each answer waits for the
   group-committed fsync) and with logging off, body ``{"records": [row]}``.
 
-Then p50/p99 at half of modelyard's saturation (half its durable req/s at concurrency 8, and
-half its best): an open-loop Node client sends requests at that fixed rate (wrk2 is not
-packaged here; the client shares the 2 cores with the server). Timings on a shared
-2-core machine are noisy: compare within one run.
+Then the tail: ``bench/open_loop.py`` (in its own process, sharing the cores with the server)
+sends requests by the clock at 25%, 50% and 80% of modelyard's saturation (its best durable
+req/s above) and measures each request's latency from its intended send time, so a stall
+shows in every request that should have gone out meanwhile. For each rate the server's own
+histograms (``/metrics``: event-loop lag, GC pauses, the durable wait and each fsync) are
+read before and after, and ``--profile`` samples the server with py-spy during the 50% run
+(where its CPU time goes, by function). ``--no-peer`` skips MLflow. Timings on a shared 2-core
+machine are noisy: compare within one run; the load average is printed.
 """
 
 from __future__ import annotations
@@ -69,33 +73,12 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 '''
 
-NODE_OPEN_LOOP = r'''
-const http = require("http"), fs = require("fs");
-const [url, bodyFile, rate, seconds] = process.argv.slice(2).map((v, i) => i > 1 ? Number(v) : v);
-const body = fs.readFileSync(bodyFile);
-const agent = new http.Agent({keepAlive: true, maxSockets: 128});
-const lat = []; let errors = 0, sent = 0;
-const start = process.hrtime.bigint();
-function fire() {
-  const t0 = process.hrtime.bigint(); sent++;
-  const req = http.request(url, {method: "POST", agent, headers: {"content-type": "application/json",
-    "content-length": body.length}}, res => { res.resume(); res.on("end", () => {
-      if (res.statusCode !== 200) errors++; lat.push(Number(process.hrtime.bigint() - t0) / 1e6); }); });
-  req.on("error", () => errors++); req.end(body);
-}
-let due = 0;
-const timer = setInterval(() => {
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  const target = Math.floor(Math.min(elapsed, seconds) * rate);  // by the clock, not by ticks
-  while (due < target) { fire(); due++; }
-  if (elapsed >= seconds) {
-    clearInterval(timer);
-    setTimeout(() => { lat.sort((a, b) => a - b); const q = p => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-      console.log(JSON.stringify({sent, answered: lat.length, errors, rate: lat.length / seconds,
-        p50_ms: q(0.5), p99_ms: q(0.99)})); process.exit(0); }, 2000);
-  }
-}, 1);
-'''
+NICE = 0  # --nice: the niceness of every process this bench starts (servers and clients)
+
+
+def niced(cmd: list[str]) -> list[str]:
+    """``cmd`` run at niceness ``NICE`` (``nice`` execs it: the process id stays)."""
+    return ["nice", "-n", str(NICE), *cmd] if NICE else cmd
 
 
 def free_port() -> int:
@@ -146,8 +129,8 @@ def fsync_latency(folder: Path, n: int = 200) -> tuple[float, float]:
 
 def wrk(url: str, body_file: Path, lua: Path, connections: int, duration: int) -> dict[str, Any]:
     out = subprocess.run(
-        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
-         "-s", str(lua), url],
+        niced(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
+               "--latency", "-s", str(lua), url]),
         capture_output=True, text=True, env={**os.environ, "BODY_FILE": str(body_file)},
         check=True,
     ).stdout
@@ -167,10 +150,109 @@ def wrk(url: str, body_file: Path, lua: Path, connections: int, duration: int) -
             "requests": total}
 
 
+def histograms(metrics: str) -> dict[str, dict[float, float]]:
+    """Cumulative bucket counts (summed over labels) of the server's timing histograms."""
+    out: dict[str, dict[float, float]] = {}
+    for line in metrics.splitlines():
+        m = re.match(r'(modelyard_\w+)_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]*\} (\S+)', line)
+        if m and m.group(1) in TIMING:
+            le = float("inf") if m.group(2) == "+Inf" else float(m.group(2))
+            by = out.setdefault(m.group(1), {})
+            by[le] = by.get(le, 0.0) + float(m.group(3))
+    return out
+
+
+TIMING = {"modelyard_event_loop_lag_seconds": "loop lag",
+          "modelyard_gc_pause_seconds": "GC pause",
+          "modelyard_prediction_log_wait_seconds": "durable wait",
+          "modelyard_wal_fsync_seconds": "fsync",
+          "modelyard_predict_latency_seconds": "server latency"}
+
+
+def summarise(before: dict[str, dict[float, float]],
+              after: dict[str, dict[float, float]]) -> dict[str, dict[str, Any]]:
+    """Per timing histogram, over a run: count, and the bucket bounds (ms) that hold the
+    p50 / p99 / the slowest sample (a histogram knows no more)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, label in TIMING.items():
+        cum = {le: c - before.get(name, {}).get(le, 0.0) for le, c in after.get(name, {}).items()}
+        bounds = sorted(cum)
+        total = cum.get(float("inf"), 0.0)
+        if not total:
+            continue
+
+        out[label] = {"count": int(total), "p50_ms": _bound(cum, 0.5),
+                      "p99_ms": _bound(cum, 0.99), "max_ms": _bound(cum, 1.0),
+                      "over_5ms": int(total - max((cum[le] for le in bounds if le <= 0.005),
+                                                  default=0.0))}
+    return out
+
+
+def _bound(cum: dict[float, float], q: float) -> str:
+    """The upper bound (ms) of the bucket that holds quantile ``q``."""
+    total = cum[float("inf")]
+    for le in sorted(cum):
+        if cum[le] >= q * total:
+            return "> 1000" if le == float("inf") else f"<= {le * 1000:g}"
+    return "?"
+
+
+def profile_table(raw: Path, top: int = 30) -> list[tuple[str, float, float]]:
+    """From py-spy's raw (collapsed) samples of the threads holding the GIL: (function, % of
+    samples anywhere on the stack, % as the innermost frame), the most frequent innermost
+    first, then modelyard's own functions by their inclusive share."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        for f in set(frames):
+            inclusive[f] = inclusive.get(f, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    leaves = sorted(own, key=lambda f: -own[f])[:top]
+    ours = [f for f in sorted(inclusive, key=lambda f: -inclusive[f])
+            if "modelyard/" in f and "cli/" not in f and f not in leaves][:top // 2]
+    return [(f, 100 * inclusive[f] / total, 100 * own.get(f, 0) / total)
+            for f in leaves + ours]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` and its children, live or ended."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    t = proc.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in proc.children(recursive=True):
+        try:
+            c = child.cpu_times()
+            total += c.user + c.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--no-peer", action="store_true", help="Skip MLflow.")
+    parser.add_argument("--profile", action="store_true",
+                        help="Sample the server with py-spy during the 50%% open-loop run.")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="Run the servers and load generators at this niceness (e.g. -10 "
+                        "on a machine shared with other work; needs root for < 0).")
     args = parser.parse_args()
+    global NICE
+    NICE = args.nice
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     import sklearn
@@ -178,6 +260,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     lua = work / "post.lua"
     lua.write_text(LUA)
+    loads = [load_average()]
 
     # ---- the model, on both sides ---------------------------------------------------------
     ns: dict[str, Any] = {}
@@ -195,69 +278,100 @@ def main() -> None:
         mv = yard.models.register(model, "cancer", example=X[:5])
         yard.models.set_alias("cancer", "production", mv.version)
 
-    python = peer_venv("mlflow", ["mlflow==3.17.2", "pandas<3",
-                                  f"scikit-learn=={sklearn.__version__}"])
-    mlflow_model = work / "mlflow-model"
-    peer_env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true",
-                "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run([str(python), "-c", MLFLOW_SAVE, str(mlflow_model)], check=True, env=peer_env,
-                   capture_output=True)
-
     results: dict[str, dict[int, dict[str, Any]]] = {}
     modelyard_bin = str(Path(sys.executable).parent / "modelyard")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
 
+    def start(cmd: list[str], side_env: dict[str, str]) -> subprocess.Popen[Any]:
+        return subprocess.Popen(niced(cmd), env=side_env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def run_side(name: str, cmd: list[str], ready: str, url: str, body: Path,
                  side_env: dict[str, str]) -> None:
-        proc = subprocess.Popen(cmd, env=side_env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = start(cmd, side_env)
         try:
             wait_for(ready)
             httpx.post(url, content=body.read_bytes(),
                        headers={"content-type": "application/json"}).raise_for_status()
             wrk(url, body, lua, 8, 2)  # warm-up
-            results[name] = {c: wrk(url, body, lua, c, args.duration) for c in (8, 64)}
+            results[name] = {}
+            for c in (8, 64):
+                cpu = cpu_seconds(proc.pid)
+                r = results[name][c] = wrk(url, body, lua, c, args.duration)
+                # the server's CPU per answered request: what the load average cannot hide
+                r["cpu_ms_per_request"] = 1000 * (cpu_seconds(proc.pid) - cpu) / r["requests"]
+            loads.append(load_average())
             print(f"[bench] {name}: " + ", ".join(
                 f"c{c} {r['rps']:.0f} req/s p99 {r['p99_ms']:.1f} ms"
-                for c, r in results[name].items()), file=sys.stderr)
+                for c, r in results[name].items()) + f" (load {loads[-1]})", file=sys.stderr)
         finally:
             stop(proc)
 
-    port = free_port()
-    run_side("mlflow", [str(python.parent / "mlflow"), "models", "serve", "-m", str(mlflow_model),
-                        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-             f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/invocations",
-             mlflow_body, peer_env)
+    if not args.no_peer:
+        python = peer_venv("mlflow", ["mlflow==3.17.2", "pandas<3",
+                                      f"scikit-learn=={sklearn.__version__}"])
+        mlflow_model = work / "mlflow-model"
+        peer_env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true",
+                    "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run([str(python), "-c", MLFLOW_SAVE, str(mlflow_model)], check=True,
+                       env=peer_env, capture_output=True)
+        port = free_port()
+        run_side("mlflow", [str(python.parent / "mlflow"), "models", "serve", "-m",
+                            str(mlflow_model), "--env-manager", "local", "-h", "127.0.0.1",
+                            "-p", str(port), "-w", "1"],
+                 f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/invocations",
+                 mlflow_body, peer_env)
     fsync_before = fsync_latency(home)
+    serve = [modelyard_bin, "serve", "--model", "cancer@production", "--home", str(home),
+             "--log-level", "warning"]
     for durability in ("durable", "off"):
         port = free_port()
         run_side(f"modelyard ({durability})",
-                 [modelyard_bin, "serve", "--model", "cancer@production", "--port", str(port),
-                  "--home", str(home), "--durability", durability, "--log-level", "warning"],
+                 [*serve, "--port", str(port), "--durability", durability],
                  f"http://127.0.0.1:{port}/readyz", f"http://127.0.0.1:{port}/predict/cancer",
                  ours_body, env)
-
-    # ---- p99 at half of saturation (open loop) --------------------------------------------
     fsync_after = fsync_latency(home)
+
+    # ---- the tail: open loop at 25%, 50%, 80% of saturation -------------------------------
     durable = results["modelyard (durable)"]
-    rates = {"half of c8 saturation": 0.5 * durable[8]["rps"],
-             "half of best saturation": 0.5 * max(r["rps"] for r in durable.values())}
-    node_script = work / "open_loop.js"
-    node_script.write_text(NODE_OPEN_LOOP)
+    saturation = max(r["rps"] for r in durable.values())
     port = free_port()
-    proc = subprocess.Popen([modelyard_bin, "serve", "--model", "cancer@production", "--port",
-                             str(port), "--home", str(home), "--log-level", "warning"], env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    proc = start([*serve, "--port", str(port)], env)
     open_loop: dict[str, dict[str, Any]] = {}
+    profile: list[tuple[str, float, float]] = []
     try:
-        wait_for(f"http://127.0.0.1:{port}/readyz")
-        for label, rate in rates.items():
-            out = subprocess.run(["node", str(node_script),
-                                  f"http://127.0.0.1:{port}/predict/cancer", str(ours_body),
-                                  str(rate), str(args.duration)],
-                                 capture_output=True, text=True, check=True).stdout
-            open_loop[label] = {"target": rate, **json.loads(out.strip().splitlines()[-1])}
+        wait_for(f"{base}/readyz")
+        subprocess.run(niced([sys.executable, str(BENCH / "open_loop.py"),
+                              f"{base}/predict/cancer", str(ours_body), str(0.25 * saturation),
+                              "2"]), capture_output=True,
+                       check=True)  # warm-up
+        for share in (0.25, 0.5, 0.8):
+            rate = share * saturation
+            before = histograms(httpx.get(f"{base}/metrics").text)
+            cpu = cpu_seconds(proc.pid)
+            spy = None
+            if args.profile and share == 0.5:
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                     str(proc.pid), "-d", str(args.duration), "-r", "250", "-f", "raw",
+                     "--gil", "--threads", "-o", str(work / "profile.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            out = subprocess.run(niced([sys.executable, str(BENCH / "open_loop.py"),
+                                        f"{base}/predict/cancer", str(ours_body), str(rate),
+                                        str(args.duration)]), capture_output=True, text=True,
+                                 check=True).stdout
+            after = histograms(httpx.get(f"{base}/metrics").text)
+            cpu = cpu_seconds(proc.pid) - cpu
+            if spy is not None:
+                spy.wait()
+                if (work / "profile.txt").exists():
+                    profile = profile_table(work / "profile.txt")
+            loads.append(load_average())
+            r = json.loads(out.strip().splitlines()[-1])
+            open_loop[f"{share:.0%}"] = {**r, "server": summarise(before, after),
+                                         "load": loads[-1], "cpu_ms_per_request":
+                                         1000 * cpu / max(1, r["answered"])}
     finally:
         stop(proc)
 
@@ -265,27 +379,47 @@ def main() -> None:
     rows = []
     for name, by_c in results.items():
         for c, r in by_c.items():
+            peer = results.get("mlflow", {}).get(c)
             rows.append([name, c, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"],
-                         ratio(r["rps"], results["mlflow"][c]["rps"])])
+                         f"{r['cpu_ms_per_request']:.3f}",
+                         ratio(r["rps"], peer["rps"]) if peer else "-"])
     print_table("Serving: GradientBoosting(100 trees) on breast_cancer, 1 worker, single-row "
                 f"requests, wrk {args.duration} s",
                 rows, ["server", "concurrency", "req/s", "p50 ms", "p99 ms", "errors",
-                       "vs mlflow"])
+                       "server cpu ms/request", "vs mlflow"])
     off = results["modelyard (off)"]
     cost = {c: 1 - durable[c]["rps"] / off[c]["rps"] for c in (8, 64)}
-    print(f"\ndurable logging costs {cost[8]:.0%} of throughput at concurrency 8, "
-          f"{cost[64]:.0%} at 64 (goal <= 15%); fdatasync on this disk meanwhile: p50 "
+    cpu_cost = {c: durable[c]["cpu_ms_per_request"] / off[c]["cpu_ms_per_request"] - 1
+                for c in (8, 64)}
+    print(f"\ndurable logging costs {cost[8]:.0%} of throughput at concurrency 8 (goal <= 10%), "
+          f"{cost[64]:.0%} at 64; in server CPU per request {cpu_cost[8]:+.0%} at 8, "
+          f"{cpu_cost[64]:+.0%} at 64; fdatasync on this disk meanwhile: p50 "
           f"{fsync_before[0]:.2f} / {fsync_after[0]:.2f} ms, p99 {fsync_before[1]:.2f} / "
           f"{fsync_after[1]:.2f} ms (before / after)")
-    for label, r in open_loop.items():
-        print(f"open loop, durable, {label} ({r['target']:.0f} req/s): achieved "
-              f"{r['rate']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-              f"errors {r['errors']} (goal p99 < 10 ms)")
+    rows = [[share, f"{r['target_rate']:.0f}", r["rate"], r["p50_ms"], r["p90_ms"], r["p99_ms"],
+             r["max_ms"], r["errors"], r["send_lag_p99_ms"], f"{r['cpu_ms_per_request']:.3f}",
+             r["load"]] for share, r in open_loop.items()]
+    print_table(f"Open loop (bench/open_loop.py), durable log, of saturation {saturation:.0f} "
+                f"req/s; goal at 50%: p99 <= 3x p50 and < 10 ms", rows,
+                ["share", "target req/s", "achieved", "p50 ms", "p90 ms", "p99 ms", "max ms",
+                 "errors", "client send lag p99 ms", "server cpu ms/request", "load average"])
+    rows = [[share, label, t["count"], t["p50_ms"], t["p99_ms"], t["max_ms"], t["over_5ms"]]
+            for share, r in open_loop.items() for label, t in r["server"].items()]
+    print_table("Where the time goes: the server's histograms over each open-loop run", rows,
+                ["share", "histogram", "samples", "p50 ms", "p99 ms", "max ms", "over 5 ms"])
+    if profile:
+        print_table("py-spy --gil, the server during the 50% run (% of samples holding the GIL)",
+                    [[f[:110], f"{inc:.1f}", f"{own:.1f}"] for f, inc, own in profile],
+                    ["function", "on stack %", "innermost %"])
+    print(f"\nload average (1 / 5 / 15 min) through the run: {' -> '.join(loads)}"
+          + (f"; servers and clients at nice {NICE}" if NICE else ""))
     (BENCH / "out").mkdir(exist_ok=True)
     (BENCH / "out" / "serving.json").write_text(json.dumps(
         {"results": {k: {str(c): r for c, r in v.items()} for k, v in results.items()},
-         "logging_cost": cost, "fsync_ms": {"before": fsync_before, "after": fsync_after},
-         "open_loop": open_loop}, indent=2))
+         "logging_cost": cost, "logging_cpu_cost": cpu_cost,
+         "fsync_ms": {"before": fsync_before, "after": fsync_after},
+         "saturation": saturation, "open_loop": open_loop, "profile": profile,
+         "load_average": loads}, indent=2))
     shutil.rmtree(work, ignore_errors=True)
 
 

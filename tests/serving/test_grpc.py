@@ -181,6 +181,46 @@ def test_routes_shadows_and_the_request_key_work_as_over_rest(serving_yard: my.Y
     assert len(routes) == 1  # sticky: one key, one route
 
 
+def test_a_canary_takes_its_share_and_grpc_answers_count_in_the_rest_metrics(
+        serving_yard: my.Yard, iris: Any) -> None:
+    ep = {"name": "iris", "routes": [{"name": "main", "model": "iris/1"}],
+          "canary": {"model": "iris/2", "steps": [50], "interval_s": 300, "min_requests": 1000},
+          "batching": {"max_delay_ms": 1000, "max_batch_rows": 4}}
+    rows = iris_rows(iris, 1, start=30)
+    with grpc_server(serving_yard, ep) as (url, target), stub(target) as s:
+        def canary_serving() -> bool:
+            described = httpx.get(f"{url}/endpoints/iris").json()
+            return any(r["kind"] == "canary" and r["serving"] for r in described["routes"])
+
+        eventually(canary_serving, "the canary route to serve")
+        answers = [s.ModelInfer(_columns_request(rows), timeout=30) for _ in range(40)]
+        # four calls in flight at once are predicted in one model call, as over REST
+        with grpc.insecure_channel(target) as channel:
+            infer = GRPCInferenceServiceStub(channel).ModelInfer
+            futures = [infer.future(_columns_request(rows), timeout=30) for _ in range(4)]
+            together = [f.result() for f in futures]
+        metrics = httpx.get(f"{url}/metrics").text
+    by_route: dict[str, int] = {}
+    for answer in answers + together:
+        route = answer.parameters["route"].string_param
+        by_route[route] = by_route.get(route, 0) + 1
+    assert set(by_route) == {"main", "canary"}
+    assert {a.model_version for a in answers} == {"1", "2"}
+
+    def counted(route: str) -> float:
+        for line in metrics.splitlines():
+            if line.startswith("modelyard_predict_requests_total{") and \
+                    f'route="{route}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    assert counted("main") + counted("canary") == 44
+    assert counted("canary") == by_route["canary"]
+    sums = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            if line.startswith("modelyard_batch_rows_count{")]
+    assert sum(sums) < 44  # some calls predicted together
+
+
 def test_a_bearer_token_in_the_metadata(serving_yard: my.Yard, iris: Any) -> None:
     token = serving_yard.backend.auth.create("app", role="reader")
     with grpc_server(serving_yard, auth_enabled=True) as (_, target), stub(target) as s:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..artifacts.store import open_artifact_store
 from ..errors import NotFound
 from ..predictions.erase import record_retention
 from ..predictions.privacy import MaskPlan, load_secret, mask_plan, sensitive_columns
-from ..predictions.reader import log_artifacts
 from ..wal.metrics import WalMetrics
 from ..wal.records import new_prediction_id
 from ..wal.retention import RetentionResult
@@ -64,8 +64,8 @@ class PredictionRecorder:
         settings = self.yard.settings
         if not self.yard.backend.is_remote or settings.prediction_log_url:
             # a remote yard's server compacts only where it was told to ship its log
-            target = log_artifacts(settings, None if self.yard.backend.is_remote
-                                   else self.yard.backend.artifacts)
+            url = settings.prediction_log_url  # else the yard's own (local) store
+            target = open_artifact_store(url) if url else self.yard.backend.artifacts
             self.compactor = CompactionWorker(
                 wal_dir(self.log_dir), target, interval=opts.compact_interval, clock=self.clock,
                 metrics=self.metrics, in_process=opts.compaction == "thread",
