@@ -46,7 +46,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH, ROOT, peer_venv, print_table, ratio
 
-from serving import LUA, MLFLOW_SAVE, TRAIN, free_port, stop, wait_for, wrk
+import serving
+from serving import LUA, MLFLOW_SAVE, TRAIN, free_port, load_average, niced, stop, wait_for, wrk
 
 MODELYARD = "from modelyard.cli.main import main; main()"
 
@@ -77,8 +78,8 @@ def closed_loop(url: str, body: Path, concurrency: int, duration: int,
         r = wrk(url, body, lua, concurrency, duration)
         return {**r, "client": "wrk"}
     out = subprocess.run(
-        [sys.executable, str(BENCH / "open_loop.py"), url, str(body), "0", str(duration),
-         "--closed", str(concurrency)], capture_output=True, text=True, check=True).stdout
+        niced([sys.executable, str(BENCH / "open_loop.py"), url, str(body), "0", str(duration),
+               "--closed", str(concurrency)]), capture_output=True, text=True, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return {"rps": r["rate"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
             "errors": r["errors"], "requests": r["answered"], "client": "open_loop.py"}
@@ -110,10 +111,6 @@ def batch_rows(metrics: str) -> float | None:
     return value("sum") / calls if calls else None
 
 
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="gb,mlp", help="gb, mlp or both (comma-separated)")
@@ -131,7 +128,11 @@ def main() -> None:
     parser.add_argument("--durability", default="durable", help="durable, async or off.")
     parser.add_argument("--peer", default="auto", help="auto (MLflow, BentoML) or none.")
     parser.add_argument("--out", type=Path, default=None, help="Also write batching.json here.")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="Run the servers and load generators at this niceness (e.g. -10 "
+                        "on a machine shared with other work; needs root for < 0).")
     args = parser.parse_args()
+    serving.NICE = args.nice
     duration = args.duration or (5 if args.quick else 10)
     on_gpu = args.device != "cpu"
     hidden = args.hidden or (1024 if on_gpu else 256)
@@ -197,9 +198,9 @@ def main() -> None:
         config.write_text(json.dumps({"endpoints": [ep]}))  # JSON is YAML
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-c", MODELYARD, "serve", "--config", str(config), "--port",
-             str(port), "--home", str(home), "--durability", args.durability,
-             "--log-level", "warning"], env=env, start_new_session=True,
+            niced([sys.executable, "-c", MODELYARD, "serve", "--config", str(config), "--port",
+                   str(port), "--home", str(home), "--durability", args.durability,
+                   "--log-level", "warning"]), env=env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=open(work / f"{model}-{mode}.log", "w"))  # noqa: SIM115
         url = f"http://127.0.0.1:{port}/predict/m"
         try:
@@ -256,7 +257,8 @@ def main() -> None:
                          ratio(r["rps"], alone["rps"])])
     print_table(f"Micro-batching: single-row requests, concurrency {args.concurrency}, "
                 f"{duration} s each, 1 worker, log {args.durability} (load average "
-                f"{load_before} before, {load_average()} after)",
+                f"{load_before} before, {load_average()} after"
+                + (f"; servers and clients at nice {args.nice})" if args.nice else ")"),
                 rows, ["model", "server", "req/s", "p50 ms", "p99 ms", "errors", "rows/call",
                        "vs alone"])
     if "mlp" in models and on_gpu:
@@ -312,7 +314,7 @@ def run_peer(peer: str, work: Path, lua: Path, concurrency: int, duration: int,
         payload = {"rows": [list(row.values())]}
     body = work / f"{peer}.json"
     body.write_text(json.dumps(payload))
-    proc = subprocess.Popen(cmd, env=env, cwd=work, start_new_session=True,
+    proc = subprocess.Popen(niced(cmd), env=env, cwd=work, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=open(work / f"{peer}.log", "w"))  # noqa: SIM115
     try:
         wait_ready(proc, ready, work / f"{peer}.log")

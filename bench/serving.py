@@ -17,8 +17,9 @@ sends requests by the clock at 25%, 50% and 80% of modelyard's saturation (its b
 req/s above) and measures each request's latency from its intended send time, so a stall
 shows in every request that should have gone out meanwhile. For each rate the server's own
 histograms (``/metrics``: event-loop lag, GC pauses, the durable wait and each fsync) are
-read before and after, and ``--profile`` samples the server with py-spy during the 50% run
-(where its CPU time goes, by function). ``--no-peer`` skips MLflow. Timings on a shared 2-core
+read before and after, and ``--profile`` samples the server with py-spy during one more run
+at 50% (where its CPU time goes, by function; not in the latency table, as the sampler
+takes CPU from the server). ``--no-peer`` skips MLflow. Timings on a shared 2-core
 machine are noisy: compare within one run; the load average is printed.
 """
 
@@ -200,7 +201,7 @@ def _bound(cum: dict[float, float], q: float) -> str:
 def profile_table(raw: Path, top: int = 30) -> list[tuple[str, float, float]]:
     """From py-spy's raw (collapsed) samples of the threads holding the GIL: (function, % of
     samples anywhere on the stack, % as the innermost frame), the most frequent innermost
-    first, then modelyard's own functions by their inclusive share."""
+    first, then modelyard's own functions by their inclusive share (lines merged)."""
     total = 0
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
@@ -210,7 +211,7 @@ def profile_table(raw: Path, top: int = 30) -> list[tuple[str, float, float]]:
             continue
         count = int(n)
         total += count
-        frames = stack.split(";")
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
         for f in set(frames):
             inclusive[f] = inclusive.get(f, 0) + count
         own[frames[-1]] = own.get(frames[-1], 0) + count
@@ -219,6 +220,14 @@ def profile_table(raw: Path, top: int = 30) -> list[tuple[str, float, float]]:
             if "modelyard/" in f and "cli/" not in f and f not in leaves][:top // 2]
     return [(f, 100 * inclusive[f] / total, 100 * own.get(f, 0) / total)
             for f in leaves + ours]
+
+
+def open_loop_run(url: str, body: Path, rate: float, seconds: int) -> dict[str, Any]:
+    """``bench/open_loop.py`` at ``rate`` for ``seconds``, in its own process."""
+    out = subprocess.run(niced([sys.executable, str(BENCH / "open_loop.py"), url, str(body),
+                                str(rate), str(seconds)]), capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -342,36 +351,28 @@ def main() -> None:
     profile: list[tuple[str, float, float]] = []
     try:
         wait_for(f"{base}/readyz")
-        subprocess.run(niced([sys.executable, str(BENCH / "open_loop.py"),
-                              f"{base}/predict/cancer", str(ours_body), str(0.25 * saturation),
-                              "2"]), capture_output=True,
-                       check=True)  # warm-up
+        open_loop_run(f"{base}/predict/cancer", ours_body, 0.25 * saturation, 2)  # warm-up
         for share in (0.25, 0.5, 0.8):
             rate = share * saturation
             before = histograms(httpx.get(f"{base}/metrics").text)
             cpu = cpu_seconds(proc.pid)
-            spy = None
-            if args.profile and share == 0.5:
-                spy = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                     str(proc.pid), "-d", str(args.duration), "-r", "250", "-f", "raw",
-                     "--gil", "--threads", "-o", str(work / "profile.txt")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            out = subprocess.run(niced([sys.executable, str(BENCH / "open_loop.py"),
-                                        f"{base}/predict/cancer", str(ours_body), str(rate),
-                                        str(args.duration)]), capture_output=True, text=True,
-                                 check=True).stdout
+            r = open_loop_run(f"{base}/predict/cancer", ours_body, rate, args.duration)
             after = histograms(httpx.get(f"{base}/metrics").text)
             cpu = cpu_seconds(proc.pid) - cpu
-            if spy is not None:
-                spy.wait()
-                if (work / "profile.txt").exists():
-                    profile = profile_table(work / "profile.txt")
             loads.append(load_average())
-            r = json.loads(out.strip().splitlines()[-1])
             open_loop[f"{share:.0%}"] = {**r, "server": summarise(before, after),
                                          "load": loads[-1], "cpu_ms_per_request":
                                          1000 * cpu / max(1, r["answered"])}
+        if args.profile:  # a run of its own: the sampler takes CPU from the server
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid),
+                 "-d", str(args.duration), "-r", "200", "-f", "raw", "--gil", "--nonblocking",
+                 "-o", str(work / "profile.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            open_loop_run(f"{base}/predict/cancer", ours_body, 0.5 * saturation, args.duration)
+            spy.wait()
+            if (work / "profile.txt").exists():
+                profile = profile_table(work / "profile.txt")
     finally:
         stop(proc)
 
@@ -408,7 +409,8 @@ def main() -> None:
     print_table("Where the time goes: the server's histograms over each open-loop run", rows,
                 ["share", "histogram", "samples", "p50 ms", "p99 ms", "max ms", "over 5 ms"])
     if profile:
-        print_table("py-spy --gil, the server during the 50% run (% of samples holding the GIL)",
+        print_table("py-spy --gil, the server during a separate 50% run (% of samples holding "
+                    "the GIL)",
                     [[f[:110], f"{inc:.1f}", f"{own:.1f}"] for f, inc, own in profile],
                     ["function", "on stack %", "innermost %"])
     print(f"\nload average (1 / 5 / 15 min) through the run: {' -> '.join(loads)}"

@@ -48,36 +48,58 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
     --format=csv,noheader
 
 VENV="${TMPDIR:-/tmp}/modelyard-gpu-venv"
+SITE=""  # set when no venv could be made: packages go to a folder on PYTHONPATH instead
 rm -rf "$VENV"
 if python3 -c 'import torch' 2>/dev/null; then
     echo "== system torch $(python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available())')"
-    python3 -m venv --system-site-packages "$VENV" || exit 1
-    # python3 may itself be a venv (the GPU image's is), whose packages --system-site-packages
-    # does not reach: its site-packages go on the new venv's path, after the venv's own
-    site_dirs="$(python3 -c 'import site; print("\n".join(site.getsitepackages()))')"
-    "$VENV/bin/python" - "$site_dirs" <<'PYEOF' || exit 1
+    if python3 -m venv --system-site-packages "$VENV" \
+            || { rm -rf "$VENV"; python3 -m venv --without-pip --system-site-packages "$VENV"; }; then
+        # python3 may itself be a venv (the GPU image's is), whose packages
+        # --system-site-packages does not reach: its site-packages go on the new venv's path,
+        # after the venv's own
+        site_dirs="$(python3 -c 'import site; print("\n".join(site.getsitepackages()))')"
+        "$VENV/bin/python" - "$site_dirs" <<'PYEOF' || exit 1
 import site, sys
 from pathlib import Path
 (Path(site.getsitepackages()[0]) / "zz_system_python.pth").write_text(sys.argv[1] + "\n")
 PYEOF
+        PY="$VENV/bin/python"
+        if "$PY" -m pip --version >/dev/null 2>&1; then
+            PIP=("$PY" -m pip install)
+        else  # a venv without pip (no ensurepip here): the system pip installs into it
+            PIP=(python3 -m pip --python "$PY" install)
+        fi
+    else
+        echo "== no venv could be made: packages into a folder on PYTHONPATH"
+        rm -rf "$VENV"
+        PY=python3
+        SITE="$VENV-site"
+        PIP=(python3 -m pip install --target "$SITE")
+    fi
 else
     echo "== no system torch: a plain venv, torch from PyPI"
     python3 -m venv "$VENV" || exit 1
-    "$VENV/bin/python" -m pip install -q --retries 1 --timeout 30 torch || {
+    PY="$VENV/bin/python"
+    PIP=("$PY" -m pip install)
+    "${PIP[@]}" -q --retries 1 --timeout 30 torch || {
         echo "could not install torch" | tee "$OUT/result.txt"; exit 1; }
 fi
-PY="$VENV/bin/python"
-PIP=("$PY" -m pip install -q --disable-pip-version-check --no-compile)
+PIP+=(-q --disable-pip-version-check --no-compile)
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
     echo "== modelyard's dependencies from .whl/ (offline)"
     "${PIP[@]}" --no-index --no-deps "$WHEELS"/*.whl || exit 1
+elif [ -n "$SITE" ]; then
+    echo "== modelyard's dependencies from PyPI"
+    "${PIP[@]}" --retries 1 --timeout 30 $NEEDED || {
+        echo "no PyPI here? Run scripts/gpu_bench.sh --fetch-wheels where PyPI is reached" \
+             "and carry .whl/" | tee "$OUT/result.txt"; exit 1; }
 else
     echo "== modelyard from PyPI (pip install -e .)"
     "${PIP[@]}" --retries 1 --timeout 30 -e . || {
         echo "pip install -e . failed: no PyPI here? Run scripts/gpu_bench.sh --fetch-wheels" \
              "where PyPI is reached and carry .whl/" | tee "$OUT/result.txt"; exit 1; }
 fi
-export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$ROOT/src${SITE:+:$SITE}${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 "$PY" -c 'import modelyard, modelyard.serving.app, uvicorn, torch; print("== imports ok; cuda:", torch.cuda.is_available())' \
     || { echo "modelyard does not import: see the log" > "$OUT/result.txt"; exit 1; }
