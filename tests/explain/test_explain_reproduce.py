@@ -70,7 +70,7 @@ def test_the_cli_refuses_with_one_error_line(tmp_path: Path) -> None:
     done = runner.invoke(app, ["--home", str(home), "explain", good, "--top", "3"])
     assert done.exit_code == 0, done.output
     assert "risk/1 · permutation · probability of class 1" in done.stdout
-    assert "3 other features" in done.stdout and "reproduced: max |logged - recomputed|" in done.stdout
+    assert "█" in done.stdout and "3 other features" in done.stdout and "reproduced: max |logged - recomputed|" in done.stdout
     missing = runner.invoke(app, ["--home", str(home), "explain", new_id()])
     assert missing.exit_code == 1 and "No prediction with id" in missing.stderr
     malformed = runner.invoke(app, ["--home", str(home), "explain", "nope"])

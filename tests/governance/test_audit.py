@@ -143,6 +143,7 @@ def test_two_reordered_rows_are_named(yard: my.Yard) -> None:
     _sql(yard, "UPDATE audit_log SET seq = 5 WHERE seq = -1")
     result = yard.backend.audit.verify()
     assert not result.ok and result.first_broken == 4
+    assert "record 4 (" in result.problems[0] and "changed" in result.problems[0]
 
 
 def test_a_rewritten_and_rehashed_row_is_named(yard: my.Yard) -> None:

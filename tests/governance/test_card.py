@@ -48,6 +48,8 @@ def test_the_html_card_has_every_section_from_stored_facts(edited: Scenario) -> 
     dv = s.yard.datasets.get("cancer")
     assert dv.digest in data and s.run_id in data and "window [2025-01-01" in data
     assert "Mean radius of the nuclei" in data and "medical" in data and "mm" in data
+    mean = f"{s.frame['mean_radius'].mean():.6g}"  # the profile summary, per column
+    assert "<th>nulls</th><th>mean</th>" in data and f"<td>{mean}</td>" in data
     metrics = _section(html, "metrics")
     assert "accuracy" in metrics and "band=small" in metrics and f"validation {s.report.id}" in metrics
     assert s.report.id in _section(html, "validation")
@@ -106,6 +108,10 @@ def test_the_hugging_face_readme_has_front_matter(edited: Scenario) -> None:
     assert result["task"]["type"] == "tabular-classification"
     assert [m["name"] for m in result["metrics"]] == ["accuracy"]
     assert body.lstrip().startswith("# Model card: cancer/1")
+    for heading in ("## Purpose and owner", "## Training data", "## Metrics", "## Validation",
+                    "## Global explanation", "## Lineage", "## Serving history",
+                    "## Drift and performance history", "## Journal", "## Alias history"):
+        assert heading in body, heading
 
 
 def test_the_cli_writes_each_format(edited: Scenario, tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_the_trace_of_a_champion_prediction_joins_everything(scenario: Scenario)
 
 
 def test_the_trace_of_the_shadow_names_the_challenger_and_the_answered_request(
-        scenario: Scenario) -> None:
+        scenario: Scenario, remote: my.Yard) -> None:
     s = scenario
     rows = s.yard.predictions.query("cancer", "2020-01-01", "2100-01-01")
     shadow = rows.filter((rows["shadow"]) & (rows["request_id"] == s.ids[1]))
@@ -87,6 +87,7 @@ def test_the_trace_of_the_shadow_names_the_challenger_and_the_answered_request(
     b = e.background
     assert b is not None and (b.source, b.dataset, b.seed) == ("dataset", "cancer/1", 0)
     assert b.window_end is not None and b.n_rows == 100
+    assert _comparable(remote.trace(shadow_id)) == _comparable(t)  # over REST: the same
 
 
 def test_a_live_prediction_is_traced_locally_and_over_rest(scenario: Scenario, remote: my.Yard,
