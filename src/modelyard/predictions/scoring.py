@@ -339,9 +339,8 @@ def score_frame(loaded: Any, frame: pd.DataFrame, spec: ScoringSpec, *,
                              field=exc.field) from exc
     n = len(prepared)
     kept = frame if spec.keep is None else frame[list(spec.keep)]
-    columns: dict[str, Any] = {c: kept[c].to_numpy() if not isinstance(kept[c].dtype,
-                                                                       pd.CategoricalDtype)
-                               else kept[c] for c in kept.columns}
+    # the columns' own arrays: to_numpy() of a zoned datetime builds a Timestamp per row
+    columns: dict[str, Any] = {c: kept[c].array for c in kept.columns}
     predictor = loaded.predictor
     if n:
         columns.update(_prediction_columns(predictor.predict(prepared), n))

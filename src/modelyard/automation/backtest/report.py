@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ...htmlsafe import json_for_html, plotly_literal
 from ...monitoring.report import plotly_js
@@ -93,4 +94,4 @@ def render_backtest_html(result: BacktestResult) -> str:
         best = (max if result.higher_is_better else min)(means)[1]
     return _env().get_template("backtest.html.j2").render(
         title=f"Backtest of {result.model}", r=result, figures=figures, best=best,
-        plotly_js=plotly_js())
+        plotly_js=Markup(plotly_js()))  # the installed bundle, as it is (not data)

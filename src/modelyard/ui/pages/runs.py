@@ -95,5 +95,9 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
     models = yard.models.versions_of_run(run_id)
     states = endpoint_states(serving_tables(request), log_endpoints(yard)) if models else []
     served = [(mv, ep, route) for mv in models for ep, route in serving(states, mv.name, mv.version)]
+    from ...automation.backtest.store import BACKTEST_TAG
+    from .automation import url_backtest
+
+    report = url_backtest(run_id) if BACKTEST_TAG in run.tags else None
     return page(request, "run.html", section="runs", run=run, plots=plots, models=models,
-                served=served, artifacts=yard.runs.artifacts(run_id))
+                served=served, artifacts=yard.runs.artifacts(run_id), backtest_report=report)
