@@ -60,6 +60,7 @@ def report(yard: my.Yard, model: str, version: int, status: str) -> str:
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     from modelyard.api.app import create_app
     from modelyard.api.server import BackgroundServer
+    from modelyard.cli.core import _dashboard
     from modelyard.serving.app import create_app as create_model_server
     from modelyard.serving.endpoints import endpoint_from_ref
     from modelyard.serving.options import ServerOptions
@@ -86,7 +87,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     clock.advance(2 * 86400)  # the expired token's day is over
     with ExitStack() as stack:
         api = BackgroundServer(create_app(yard, settings.model_copy(
-            update={"auth_enabled": True}))).start()
+            update={"auth_enabled": True}), **_dashboard())).start()  # API + dashboard
         stack.callback(api.stop)
         t.api = api.url
         t.serve = stack.enter_context(serve_in_thread(create_model_server(

@@ -1,24 +1,27 @@
-"""Models: the registry's models, one model's versions and alias history, one version with its
-lineage and where it is served (endpoints, their alerts)."""
+"""Models: the registry's models, one model's versions, alias history and promotion requests
+(approve/refuse for approvers), one version with its lineage and where it is served
+(endpoints, their alerts)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...access import requires
 from ...errors import ModelyardError
 from ..data import endpoint_states, serving
 from ..nav import Section
-from ..render import error, log_endpoints, page, serving_tables, yard_of
+from ..render import error, forbidden, log_endpoints, page, serving_tables, url_model, yard_of
+from ..security import CSRF_FIELD, cross_site_reason
 
 __all__ = ["PAGE_SIZE", "SECTION", "router"]
 
 SECTION = Section("models", "Models", "/models", order=20)
 PAGE_SIZE = 100
 REPORTS_READ = 500  # the newest validation reports and jobs read for one model
+PROMOTIONS_SHOWN = 20  # the newest promotion requests on a model's page
 
 router = APIRouter()
 
@@ -49,7 +52,41 @@ def model_page(request: Request, name: str) -> HTMLResponse:
                 journal=yard.models.journal_entries(name), served=serving(states, name),
                 latest_reports=latest,
                 protected={p.alias for p in yard.validation.protected(name)},
-                policies=yard.automation.policies(model=name))
+                policies=yard.automation.policies(model=name),
+                promotions=yard.models.promotion_requests(name)[:PROMOTIONS_SHOWN],
+                four_eyes=[f.alias for f in yard.backend.promotions.four_eyes(name)])
+
+
+def _decide(request: Request, name: str, request_id: str, submitted: str,
+            note: str | None) -> Response:
+    reason = cross_site_reason(request, submitted)
+    if reason is not None:
+        return forbidden(request, reason)
+    promotions = yard_of(request).backend.promotions
+    try:
+        if note is None:
+            promotions.approve(name, request_id)
+        else:
+            promotions.refuse(name, request_id, note)
+    except ModelyardError as exc:
+        return error(request, exc)
+    return RedirectResponse(url_model(name), status_code=303)
+
+
+@router.post("/models/{name}/promotions/{request_id}/approve")
+@requires("approve", resource="name")
+def approve_promotion(request: Request, name: str, request_id: str,
+                      csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+    """Approve a promotion request (someone else's): the alias moves now."""
+    return _decide(request, name, request_id, csrf_token, None)
+
+
+@router.post("/models/{name}/promotions/{request_id}/refuse")
+@requires("approve", resource="name")
+def refuse_promotion(request: Request, name: str, request_id: str, note: str = Form(""),
+                     csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+    """Refuse a promotion request, saying why."""
+    return _decide(request, name, request_id, csrf_token, note)
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
