@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..clock import Clock
-from ..errors import IntegrityError, InvalidParameter
+from ..errors import IntegrityError, InvalidParameter, NotReproducible
+from ..predictions.privacy import HASH_PREFIX
 from .agnostic import Background
 from .engines import Attributions, Engine, class_labels, engine_for, is_tree_model
 from .entities import (
@@ -126,6 +127,7 @@ class Explanations:
 
     def compute(self, record: Any, version: Any) -> Explanation:
         """Reproduce the logged ``record`` with ``version``, then explain it (no cache)."""
+        _refuse_masked(record, version)
         loaded, engine, background = self._engine(version, EXPLAIN_BACKGROUND,
                                                   EXPLAIN_PERMUTATIONS)
         frame = loaded.prepare(pd.DataFrame([record.inputs]))
@@ -238,3 +240,18 @@ def _target_index(target: int | None, labels: list[str]) -> int | None:
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
+
+def _refuse_masked(record: Any, version: Any) -> None:
+    """A record whose inputs the log masked (``privacy``: hashed or dropped) cannot be fed to
+    the model again: say so, rather than fail on a value's type."""
+    inputs = record.inputs or {}
+    hashed = [c for c, v in inputs.items() if isinstance(v, str) and v.startswith(HASH_PREFIX)]
+    names = list(version.signature.input_names) if version.signature is not None else []
+    dropped = [c for c in names if c not in inputs]
+    if hashed or dropped:
+        masked = sorted(hashed + dropped)
+        raise NotReproducible(
+            f"Prediction {record.id} cannot be explained: its input column(s) {masked} were "
+            "masked in the prediction log (the endpoint's privacy hashes or drops them), so "
+            f"model {version.ref} cannot be given the logged input again. An endpoint keeps a "
+            f"column's value with privacy.columns (e.g. {{{masked[0]}: keep}}).")
