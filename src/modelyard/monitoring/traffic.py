@@ -36,6 +36,7 @@ __all__ = [
     "agreement_query",
     "distribution_query",
     "drift_by_feature",
+    "drift_by_version",
     "endpoint_traffic",
     "pairs_with_answers",
     "performance_by_version",
@@ -348,20 +349,43 @@ def drift_by_feature(monitoring: MonitorSeries, endpoint: str, since: datetime, 
     """The drift of each input feature over time, from the monitor runs since ``since``: one
     cell per feature and window (PSI by default: the same scale for every kind of column).
     With several model versions, the one with the most windows unless ``model_version``."""
-    frame = monitoring.results(endpoint, name=statistic, start=since)
-    frame = frame.filter(pl.col("feature").is_not_null()
-                         & ~pl.col("feature").str.starts_with("segment:")
-                         & ~pl.col("feature").str.starts_with("output."))
-    if frame.height == 0:
+    cells = _drift_cells(monitoring, endpoint, since, statistic)
+    if not cells:
         return DriftGrid(statistic=statistic, model_version=model_version)
     if model_version is None:
-        counts = frame.group_by("model_version").len().sort("len", descending=True)
-        model_version = counts["model_version"][0]
-    frame = frame.filter(pl.col("model_version") == model_version) if model_version is not None \
-        else frame.filter(pl.col("model_version").is_null())
-    times = sorted(set(frame["window_end"].to_list()))[-max_times:]
-    frame = frame.filter(pl.col("window_end").is_in(times))
-    features = sorted(set(frame["feature"].to_list()))
-    cell = {(r["feature"], r["window_end"]): r["value"] for r in frame.iter_rows(named=True)}
+        model_version = max(cells, key=lambda v: len(cells[v]))
+    return _grid(cells.get(model_version, []), statistic, model_version, max_times)
+
+
+def drift_by_version(monitoring: MonitorSeries, endpoint: str, since: datetime, *,
+                     statistic: str = "psi", max_versions: int = 4,
+                     max_times: int = 200) -> list[DriftGrid]:
+    """:func:`drift_by_feature` for each model version the monitor runs since ``since``
+    measured (the ``max_versions`` with the most windows, newest version first), read once."""
+    cells = _drift_cells(monitoring, endpoint, since, statistic)
+    versions = sorted(cells, key=lambda v: -len(cells[v]))[:max_versions]
+    versions.sort(key=lambda v: (v is None, -int(v) if v is not None and v.isdigit() else 0))
+    return [_grid(cells[v], statistic, v, max_times) for v in versions]
+
+
+def _drift_cells(monitoring: MonitorSeries, endpoint: str, since: datetime, statistic: str
+                 ) -> dict[str | None, list[tuple[str, datetime, float]]]:
+    """(feature, window end, value) of each input feature's statistic, by model version."""
+    frame = monitoring.results(endpoint, name=statistic, start=since)
+    out: dict[str | None, list[tuple[str, datetime, float]]] = {}
+    for version, feature, at, value in frame.select(
+            "model_version", "feature", "window_end", "value").rows():
+        if feature is None or feature.startswith(("segment:", "output.")):
+            continue
+        out.setdefault(version, []).append((feature, at, value))
+    return out
+
+
+def _grid(cells: list[tuple[str, datetime, float]], statistic: str,
+          model_version: str | None, max_times: int) -> DriftGrid:
+    times = sorted({t for _, t, _ in cells})[-max_times:]
+    kept = set(times)
+    cell = {(f, t): v for f, t, v in cells if t in kept}
+    features = sorted({f for f, _ in cell})
     return DriftGrid(statistic=statistic, model_version=model_version, features=features,
                      times=times, values=[[cell.get((f, t)) for t in times] for f in features])
