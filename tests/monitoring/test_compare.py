@@ -229,3 +229,33 @@ def test_the_html_report_has_a_comparison_section(served: Served) -> None:
     assert "candidate better" in html and "Agresti-Min" in html
     assert '"cmp-pred"' in html and '"cmp-diff"' in html  # the figures' specs
     assert body["comparison"]["champion"] == c.champion
+
+
+def test_a_regressor_is_compared_by_the_paired_difference_of_absolute_errors(
+        local_yard: my.Yard) -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.normal(10, 3, 200)
+    champion = truth + rng.normal(0, 2.0, 200)  # errs more
+    shadow = truth + rng.normal(0, 0.5, 200)
+    ids = local_yard.predictions.log([
+        {"endpoint": "price", "route": "main", "model_name": "price", "model_version": 1,
+         "latency_ms": 1.0, "inputs": {"x": float(t)}, "outputs": {"prediction": float(p)}}
+        for t, p in zip(truth, champion)])
+    local_yard.predictions.log([
+        {"endpoint": "price", "route": "next", "model_name": "price", "model_version": 2,
+         "shadow": True, "request_id": pid, "latency_ms": 1.0, "inputs": {"x": float(t)},
+         "outputs": {"prediction": float(p)}} for pid, t, p in zip(ids, truth, shadow)])
+    local_yard.monitoring.feedback(ids[:150], [float(t) for t in truth[:150]])
+    c = local_yard.monitoring.compare("price", start=START, end=END, drift=False)
+    assert c.task == "regression"
+    nxt = c.version("next")
+    assert nxt.mean_abs_difference == pytest.approx(np.abs(shadow - champion).mean())
+    assert nxt.predictions.kind == "numerical" and len(nxt.predictions.edges) == 21
+    assert nxt.quantiles["p50"] == pytest.approx(np.quantile(shadow, 0.5), rel=0.05)
+    d = nxt.versus_champion
+    assert d is not None and d.metric == "mae" and d.paired and d.n == 150
+    hand = np.abs(shadow[:150] - truth[:150]) - np.abs(champion[:150] - truth[:150])
+    assert d.difference == pytest.approx(hand.mean())
+    assert d.high is not None and d.high < 0 and d.verdict == "candidate better"
+    assert c.version("main").performance["mae"] == pytest.approx(
+        np.abs(champion[:150] - truth[:150]).mean())
