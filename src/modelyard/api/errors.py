@@ -194,9 +194,25 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         message = f"No route {request.method} {request.url.path}. The routes are listed at /docs."
     elif status == 405:
         message = f"{request.url.path} does not accept {request.method}."
+    elif status == 400 and exc.detail == "There was an error parsing the body":
+        return error_response(400, code, _unparsable_body(exc.__cause__), "body")
     else:
         message = str(exc.detail)
     return error_response(status, code, message, None, dict(exc.headers or {}) or None)
+
+
+def _unparsable_body(cause: BaseException | None) -> str:
+    """What FastAPI's body parsing hit that is not a JSON syntax error (it says only "There
+    was an error parsing the body"): nesting past the parser's recursion limit, or bytes
+    that are not UTF-8."""
+    if isinstance(cause, RecursionError):
+        return ("The request body must be JSON nested at most a few hundred levels deep. Got "
+                "deeper nesting.")
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"The request body must be UTF-8 JSON. Got the byte "
+                f"0x{cause.object[cause.start]:02x} at position {cause.start}, which is not "
+                "UTF-8.")
+    return f"The request body must be JSON. It could not be read ({type(cause).__name__})."
 
 
 def _too_large_message(limit: int) -> str:

@@ -11,6 +11,7 @@ import polars as pl
 from ..artifacts.store import ArtifactStore
 from ..errors import InvalidParameter
 from ..store.base import DomainStore
+from ..store.names import check_name
 from ..transport import endpoint
 from ..wal.compactor import QuarantinedSegment, compact, quarantined
 from ..wal.segments import wal_dir
@@ -92,7 +93,8 @@ class PredictionStore(DomainStore):
         if not isinstance(retention_days, dict) or not retention_days:
             raise InvalidParameter("retention_days must map endpoint names to days. Got "
                                    f"{retention_days!r} instead.", field="retention_days")
-        for name, days in (retention_days or {}).items():
+        for name, days in retention_days.items():
+            check_name(name, field="retention_days", what="An endpoint name")
             if isinstance(days, bool) or not isinstance(days, int) or days < 1:
                 raise InvalidParameter(
                     f"retention_days must map endpoint names to whole days (at least 1). Got "
