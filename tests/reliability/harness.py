@@ -66,6 +66,27 @@ class Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def wait_answering(self, url: str, path: str, timeout: float = 300.0) -> None:
+        """Until ``GET url+path`` is 200; fails at once, with the output, if the process died."""
+
+        def check() -> bool:
+            if not self.alive():
+                raise AssertionError(f"{self.proc.args[1:4]} exited {self.proc.returncode}: "
+                                     + self.log.read_text(errors="replace")[-3000:])
+            return answers(url, path)
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if check():
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url}{path} not answering after {timeout} s: "
+                                     + self.log.read_text(errors="replace")[-3000:])
+            time.sleep(0.05)
+
     def rss(self) -> int:
         """Resident bytes of the process and its children (workers, the compactor)."""
         try:
@@ -108,8 +129,9 @@ def model_server(home: Path, port: int, log: Path, *extra: str,
                     "--home", str(home), "--log-level", "warning", *extra], log)
 
 
-def rest_server(where: list[str], port: int, log: Path) -> Process:
-    return Process([*where, "server", "--port", str(port), "--log-level", "warning"], log)
+def rest_server(where: list[str], port: int, log: Path, *extra: str) -> Process:
+    return Process([*where, "server", "--port", str(port), "--log-level", "warning", *extra],
+                   log)
 
 
 @contextmanager

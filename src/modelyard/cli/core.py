@@ -155,6 +155,8 @@ def register(app: typer.Typer) -> None:
             uvicorn.run(_build_server_app(settings), host=host, port=port, log_level=log_level,
                         **tls)
             return
+        from .serve import WORKER_START_S
+
         # Each worker process builds its own app from the environment: pass the settings there.
         for name, value in settings.model_dump().items():
             if value is not None:
@@ -166,6 +168,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             workers=workers,
             log_level=log_level,
+            timeout_worker_healthcheck=WORKER_START_S,
             **tls,
         )
 

@@ -11,6 +11,10 @@ from typing import Annotated, Any
 import typer
 
 _SPEC_ENV = "MODELYARD_SERVE_SPEC"
+# uvicorn kills a worker that does not answer its health ping within this many seconds, and a
+# worker answers only once it has imported the app: 5 s (uvicorn's default) is less than a
+# worker's imports take on a busy host, which then kills and respawns workers forever.
+WORKER_START_S = 120
 
 
 def _settings(home: Path | None) -> Any:
@@ -125,7 +129,8 @@ def _run(spec: dict[str, Any], host: str, port: int, workers: int, log_level: st
     os.environ[_SPEC_ENV] = json.dumps({**spec, "multiprocess_metrics": True})
     metrics_dir = tempfile.mkdtemp(prefix="modelyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    uvicorn.run("modelyard.cli.serve:worker_app", factory=True, workers=workers, **common)
+    uvicorn.run("modelyard.cli.serve:worker_app", factory=True, workers=workers,
+                timeout_worker_healthcheck=WORKER_START_S, **common)
 
 
 def register(app: typer.Typer) -> None:
