@@ -452,7 +452,9 @@ class ComparisonBuilder:
                 agree = {r[_K]: r for r in agreement_query(pairs.lazy(), numerical,
                                                            keys=[_K]).collect().iter_rows(
                     named=True)}
-        groups = self._groups()
+        results, findings = self.evaluation.results() if self.evaluation is not None \
+            else ([], [])
+        groups = {(self._model_name(g), g.model_version, g.route, g.shadow): g for g in results}
         for code, key in by_code.items():
             route, model_name, model_version, shadow = key
             n = self.counts.get(code, 0)
@@ -486,21 +488,13 @@ class ComparisonBuilder:
         out.versions.sort(key=lambda v: (order[v.role], -v.requests, v.route, v.model_version))
         out.champion = next((f"{v.route}: {v.ref}" for v in out.versions
                              if v.role == "champion"), None)
-        if self.evaluation is not None:
-            _, findings = self.evaluation.results()
-            out.findings += findings
+        out.findings += findings
         if task is not None and not any(v.n_labeled for v in out.versions):
             out.findings.append(Finding(kind="no_labels", severity="info", message=(
                 "No labelled requests in the window: send ground truth with "
                 "yard.feedback(prediction_id, label) (or POST /feedback on the model server) "
                 "to compare realised performance.")))
         return out
-
-    def _groups(self) -> dict[tuple[Any, ...], Any]:
-        if self.evaluation is None:
-            return {}
-        groups, _ = self.evaluation.results()
-        return {(self._model_name(g), g.model_version, g.route, g.shadow): g for g in groups}
 
     def _model_name(self, g: Any) -> Any:
         for key in self.codes:  # GroupResult has no model name: the route and version say it
