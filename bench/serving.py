@@ -14,8 +14,8 @@ load (single-row JSON requests) at concurrency 8 and 64 for ``--duration`` secon
 
 Then the tail: ``bench/open_loop.py`` (in its own process, sharing the cores with the server)
 sends requests by the clock at 25%, 50% and 80% of modelyard's saturation (its best durable
-req/s above) and measures each request's latency from its intended send time, so a stall
-shows in every request that should have gone out meanwhile. For each rate the server's own
+req/s above), and at 50% with the log off, and measures each request's latency from its
+intended send time, so a stall shows in every request that should have gone out meanwhile. For each rate the server's own
 histograms (``/metrics``: event-loop lag, GC pauses, the durable wait and each fsync) are
 read before and after, and ``--profile`` samples the server with py-spy during one more run
 at 50% (where its CPU time goes, by function; not in the latency table, as the sampler
@@ -131,7 +131,7 @@ def fsync_latency(folder: Path, n: int = 200) -> tuple[float, float]:
 def wrk(url: str, body_file: Path, lua: Path, connections: int, duration: int) -> dict[str, Any]:
     out = subprocess.run(
         niced(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
-               "--latency", "-s", str(lua), url]),
+               "--timeout", "30s", "--latency", "-s", str(lua), url]),
         capture_output=True, text=True, env={**os.environ, "BODY_FILE": str(body_file)},
         check=True,
     ).stdout
@@ -344,37 +344,41 @@ def main() -> None:
     # ---- the tail: open loop at 25%, 50%, 80% of saturation -------------------------------
     durable = results["modelyard (durable)"]
     saturation = max(r["rps"] for r in durable.values())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start([*serve, "--port", str(port)], env)
     open_loop: dict[str, dict[str, Any]] = {}
     profile: list[tuple[str, float, float]] = []
-    try:
-        wait_for(f"{base}/readyz")
-        open_loop_run(f"{base}/predict/cancer", ours_body, 0.25 * saturation, 2)  # warm-up
-        for share in (0.25, 0.5, 0.8):
-            rate = share * saturation
-            before = histograms(httpx.get(f"{base}/metrics").text)
-            cpu = cpu_seconds(proc.pid)
-            r = open_loop_run(f"{base}/predict/cancer", ours_body, rate, args.duration)
-            after = histograms(httpx.get(f"{base}/metrics").text)
-            cpu = cpu_seconds(proc.pid) - cpu
-            loads.append(load_average())
-            open_loop[f"{share:.0%}"] = {**r, "server": summarise(before, after),
-                                         "load": loads[-1], "cpu_ms_per_request":
-                                         1000 * cpu / max(1, r["answered"])}
-        if args.profile:  # a run of its own: the sampler takes CPU from the server
-            spy = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid),
-                 "-d", str(args.duration), "-r", "200", "-f", "raw", "--gil", "--nonblocking",
-                 "-o", str(work / "profile.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            open_loop_run(f"{base}/predict/cancer", ours_body, 0.5 * saturation, args.duration)
-            spy.wait()
-            if (work / "profile.txt").exists():
-                profile = profile_table(work / "profile.txt")
-    finally:
-        stop(proc)
+    # durable at each share, then the log off at 50% (what the durable wait adds)
+    for durability, shares in (("durable", (0.25, 0.5, 0.8)), ("off", (0.5,))):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start([*serve, "--port", str(port), "--durability", durability], env)
+        try:
+            wait_for(f"{base}/readyz")
+            open_loop_run(f"{base}/predict/cancer", ours_body, 0.25 * saturation, 2)  # warm-up
+            for share in shares:
+                before = histograms(httpx.get(f"{base}/metrics").text)
+                cpu = cpu_seconds(proc.pid)
+                r = open_loop_run(f"{base}/predict/cancer", ours_body, share * saturation,
+                                  args.duration)
+                after = histograms(httpx.get(f"{base}/metrics").text)
+                cpu = cpu_seconds(proc.pid) - cpu
+                loads.append(load_average())
+                label = f"{share:.0%}" + ("" if durability == "durable" else ", log off")
+                open_loop[label] = {**r, "server": summarise(before, after), "load": loads[-1],
+                                    "cpu_ms_per_request": 1000 * cpu / max(1, r["answered"])}
+            if args.profile and durability == "durable":
+                # a run of its own: the sampler takes CPU from the server
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                     str(proc.pid), "-d", str(args.duration), "-r", "200", "-f", "raw",
+                     "--gil", "--nonblocking", "-o", str(work / "profile.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                open_loop_run(f"{base}/predict/cancer", ours_body, 0.5 * saturation,
+                              args.duration)
+                spy.wait()
+                if (work / "profile.txt").exists():
+                    profile = profile_table(work / "profile.txt")
+        finally:
+            stop(proc)
 
     # ---- report ---------------------------------------------------------------------------
     rows = []
@@ -400,7 +404,7 @@ def main() -> None:
     rows = [[share, f"{r['target_rate']:.0f}", r["rate"], r["p50_ms"], r["p90_ms"], r["p99_ms"],
              r["max_ms"], r["errors"], r["send_lag_p99_ms"], f"{r['cpu_ms_per_request']:.3f}",
              r["load"]] for share, r in open_loop.items()]
-    print_table(f"Open loop (bench/open_loop.py), durable log, of saturation {saturation:.0f} "
+    print_table(f"Open loop (bench/open_loop.py), shares of saturation {saturation:.0f} "
                 f"req/s; goal at 50%: p99 <= 3x p50 and < 10 ms", rows,
                 ["share", "target req/s", "achieved", "p50 ms", "p90 ms", "p99 ms", "max ms",
                  "errors", "client send lag p99 ms", "server cpu ms/request", "load average"])
