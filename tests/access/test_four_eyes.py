@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -52,6 +53,8 @@ def test_a_second_person_approves_and_the_alias_moves(people: Team, tmp_path: Pa
             event.reason
         with pytest.raises(InvalidParameter, match="already approved by bob"):
             bob.models.approve(req.id)
+        with pytest.raises(ApprovalRequired, match="a promotion request cannot delete it"):
+            bob.models.delete_alias("loans", "production", override=True, reason="retire")
     finally:
         alice.close()
         bob.close()
@@ -128,3 +131,33 @@ def test_the_cli_lists_promotes_and_approves(people: Team) -> None:
     assert "approved by bob" not in cli("bob", "models", "requests", "loans")
     assert "(approved by bob" in cli("bob", "models", "approve", made["id"])
     assert people.yard.models.get("loans@production").version == 5
+    # without the requirement (an admin's decision, with a reason), an approver moves it
+    people.yard.backend.promotions.drop_approval("loans", "production", reason="pilot over")
+    cli("bob", "models", "alias", "set", "loans", "production", "2")
+    assert people.yard.models.get("loans@production").version == 2
+
+
+def test_the_flow_on_both_databases(yard: Any) -> None:
+    """The same transaction on SQLite and PostgreSQL (row locks, one audit chain), with the
+    two people set as the request's principal the way the servers do."""
+    from modelyard.access import Principal, current_principal
+
+    def as_(name: str, role: str) -> Any:
+        return current_principal.set(Principal(name=name, role=role))
+
+    register(yard, "loans", 2)
+    report(yard, "loans", 2, "passed")
+    yard.models.set_alias("loans", "production", 1)
+    yard.models.require_approval("loans", "production")
+    who = as_("alice", "editor")
+    try:
+        req = yard.models.promote("loans", "production", 2)
+    finally:
+        current_principal.reset(who)
+    who = as_("bob", "approver")
+    try:
+        assert yard.models.approve(req.id).decided_by == "bob"
+    finally:
+        current_principal.reset(who)
+    assert yard.models.get("loans@production").version == 2
+    assert yard.backend.audit.verify().ok

@@ -90,7 +90,8 @@ def needs_four_eyes(conn: Connection, model: str, alias: str) -> bool:
         _FOUR_EYES.c.model == model, _FOUR_EYES.c.alias == alias)).first() is not None
 
 
-def guard_alias(conn: Connection, *, model: str, alias: str, approved: bool) -> None:
+def guard_alias(conn: Connection, *, model: str, alias: str, approved: bool,
+                deleting: bool = False) -> None:
     """Inside an alias move: refuse moving a four-eyes alias but through an approved request
     (:class:`ApprovalRequired`), a protected alias by someone without ``approve`` on the model
     and any other alias by someone without ``write`` on it (:class:`Forbidden`)."""
@@ -98,13 +99,19 @@ def guard_alias(conn: Connection, *, model: str, alias: str, approved: bool) -> 
 
     if approved:  # approve() checked the approver
         return
+    if needs_four_eyes(conn, model, alias) and deleting:
+        raise ApprovalRequired(
+            f"Alias {alias!r} of model {model!r} moves only with a second person's approval, "
+            "and a promotion request cannot delete it. An admin can drop the requirement first "
+            f"(yard.backend.promotions.drop_approval({model!r}, {alias!r}, reason=…)).",
+            field="alias")
     if needs_four_eyes(conn, model, alias):
         raise ApprovalRequired(
             f"Alias {alias!r} of model {model!r} moves only with a second person's approval. "
             f"Request it (modelyard models promote {model} {alias} VERSION, or "
             "yard.models.promote) and have an approver approve it.", field="alias")
     protected = is_protected(conn, model, alias)
-    needed = "approve" if protected else "write"  # the route let either in
+    needed = "approve" if protected else "write"  # the route lets either in
     principal = acting_principal()
     if not principal.can(needed, model):
         what = "the protected alias" if protected else "alias"

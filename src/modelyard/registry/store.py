@@ -430,7 +430,7 @@ class RegistryStore(DomainStore):
                 _ALIASES.c.name == name, _ALIASES.c.alias == alias).with_for_update()).first()
             if current is None:
                 raise self._no_alias(conn, name, alias)
-            _promotion_guard()(conn, model=name, alias=alias, approved=False)
+            _promotion_guard()(conn, model=name, alias=alias, approved=False, deleting=True)
             guard_alias_move(conn, model=name, alias=alias, version=None, override=override,
                              reason=reason, moved_by=moved_by, now=now)
             conn.execute(_ALIASES.delete().where(_ALIASES.c.name == name,
