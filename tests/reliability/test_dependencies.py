@@ -182,3 +182,40 @@ def test_blobs_unreachable_during_a_hot_switch(serving_yard: my.Yard, iris: Any)
     models = [m for _, m in clients.seen]
     first = models.index("iris/2")
     assert set(models[:first]) == {"iris/1"} and set(models[first:]) == {"iris/2"}
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_tokens_through_a_postgresql_outage(pg_url: str, tmp_path: Path, iris: Any) -> None:
+    """With tokens on, a token the database accepted recently is still accepted while the
+    database is gone; one never seen is answered 503 (not 401, not 500); revocation counts
+    again as soon as the database is back."""
+    url = sa.engine.make_url(pg_url)
+    proxy = CuttableProxy((url.host or "127.0.0.1", url.port or 5432))
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    artifacts, settings = str(tmp_path / "a"), my.Settings.load({}, home=tmp_path / "home")
+    direct = my.connect(pg_url, artifacts=artifacts, settings=settings)
+    _register_iris(direct, iris)
+    used, unused = (direct.backend.auth.create(n, role="viewer") for n in ("app", "other"))
+    yard = my.connect(via_proxy, artifacts=artifacts, settings=settings)
+    body = {"records": iris_rows(iris, 1)}
+    try:
+        with serving(yard, auth_enabled=True) as server, httpx.Client(timeout=120) as c:
+            def predict(token: str) -> httpx.Response:
+                return c.post(f"{server}/predict/iris", json=body,
+                              headers={"authorization": f"Bearer {token}"})
+
+            assert predict(used).status_code == 200
+            proxy.cut()
+            assert [predict(used).status_code for _ in range(20)] == [200] * 20
+            refused = predict(unused)
+            assert refused.status_code == 503 and refused.json()["error"] == "unavailable"
+            assert "database is unreachable" in refused.json()["message"]
+            proxy.restore()
+            assert predict(unused).status_code == 200
+            direct.backend.auth.revoke("app")
+            assert predict(used).status_code == 401
+    finally:
+        yard.close()
+        direct.close()
+        proxy.close()

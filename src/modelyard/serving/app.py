@@ -193,14 +193,16 @@ class ModelServerApp:
 
     async def _authenticate(self, headers: dict[bytes, bytes]) -> Principal:
         """The caller's principal: the shared check of ``modelyard.access`` (the token is looked
-        up on every request, so a revoked token fails on the next one)."""
+        up on every request, so a revoked token fails on the next one; through a database
+        outage, see ``tokens.py``)."""
         value = headers.get(b"authorization", b"").decode("latin-1") or None
         token = bearer_token(value)
         try:
-            return await asyncio.to_thread(authenticate, self.runtime.yard.backend.auth.verify,
-                                           token)
+            return await asyncio.to_thread(authenticate, self.runtime.tokens.verify, token)
         except Unauthorized as exc:
             raise HTTPError(401, exc.code, exc.message) from exc
+        except ModelyardError as exc:  # the database cannot check it now: 503
+            raise _error_from(exc) from None
 
     async def _json(self, receive: Receive, headers: dict[bytes, bytes], endpoint: str = "") -> Any:
         try:

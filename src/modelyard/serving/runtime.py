@@ -32,6 +32,7 @@ from .request_path import RequestPath
 from .switching import ModelSwitcher
 from .sync import EndpointSync
 from .timing import LoopTimer, ProcessTuning
+from .tokens import TokenChecks
 
 __all__ = ["ServingRuntime"]
 
@@ -52,6 +53,8 @@ class ServingRuntime:
         self.background = Background()
         backend = yard.backend
         self.repo = None if backend.is_remote else ServingRepository(backend.db, yard.clock)
+        # tokens accepted through a database outage (looked up lazily: only with auth on)
+        self.tokens = TokenChecks(lambda token: backend.auth.verify(token))
         self.recorder = PredictionRecorder(yard, options, WalMetrics(self.metrics.registry),
                                            self.metrics.log_wait, endpoints=self.endpoints)
         self.timer = LoopTimer(self.metrics)
@@ -180,14 +183,23 @@ class ServingRuntime:
 
     # ---- the control loop -----------------------------------------------------------------
     async def _control_loop(self) -> None:
+        failing = False  # the traceback once per outage, then a line per poll
         while True:
             await asyncio.sleep(self.options.poll_interval)
             try:
                 await self.poll_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("serving control loop failed; retrying")
+            except Exception as exc:
+                if failing:
+                    log.warning("serving control loop still failing: %s", type(exc).__name__)
+                else:
+                    log.exception("serving control loop failed; retrying")
+                failing = True
+            else:
+                if failing:
+                    log.info("serving control loop recovered")
+                failing = False
 
     async def poll_once(self) -> None:
         """One pass: follow API endpoints, move to new alias targets, drive canaries."""

@@ -103,8 +103,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         metadata = dict(context.invocation_metadata() or ())
         value = metadata.get("authorization")
         token = bearer_token(value if isinstance(value, str) else None)
-        principal = await asyncio.to_thread(authenticate, self.runtime.yard.backend.auth.verify,
-                                            token)
+        principal = await asyncio.to_thread(authenticate, self.runtime.tokens.verify, token)
         authorize(principal, "read", f"gRPC {method}")
         return principal
 
