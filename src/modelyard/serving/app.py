@@ -331,6 +331,10 @@ class ModelServerApp:
 
         if method == "GET" and path == "/healthz":
             return 200, orjson.dumps({"status": "ok"}), _JSON
+        if method == "GET" and path == "/openapi.json":
+            from .openapi import openapi
+
+            return 200, orjson.dumps(openapi()), _JSON
         if method == "GET" and path == "/readyz":
             health = rt.health()
             return (200 if health["ready"] else 503), orjson.dumps(health), _JSON
