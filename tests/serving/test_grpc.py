@@ -300,6 +300,24 @@ def test_tritons_grpc_client(serving_yard: my.Yard, iris: Any) -> None:
     assert out["error"][0] == "StatusCode.NOT_FOUND" and "nope" in out["error"][1]
 
 
+def test_the_readmes_triton_example_runs(serving_yard: my.Yard) -> None:
+    if importlib.util.find_spec("tritonclient") is None:
+        pytest.skip("tritonclient[grpc] is not installed")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in readme.split("```python")[1:] if "tritonclient.grpc" in b)
+    code = block.split("```", 1)[0]
+    with grpc_server(serving_yard) as (_, target):
+        code = code.replace("localhost:8081", target) + \
+            '\nprint(result.as_numpy("predict").tolist(), result.as_numpy("predict_proba").shape)'
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    expected = serving_yard.models.load("iris@production").predict(pd.DataFrame(
+        [{"sepal length (cm)": 5.9, "sepal width (cm)": 3.0, "petal length (cm)": 5.1,
+          "petal width (cm)": 1.8}])).tolist()
+    assert proc.stdout.strip().splitlines()[-1] == f"{expected} (1, 3)"
+
+
 NODE_CLIENT = r'''
 const grpc = require("@grpc/grpc-js"), loader = require("@grpc/proto-loader");
 const [proto, target, token] = process.argv.slice(2);
