@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent / "cli"))  # printed_commands lives
 from printed_commands import failures, printed_commands
 
 from modelyard.cli.demo import MARKER, prepare_home, run_demo
+from modelyard.examples.processes import DemoError, Process, free_port
 from modelyard.examples.story import StoryOptions
 
 
@@ -59,3 +60,15 @@ def test_the_demo_empties_only_a_folder_it_made(tmp_path: Path) -> None:
     with pytest.raises(typer.BadParameter, match="holds files the demo did not make"):
         prepare_home(theirs)
     assert (theirs / "modelyard.db").read_text() == "someone's yard"
+
+
+def test_a_server_that_exits_is_reported_with_its_log(tmp_path: Path) -> None:
+    missing = tmp_path / "endpoints.yaml"
+    proc = Process(["--home", str(tmp_path / "yard"), "serve", "--config", str(missing),
+                    "--port", str(free_port())], tmp_path / "serve.log")
+    try:
+        with pytest.raises(DemoError, match=r"(?s)exited \(\d+\) before answering.*"
+                                            r"No endpoint configuration file"):
+            proc.wait_http("http://127.0.0.1:9/readyz")
+    finally:
+        proc.stop()

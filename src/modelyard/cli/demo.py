@@ -47,7 +47,16 @@ def register(app: typer.Typer) -> None:
         options = StoryOptions.quick() if quick else StoryOptions()
         if per_month is not None:
             options.per_month = per_month
-        run_demo(home, options, serve=serve, port=port)
+        from rich.console import Console
+        from rich.markup import escape
+
+        from ..examples.processes import DemoError
+
+        try:
+            run_demo(home, options, serve=serve, port=port)
+        except DemoError as exc:
+            Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from exc
 
 
 def prepare_home(home: Path) -> Path:

@@ -16,11 +16,16 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["Process", "free_port"]
+__all__ = ["DemoError", "Process", "free_port"]
 
 # the console script's own entry point, run by this interpreter (so PYTHONPATH and the venv
 # the demo runs in are the ones the servers run in)
 _MAIN = "from modelyard.cli.main import main; main()"
+
+
+class DemoError(RuntimeError):
+    """A server process of the demo stopped or never got ready (the message holds the end of
+    its log)."""
 
 
 def _environ() -> dict[str, str]:
@@ -60,10 +65,10 @@ class Process:
         deadline = time.monotonic() + timeout
         while not ready():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.command} exited ({self.proc.returncode}) before "
+                raise DemoError(f"{self.command} exited ({self.proc.returncode}) before "
                                    f"{what}:\n{self.tail()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.command}: not {what} after {timeout:.0f} s:\n"
+                raise DemoError(f"{self.command}: not {what} after {timeout:.0f} s:\n"
                                    f"{self.tail()}")
             time.sleep(0.2)
 
@@ -75,6 +80,12 @@ class Process:
             except httpx.HTTPError:
                 return False
         self.wait_for(ok, f"answering {url}", timeout)
+
+    def lost(self, exc: Exception) -> DemoError:
+        """The error for a request this process did not answer."""
+        state = "running" if self.proc.poll() is None else f"exited ({self.proc.returncode})"
+        return DemoError(f"{self.command} did not answer ({exc}); it is {state}. The end of "
+                         f"its log ({self.log}):\n{self.tail()}")
 
     def tail(self, chars: int = 3000) -> str:
         self._out.flush()

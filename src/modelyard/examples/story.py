@@ -336,7 +336,11 @@ class Story:
                                    and time.monotonic() < deadline):
             k = i % len(records)
             chunk = records[k:k + self.o.batch]
-            reply = client.post("/predict/loans", json={"records": chunk})
+            try:
+                reply = client.post("/predict/loans", json={"records": chunk})
+            except httpx.TransportError as exc:
+                assert self.model_server is not None
+                raise self.model_server.lost(exc) from exc
             reply.raise_for_status()
             body = reply.json()
             if i < len(records):
