@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +109,18 @@ def _outage_then_catch_up(yard: my.Yard, direct: my.Yard, iris: Any, cut: Any, r
     assert set(clients.ids) <= set(logged) and len(logged) == len(set(logged))
 
 
-@pytest.mark.postgres
-@pytest.mark.timeout(300)
-def test_postgresql_gone_while_serving(pg_url: str, tmp_path: Path, iris: Any,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+@dataclass
+class BehindProxy:
+    """A PostgreSQL yard with the iris models, once directly (``direct``) and once through a
+    TCP proxy (``yard``) that ``proxy.cut()`` takes away."""
+
+    direct: my.Yard
+    yard: my.Yard
+    proxy: CuttableProxy
+
+
+@pytest.fixture
+def behind_proxy(pg_url: str, tmp_path: Path, iris: Any) -> Iterator[BehindProxy]:
     url = sa.engine.make_url(pg_url)
     proxy = CuttableProxy((url.host or "127.0.0.1", url.port or 5432))
     via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -118,12 +128,18 @@ def test_postgresql_gone_while_serving(pg_url: str, tmp_path: Path, iris: Any,
     direct = my.connect(pg_url, artifacts=artifacts, settings=settings)
     _register_iris(direct, iris)
     yard = my.connect(via_proxy, artifacts=artifacts, settings=settings)
-    try:
-        _outage_then_catch_up(yard, direct, iris, proxy.cut, proxy.restore, caplog)
-    finally:
-        yard.close()
-        direct.close()
-        proxy.close()
+    yield BehindProxy(direct, yard, proxy)
+    yard.close()
+    direct.close()
+    proxy.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_postgresql_gone_while_serving(behind_proxy: BehindProxy, iris: Any,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    b = behind_proxy
+    _outage_then_catch_up(b.yard, b.direct, iris, b.proxy.cut, b.proxy.restore, caplog)
 
 
 @pytest.mark.timeout(300)
@@ -186,36 +202,26 @@ def test_blobs_unreachable_during_a_hot_switch(serving_yard: my.Yard, iris: Any)
 
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
-def test_tokens_through_a_postgresql_outage(pg_url: str, tmp_path: Path, iris: Any) -> None:
+def test_tokens_through_a_postgresql_outage(behind_proxy: BehindProxy, iris: Any) -> None:
     """With tokens on, a token the database accepted recently is still accepted while the
     database is gone; one never seen is answered 503 (not 401, not 500); revocation counts
     again as soon as the database is back."""
-    url = sa.engine.make_url(pg_url)
-    proxy = CuttableProxy((url.host or "127.0.0.1", url.port or 5432))
-    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    artifacts, settings = str(tmp_path / "a"), my.Settings.load({}, home=tmp_path / "home")
-    direct = my.connect(pg_url, artifacts=artifacts, settings=settings)
-    _register_iris(direct, iris)
+    direct, proxy = behind_proxy.direct, behind_proxy.proxy
     used, unused = (direct.backend.auth.create(n, role="viewer") for n in ("app", "other"))
-    yard = my.connect(via_proxy, artifacts=artifacts, settings=settings)
     body = {"records": iris_rows(iris, 1)}
-    try:
-        with serving(yard, auth_enabled=True) as server, httpx.Client(timeout=120) as c:
-            def predict(token: str) -> httpx.Response:
-                return c.post(f"{server}/predict/iris", json=body,
-                              headers={"authorization": f"Bearer {token}"})
+    with serving(behind_proxy.yard, auth_enabled=True) as server, \
+            httpx.Client(timeout=120) as c:
+        def predict(token: str) -> httpx.Response:
+            return c.post(f"{server}/predict/iris", json=body,
+                          headers={"authorization": f"Bearer {token}"})
 
-            assert predict(used).status_code == 200
-            proxy.cut()
-            assert [predict(used).status_code for _ in range(20)] == [200] * 20
-            refused = predict(unused)
-            assert refused.status_code == 503 and refused.json()["error"] == "unavailable"
-            assert "database is unreachable" in refused.json()["message"]
-            proxy.restore()
-            assert predict(unused).status_code == 200
-            direct.backend.auth.revoke("app")
-            assert predict(used).status_code == 401
-    finally:
-        yard.close()
-        direct.close()
-        proxy.close()
+        assert predict(used).status_code == 200
+        proxy.cut()
+        assert [predict(used).status_code for _ in range(20)] == [200] * 20
+        refused = predict(unused)
+        assert refused.status_code == 503 and refused.json()["error"] == "unavailable"
+        assert "database is unreachable" in refused.json()["message"]
+        proxy.restore()
+        assert predict(unused).status_code == 200
+        direct.backend.auth.revoke("app")
+        assert predict(used).status_code == 401
