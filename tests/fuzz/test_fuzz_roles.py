@@ -11,21 +11,16 @@ before any handler runs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import numpy as np
-import pandas as pd
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from sklearn.linear_model import LogisticRegression
 
 import modelyard as my
 from modelyard.serving.app import create_app as model_server_app
@@ -81,18 +76,6 @@ def fuzz(schema: Any, base_url: str, token: str | None,
     return failures
 
 
-@pytest.fixture
-def fuzz_yard(tmp_path: Path) -> Iterator[my.Yard]:
-    rng = np.random.default_rng(2)
-    df = pd.DataFrame({"income": rng.uniform(0, 1, 60), "age": rng.uniform(0, 1, 60)})
-    yard = my.connect(settings=my.Settings.load({}, home=tmp_path / "home"))
-    yard.datasets.add("applicants", df)
-    yard.models.register(LogisticRegression().fit(df, (df["income"] > 0.5).astype(int)),
-                         "loans", example=df[:5])
-    yield yard
-    yard.close()
-
-
 def _tokens(yard: my.Yard) -> dict[str | None, str | None]:
     return {role: (yard.backend.auth.create(f"fuzz-{role}", role) if role else None)
             for role in ROLES}
@@ -103,10 +86,10 @@ def _report(server: str, runs: dict[str, int]) -> None:
           f"{EXAMPLES} examples per operation and role (1 without a token), roles {ROLES}")
 
 
-def test_the_rest_api_with_every_role(fuzz_yard: my.Yard,
+def test_the_rest_api_with_every_role(hostile_yard: my.Yard,
                                       server_factory: Callable[..., Any]) -> None:
-    api = server_factory(fuzz_yard, auth=True)
-    tokens = _tokens(fuzz_yard)
+    api = server_factory(hostile_yard, auth=True)
+    tokens = _tokens(hostile_yard)
     spec = httpx.get(f"{api.url}/openapi.json", timeout=120).json()
     schema = schemathesis.openapi.from_dict(spec)
     runs: dict[str, int] = {}
@@ -121,9 +104,9 @@ def test_the_rest_api_with_every_role(fuzz_yard: my.Yard,
     assert ok.status_code == 200, ok.text
 
 
-def test_the_model_server_with_every_role(fuzz_yard: my.Yard) -> None:
-    tokens = _tokens(fuzz_yard)
-    app = model_server_app(fuzz_yard, [endpoint_from_ref("loans/1")],
+def test_the_model_server_with_every_role(hostile_yard: my.Yard) -> None:
+    tokens = _tokens(hostile_yard)
+    app = model_server_app(hostile_yard, [endpoint_from_ref("loans/1")],
                            ServerOptions(auth_enabled=True, poll_interval=0.2,
                                          first_load_wait=1.0))
     with serve_in_thread(app) as url:
