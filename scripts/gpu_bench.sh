@@ -11,12 +11,13 @@
 # else a plain venv and torch from PyPI. modelyard's own dependencies come from .whl/ when that
 # folder exists (offline: pip --no-index), else from PyPI (`pip install -e .`); either way the
 # bench runs the repo's src/ on PYTHONPATH. Under 6 minutes: --quick (5 s per side).
-# Environment: OUT (default ./gpu-bench-out), DEVICE (default cuda), BENCH_ARGS (extra args).
+# Environment: OUT (default ./gpu-bench-out), DEVICE (default cuda), BENCH_ARGS (extra args),
+# WHEELS (the wheel folder, default .whl).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-WHEELS="$ROOT/.whl"
+WHEELS="$(cd "$ROOT" && realpath -m "${WHEELS:-.whl}")"  # WHEELS=folder: another one
 # modelyard's imports on the serving path that the GPU image (python 3.12) does not hold,
 # pinned as in the project's venv (pydantic and pydantic-core must match each other)
 # (not polars, 54 MB: only registration's importance hook reaches it, and it logs and goes on)
@@ -25,8 +26,9 @@ typing-inspection==0.4.5 orjson==3.13.0 uuid-utils==1.2.0 uvicorn==0.54.0 httpto
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
     mkdir -p "$WHEELS"
-    exclude="$(git rev-parse --git-path info/exclude)"  # .whl/ travels only when carried
-    grep -qx '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >> "$exclude"
+    exclude="$(git rev-parse --git-path info/exclude)"  # it travels only when carried
+    name="/$(realpath --relative-to="$ROOT" "$WHEELS")/"
+    grep -qxF "$name" "$exclude" 2>/dev/null || echo "$name" >> "$exclude"
     for spec in $NEEDED; do
         python3 -m pip download -q --no-deps --only-binary=:all: \
             --python-version "${PYVER:-3.12}" \
