@@ -88,7 +88,7 @@ else
 fi
 PIP+=(-q --disable-pip-version-check --no-compile)
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
-    echo "== modelyard's dependencies from .whl/ (offline)"
+    echo "== modelyard's dependencies from $WHEELS (offline)"
     "${PIP[@]}" --no-index --no-deps "$WHEELS"/*.whl || exit 1
 elif [ -n "$SITE" ]; then
     echo "== modelyard's dependencies from PyPI"
