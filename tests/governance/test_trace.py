@@ -128,6 +128,7 @@ def test_the_cli_prints_the_trace_and_its_json(scenario: Scenario) -> None:
     s = scenario
     home = str(s.yard.settings.home)
     runner = CliRunner()
+    s.yard.explain(s.ids[0])  # computed once here, so the CLI shows the cached one
     shown = runner.invoke(cli, ["--home", home, "trace", s.ids[0]])
     assert shown.exit_code == 0, shown.output
     for part in ("route", "champion (champion)", s.champion.digest, "beats the baseline",
