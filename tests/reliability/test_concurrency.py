@@ -27,7 +27,6 @@ WORKERS, ROUNDS = 3, 4
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reliability")
 @pytest.mark.timeout(600)
 def test_processes_writing_at_once_lose_nothing(db_url: str, tmp_path: Path,
                                                 server_factory: Callable[..., Any]) -> None:

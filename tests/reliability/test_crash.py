@@ -26,7 +26,6 @@ READY_DEADLINE = 120.0  # seconds a restarted process gets to answer again (a bu
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reliability")
 @pytest.mark.timeout(600)
 def test_kill_9_of_the_rest_server_loses_no_acknowledged_write(sqlite_url: str,
                                                                tmp_path: Path) -> None:
@@ -102,7 +101,6 @@ TRAINING = textwrap.dedent('''
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.xdist_group("reliability")
 @pytest.mark.timeout(600)
 def test_kill_9_of_the_scheduler_mid_job_finishes_the_job_once(
         pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,6 @@ def slow_children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reliability")
 @pytest.mark.timeout(600)
 def test_two_slow_starting_workers_of_each_server_come_up(
         serving_yard: my.Yard, iris: Any, tmp_path: Path, slow_children: None) -> None:
