@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,3 +225,19 @@ def test_tokens_through_a_postgresql_outage(behind_proxy: BehindProxy, iris: Any
         assert predict(unused).status_code == 200
         direct.backend.auth.revoke("app")
         assert predict(used).status_code == 401
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_the_rest_server_answers_503_while_postgresql_is_gone(
+        behind_proxy: BehindProxy, server_factory: Callable[..., Any]) -> None:
+    srv = server_factory(behind_proxy.yard)
+    with httpx.Client(base_url=srv.url, timeout=120) as c:
+        assert c.get("/api/v1/models").status_code == 200
+        behind_proxy.proxy.cut()
+        r = c.get("/api/v1/models")
+        assert r.status_code == 503 and r.json()["error"] == "unavailable", r.text
+        assert "database is unavailable" in r.json()["message"]
+        assert c.get("/healthz").status_code == 200
+        behind_proxy.proxy.restore()
+        assert c.get("/api/v1/models").status_code == 200

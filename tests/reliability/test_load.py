@@ -19,7 +19,6 @@ RSS_GROWTH_BOUND = 64 << 20  # bytes; a leak of a few hundred bytes a request wo
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reliability")  # alone on its worker: it measures saturation
 @pytest.mark.timeout(600)
 def test_80_percent_of_saturation_loses_nothing_and_memory_stays_flat(
         serving_yard: my.Yard, iris: Any, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@
 * a body that is not JSON is 400; a body over ``max_request_bytes`` is 413 (blob uploads,
   streamed to disk, are not capped);
 * a value the database cannot hold is 422, a violated unique/foreign key 409;
+* a database that cannot be reached (or is locked past its timeout) is 503: retry later;
 * an unknown route is 404, a known route with another method 405;
 * anything else is a bug: 500 with an id to find the logged traceback, never the traceback.
 """
@@ -186,6 +187,14 @@ _CONFLICT = _database_refusal(
 )
 
 
+async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
+    orig = getattr(exc, "orig", exc)
+    logger.warning("%s %s: the database is unavailable: %s", request.method, request.url.path,
+                   str(orig).splitlines()[0] if str(orig) else type(orig).__name__)
+    return error_response(503, "unavailable", "The database is unavailable "
+                          f"({type(orig).__name__}); nothing was written. Retry later.")
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
@@ -234,6 +243,8 @@ def install_error_handlers(
     app.add_exception_handler(OverflowError, _VALUE_OUT_OF_RANGE)
     app.add_exception_handler(sa_exc.DataError, _VALUE_OUT_OF_RANGE)
     app.add_exception_handler(sa_exc.IntegrityError, _CONFLICT)
+    app.add_exception_handler(sa_exc.OperationalError, _on_database_unavailable)
+    app.add_exception_handler(sa_exc.InterfaceError, _on_database_unavailable)
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(RequestSizeMiddleware, max_request_bytes=max_request_bytes,
                        unbounded_prefixes=tuple(unbounded_prefixes))
