@@ -195,9 +195,8 @@ def test_blobs_unreachable_during_a_hot_switch(serving_yard: my.Yard, iris: Any)
         finally:
             clients.stop()
     assert {code for code, _ in clients.seen} == {200}
-    models = [m for _, m in clients.seen]
-    first = models.index("iris/2")
-    assert set(models[:first]) == {"iris/1"} and set(models[first:]) == {"iris/2"}
+    assert {m for _, m in clients.seen} == {"iris/1", "iris/2"}  # one client's order of
+    # switching is tests/serving/test_hot_switch.py; here 4 clients share one list
 
 
 @pytest.mark.postgres
