@@ -44,11 +44,14 @@ class Team:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
-def register(yard: my.Yard, name: str, n: int = 1) -> None:
+def register(yard: my.Yard, name: str, n: int = 1) -> int:
+    """Register ``n`` new versions of ``name``; the number of the last."""
     X = pd.DataFrame({"x": np.arange(20, dtype=float)})
     y = np.array([0, 1] * 10)
+    version = 0
     for _ in range(n):
-        yard.models.register(DummyClassifier().fit(X, y), name, example=X[:3])
+        version = yard.models.register(DummyClassifier().fit(X, y), name, example=X[:3]).version
+    return version
 
 
 def report(yard: my.Yard, model: str, version: int, status: str) -> str:

@@ -30,6 +30,10 @@ def people(team: Team) -> Team:
     team.yard.models.require_approval("loans", "production")
     return team
 
+# the tests share one module-scoped yard (its users, versions and aliases): one xdist worker
+# runs them all
+pytestmark = pytest.mark.xdist_group("four_eyes")
+
 
 def test_a_second_person_approves_and_the_alias_moves(people: Team, tmp_path: Path) -> None:
     alice, bob = remote(people, "alice", tmp_path), remote(people, "bob", tmp_path)
@@ -86,26 +90,27 @@ def test_an_editor_without_approve_cannot_decide(people: Team, tmp_path: Path) -
 def test_a_newer_failed_report_or_a_changed_digest_stops_the_approval(
     people: Team, tmp_path: Path
 ) -> None:
-    register(people.yard, "loans")  # loans/4
-    report(people.yard, "loans", 4, "passed")
+    v = register(people.yard, "loans")
+    report(people.yard, "loans", v, "passed")
+    before = people.yard.models.get("loans@production").version
     alice, bob = remote(people, "alice", tmp_path), remote(people, "bob", tmp_path)
     try:
-        stale = alice.models.promote("loans", "production", 4)
-        failed = report(people.yard, "loans", 4, "failed")
-        with pytest.raises(ApprovalRequired, match=f"a newer validation report of loans/4 "
+        stale = alice.models.promote("loans", "production", v)
+        failed = report(people.yard, "loans", v, "failed")
+        with pytest.raises(ApprovalRequired, match=f"a newer validation report of loans/{v} "
                                                    f"\\({failed}\\) failed"):
             bob.models.approve(stale.id)
         refused = bob.models.refuse(stale.id, "the newer report failed")
         assert (refused.state, refused.decided_by, refused.note) == (
             "refused", "bob", "the newer report failed")
-        report(people.yard, "loans", 4, "passed")
-        again = alice.models.promote("loans", "production", 4)
+        report(people.yard, "loans", v, "passed")
+        again = alice.models.promote("loans", "production", v)
         with people.yard.backend.db.write() as conn:  # the version's files are swapped
             conn.execute(sa.text("UPDATE model_versions SET digest = :d WHERE name = 'loans' "
-                                 "AND version = 4"), {"d": "f" * 64})
-        with pytest.raises(ApprovalRequired, match="the digest of loans/4 is now f+"):
+                                 "AND version = :v"), {"d": "f" * 64, "v": v})
+        with pytest.raises(ApprovalRequired, match=f"the digest of loans/{v} is now f+"):
             bob.models.approve(again.id)
-        assert bob.models.get("loans@production").version == 2
+        assert bob.models.get("loans@production").version == before
     finally:
         alice.close()
         bob.close()
@@ -114,8 +119,8 @@ def test_a_newer_failed_report_or_a_changed_digest_stops_the_approval(
 
 
 def test_the_cli_lists_promotes_and_approves(people: Team) -> None:
-    register(people.yard, "loans")  # loans/5
-    report(people.yard, "loans", 5, "passed")
+    v = register(people.yard, "loans")
+    report(people.yard, "loans", v, "passed")
     runner = CliRunner()
 
     def cli(user: str, *args: str) -> str:
@@ -124,13 +129,13 @@ def test_the_cli_lists_promotes_and_approves(people: Team) -> None:
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    made = json.loads(cli("alice", "models", "promote", "loans", "production", "5", "--json"))
+    made = json.loads(cli("alice", "models", "promote", "loans", "production", str(v), "--json"))
     pending = json.loads(cli("bob", "models", "requests", "loans", "--state", "pending",
                              "--json"))
     assert made["id"] in [r["id"] for r in pending]
     assert "approved by bob" not in cli("bob", "models", "requests", "loans")
     assert "(approved by bob" in cli("bob", "models", "approve", made["id"])
-    assert people.yard.models.get("loans@production").version == 5
+    assert people.yard.models.get("loans@production").version == v
     # without the requirement (an admin's decision, with a reason), an approver moves it
     people.yard.backend.promotions.drop_approval("loans", "production", reason="pilot over")
     cli("bob", "models", "alias", "set", "loans", "production", "2")

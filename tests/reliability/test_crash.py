@@ -71,6 +71,7 @@ def test_kill_9_of_the_rest_server_loses_no_acknowledged_write(sqlite_url: str,
     finally:
         stop.set()
         server.stop()
+        run.end()  # not left as this process's active run for the next tests of the worker
     for w in range(4):
         steps = {m.step for m in yard.runs.metric_history(run.id, f"w{w}")}
         mine = {s for ww, s in acked if ww == w}

@@ -149,7 +149,9 @@ def test_experiments_sdk(tyard: my.Yard) -> None:
 
 def test_runs_end_by_id(tyard: my.Yard) -> None:
     run = tyard.runs.start("loans")
+    assert active_run() is run
     assert tyard.runs.end(run.id, status="KILLED").status == "KILLED"
+    assert active_run() is None  # ended by id: no longer this thread's active run
     assert tyard.runs.get(run.id).start_time == T0
 
 

@@ -181,8 +181,13 @@ class Runs(_OverStore):
         return self._store.runs_for_dataset(name, version)  # type: ignore[no-any-return]
 
     def end(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> Run:
-        """End a run by id (e.g. mark a crashed run KILLED); returns it as stored."""
+        """End a run by id (e.g. mark a crashed run KILLED); returns it as stored. If it is
+        this thread's active run, it stops being the active run, as with ``run.end()``."""
         self._store.end_run(run_id, status=status, error=error)
+        active = _ACTIVE.get()
+        if active is not None and active.id == run_id:
+            active._ended = True
+            _ACTIVE.set(active._previous)
         return self.get(run_id)
 
 
