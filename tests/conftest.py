@@ -222,3 +222,14 @@ def dask_executor(dask_cluster: Any) -> Iterator[Any]:
     executor = DaskExecutor(client, owns_client=True)
     yield executor
     executor.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_active_run_from_an_earlier_test() -> Iterator[None]:
+    """Each test starts with no active run in this thread (a run an earlier test of the same
+    xdist worker started and never ended would otherwise catch this test's logging)."""
+    from modelyard.tracking.runs import _ACTIVE
+
+    token = _ACTIVE.set(None)
+    yield
+    _ACTIVE.reset(token)
